@@ -1,0 +1,16 @@
+import { ConfigError } from "../fake-registry/config/yaml-file.ts";
+
+/** A problem with what the user asked for: printed without a stack, exit code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export function exitOnError(error: unknown): never {
+  if (error instanceof ConfigError || error instanceof UsageError) {
+    process.stderr.write(`pullstorm: ${error.message}\n`);
+    process.exit(2);
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`pullstorm: ${message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,138 @@
+import { type Command, InvalidArgumentError, Option } from "commander";
+import pino from "pino";
+import { type Account, parseUser } from "../fake-registry/auth/users.ts";
+import { parseSize } from "../fake-registry/core/units.ts";
+import { createRegistry, DEFAULT_SERVICE, serveRegistry } from "../fake-registry/index.ts";
+import { exitOnError } from "./errors.ts";
+
+function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+function user(value: string, previous: Account[] = []): Account[] {
+  const parsed = parseUser(value);
+  if ("error" in parsed) throw new InvalidArgumentError(parsed.error);
+  return [...previous, parsed];
+}
+
+function bytes(value: string): number {
+  const n = parseSize(value);
+  if (typeof n !== "number" || n <= 0)
+    throw new InvalidArgumentError(typeof n === "number" ? "must be above 0" : n.error);
+  return n;
+}
+
+interface ServeFlags {
+  host: string;
+  port: number;
+  seed: number;
+  auth: boolean;
+  user?: Account[];
+  catalog?: string;
+  synthetic: number;
+  layers?: number;
+  layerSize?: number;
+  service: string;
+  tokenSecret?: string;
+  tokenLifetime: number;
+  logLevel: string;
+}
+
+export function registryCommand(program: Command): void {
+  const registry = program.command("registry").description("the fake OCI registry");
+  registry
+    .command("serve")
+    .description(
+      "serve deterministic synthetic images over the OCI distribution API with a Docker-style token service",
+    )
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option(
+      "--port <port>",
+      "port to listen on (0 picks a free one)",
+      integer("--port", 0, 65535),
+      5000,
+    )
+    .option(
+      "--seed <n>",
+      "seed for the synthetic catalog: same seed, same digests",
+      integer("--seed", 0, 2 ** 31 - 1),
+      1,
+    )
+    .option("--no-auth", "no token service: every request is anonymous, counted by client IP")
+    .option("--user <name:password[:plan]>", "an account for the token service (repeatable)", user)
+    .option("--catalog <file>", "YAML catalog file adding images, tags and tag moves")
+    .option(
+      "--synthetic <n>",
+      "add N faker-named images (large catalogs)",
+      integer("--synthetic", 0, 1_000_000),
+      0,
+    )
+    .option(
+      "--layers <n>",
+      "layers per image, where the catalog does not say",
+      integer("--layers", 1, 128),
+    )
+    .option(
+      "--layer-size <bytes>",
+      "approximate layer size, e.g. 64KiB or 10MB, where the catalog does not say",
+      bytes,
+    )
+    .option("--service <name>", "service name in challenges and tokens", DEFAULT_SERVICE)
+    .option(
+      "--token-secret <secret>",
+      "HMAC secret for tokens (share it between replicas); random by default",
+    )
+    .option(
+      "--token-lifetime <seconds>",
+      "token lifetime (Docker Hub: 300)",
+      integer("--token-lifetime", 1, 86_400),
+      300,
+    )
+    .addOption(
+      new Option("--log-level <level>", "request log level (logs go to stderr as JSON)")
+        .choices(["trace", "debug", "info", "warn", "error", "silent"])
+        .default("info"),
+    )
+    .action(async (flags: ServeFlags) => {
+      try {
+        const logger = pino({ level: flags.logLevel }, pino.destination(2));
+        const core = createRegistry({
+          seed: flags.seed,
+          auth: flags.auth,
+          accounts: flags.user ?? [],
+          service: flags.service,
+          tokenLifetime: flags.tokenLifetime,
+          synthetic: flags.synthetic,
+          defaults: {
+            ...(flags.layers ? { layers: flags.layers } : {}),
+            ...(flags.layerSize ? { layerSize: flags.layerSize } : {}),
+          },
+          ...(flags.catalog ? { catalogFile: flags.catalog } : {}),
+          ...(flags.tokenSecret ? { tokenSecret: flags.tokenSecret } : {}),
+        });
+        const running = await serveRegistry(core, { host: flags.host, port: flags.port, logger });
+        process.stdout.write(
+          `pullstorm registry listening on ${running.url} (seed ${flags.seed}, ${core.catalog.size} images, auth ${flags.auth ? `on, service ${flags.service}` : "off"})\n`,
+        );
+        let stopping = false;
+        const stop = (signal: string) => {
+          if (stopping) return;
+          stopping = true;
+          logger.info({ signal }, "stopping");
+          running.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.on("SIGINT", () => stop("SIGINT"));
+        process.on("SIGTERM", () => stop("SIGTERM"));
+      } catch (error) {
+        exitOnError(error);
+      }
+    });
+}

@@ -1,0 +1,43 @@
+import type { Document, ImageBuild } from "../catalog/build.ts";
+import { FORMAT_MEDIA, type ManifestFormat } from "../catalog/media-types.ts";
+import { platformKey } from "../catalog/spec.ts";
+
+/** Media types a client accepts, from one or more comma-joined Accept headers; q=0 means refused. */
+export function acceptedTypes(accept: string | undefined): Set<string> {
+  const types = new Set<string>();
+  if (!accept) return types;
+  for (const part of accept.split(",")) {
+    const [type, ...params] = part.split(";").map((s) => s.trim().toLowerCase());
+    if (!type) continue;
+    const q = params.find((p) => p.startsWith("q="));
+    if (q && Number(q.slice(2)) === 0) continue;
+    types.add(type);
+  }
+  return types;
+}
+
+const DEFAULT_PLATFORM = "linux/amd64";
+
+/**
+ * Picks the document a tag request gets, as Docker Hub and distribution do: the
+ * image's own family if the client takes it, else the other family, and for a
+ * client that takes no index at all, the linux/amd64 manifest. No Accept header
+ * gets the image's own top-level document. Undefined: nothing acceptable.
+ */
+export function negotiate(build: ImageBuild, accept: string | undefined): Document | undefined {
+  const accepted = acceptedTypes(accept);
+  const anything = accepted.size === 0 || accepted.has("*/*");
+  const families: ManifestFormat[] = [build.format, build.format === "docker" ? "oci" : "docker"];
+  if (build.index) {
+    for (const f of families) {
+      if (anything || accepted.has(FORMAT_MEDIA[f].index)) return build.index[f];
+    }
+  }
+  const platform =
+    build.platforms.find((p) => platformKey(p.platform) === DEFAULT_PLATFORM) ?? build.platforms[0];
+  if (!platform) return undefined;
+  for (const f of families) {
+    if (anything || accepted.has(FORMAT_MEDIA[f].manifest)) return platform.manifests[f];
+  }
+  return undefined;
+}

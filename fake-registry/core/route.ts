@@ -1,0 +1,42 @@
+import type { EndpointKind } from "./types.ts";
+
+/** What a request path addresses, before any validation of its parts. */
+export type Route =
+  | { kind: "ping" }
+  | { kind: "manifest"; name: string; reference: string }
+  | { kind: "blob"; name: string; digest: string }
+  | { kind: "tags"; name: string }
+  | { kind: "push"; name: string }
+  | { kind: "other"; reason: string };
+
+const MANIFEST_RE = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
+const BLOB_RE = /^\/v2\/(.+)\/blobs\/([^/]+)$/;
+const UPLOAD_RE = /^\/v2\/(.+)\/blobs\/uploads(?:\/.*)?$/;
+const TAGS_RE = /^\/v2\/(.+)\/tags\/list$/;
+
+/** Splits an already-decoded `/v2/...` path into the OCI endpoint it names. */
+export function parseRoute(path: string): Route {
+  if (path === "/v2" || path === "/v2/") return { kind: "ping" };
+  let m = UPLOAD_RE.exec(path);
+  if (m) return { kind: "push", name: m[1] as string };
+  m = MANIFEST_RE.exec(path);
+  if (m) return { kind: "manifest", name: m[1] as string, reference: m[2] as string };
+  m = BLOB_RE.exec(path);
+  if (m) return { kind: "blob", name: m[1] as string, digest: m[2] as string };
+  m = TAGS_RE.exec(path);
+  if (m) return { kind: "tags", name: m[1] as string };
+  return { kind: "other", reason: "not an OCI distribution endpoint" };
+}
+
+export function endpointKind(route: Route): EndpointKind {
+  return route.kind;
+}
+
+/** Percent-decodes a path; undefined when the encoding is malformed. */
+export function decodePath(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,148 @@
+import type { Socket } from "node:net";
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+} from "fastify";
+import { errorBody } from "../core/errors.ts";
+import { clip } from "../core/references.ts";
+import type { Handled, Registry } from "../core/registry.ts";
+import type { RegistryRequest } from "../core/types.ts";
+
+export interface HttpOptions {
+  /** pino logger for one line per request; omit for silence. */
+  logger?: FastifyBaseLogger;
+  /** Largest request body accepted (only the token POST reads one). */
+  bodyLimit?: number;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    handled?: Handled;
+  }
+}
+
+/** IPv4-mapped IPv6 addresses are reported as the IPv4 address the client used. */
+export function clientIp(address: string | undefined): string {
+  if (!address) return "unknown";
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
+function toRegistryRequest(request: FastifyRequest): RegistryRequest {
+  const url = request.raw.url ?? "/";
+  const q = url.indexOf("?");
+  const headers: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(request.headers)) {
+    headers[k] = Array.isArray(v) ? v.join(", ") : v;
+  }
+  const req: RegistryRequest = {
+    method: request.method,
+    path: q < 0 ? url : url.slice(0, q),
+    query: new URLSearchParams(q < 0 ? "" : url.slice(q + 1)),
+    headers,
+  };
+  if (typeof request.body === "string") req.body = request.body;
+  return req;
+}
+
+function rawError(status: number, code: string, message: string): string {
+  const body = errorBody([{ code: code as "UNSUPPORTED", message }]);
+  const reason = status === 431 ? "Request Header Fields Too Large" : "Bad Request";
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/**
+ * The Fastify adapter: every request goes to the registry core unchanged; this
+ * layer only translates HTTP to plain values and back, logs, and turns
+ * transport-level errors (bad framing, oversized headers) into OCI error bodies.
+ */
+export function createHttpServer(registry: Registry, options: HttpOptions = {}): FastifyInstance {
+  const app = Fastify({
+    ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    disableRequestLogging: true,
+    exposeHeadRoutes: false,
+    forceCloseConnections: true,
+    bodyLimit: options.bodyLimit ?? 64 * 1024,
+    routerOptions: { maxParamLength: 8192 },
+    return503OnClosing: true,
+    clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket) {
+      if (!socket.writable) return socket.destroy();
+      const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+      socket.end(
+        tooLarge
+          ? rawError(431, "UNSUPPORTED", "request headers are larger than this registry accepts")
+          : rawError(400, "UNSUPPORTED", "malformed HTTP request"),
+      );
+    },
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+
+  app.route({
+    method: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    url: "/*",
+    handler: async (request, reply) => {
+      const handled = await registry.handle(toRegistryRequest(request), {
+        ip: clientIp(request.socket.remoteAddress),
+      });
+      request.handled = handled;
+      const { response } = handled;
+      reply.code(response.status).headers(response.headers);
+      return reply.send(request.method === "HEAD" ? undefined : response.body);
+    },
+  });
+
+  // Anything Fastify itself refuses (unknown method, body too large, bad URL) still gets an OCI body.
+  app.setNotFoundHandler((request, reply) => {
+    reply
+      .code(405)
+      .type("application/json")
+      .send(
+        errorBody([
+          { code: "UNSUPPORTED", message: `${clip(request.method, 20)} is not supported` },
+        ]),
+      );
+  });
+  app.setErrorHandler((error: { statusCode?: number; code?: string }, request, reply) => {
+    const status =
+      error.statusCode && error.statusCode >= 400 && error.statusCode < 500
+        ? error.statusCode
+        : 500;
+    if (status === 500) request.log.error({ err: error }, "request failed");
+    const message =
+      error.code === "FST_ERR_CTP_BODY_TOO_LARGE"
+        ? "request body too large"
+        : status === 500
+          ? "internal error"
+          : "bad request";
+    reply
+      .code(status)
+      .type("application/json")
+      .send(errorBody([{ code: status === 500 ? "UNKNOWN" : "UNSUPPORTED", message }]));
+  });
+
+  if (options.logger) {
+    app.addHook("onResponse", async (request, reply) => {
+      const h = request.handled;
+      request.log.info(
+        {
+          method: request.method,
+          path: clip((request.raw.url ?? "").split("?")[0] ?? "", 200),
+          status: reply.statusCode,
+          kind: h?.kind,
+          client: clientIp(request.socket.remoteAddress),
+          identity: h?.identity.key,
+          ms: Math.round(reply.elapsedTime * 10) / 10,
+        },
+        "request",
+      );
+    });
+  }
+  return app;
+}
+
+/** The URL a listening server is reachable at (IPv6 hosts in brackets). */
+export function urlOf(host: string, port: number): string {
+  return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
