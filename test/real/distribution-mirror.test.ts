@@ -1,0 +1,154 @@
+// A CNCF distribution pull-through cache ("registry mirror") in front of the fake
+// registry: once a tag is cached, a pull through the mirror costs the upstream only a
+// manifest HEAD (which Docker Hub does not count against the pull limit), never a
+// manifest GET. With proxy credentials its upstream traffic counts against the account.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningRegistry } from "../../fake-registry/index.ts";
+import { verifyDirCopy } from "../helpers/digests.ts";
+import { freePort, type Managed, runCommand, startProcess, waitFor } from "../helpers/processes.ts";
+import { ALICE, startRegistry } from "../helpers/registry.ts";
+import { checkTools } from "../helpers/tools.ts";
+
+const tools = checkTools("docker-registry", "skopeo");
+
+interface Mirror {
+  /** host:port, for docker:// references */
+  host: string;
+  process: Managed;
+}
+
+describe("distribution pull-through mirror in front of the fake registry", () => {
+  let running: RunningRegistry;
+  let work: string;
+  const mirrors: Mirror[] = [];
+
+  beforeAll(async () => {
+    running = await startRegistry({ accounts: [ALICE] });
+    work = mkdtempSync(join(tmpdir(), "pullstorm-mirror-"));
+  });
+
+  afterAll(async () => {
+    await Promise.all(mirrors.map((m) => m.process.stop("SIGTERM")));
+    await running?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  async function startMirror(name: string, credentials?: { username: string; password: string }) {
+    const dir = join(work, `mirror-${name}`);
+    mkdirSync(join(dir, "storage"), { recursive: true });
+    const port = await freePort();
+    const lines = [
+      "version: 0.1",
+      "log:",
+      "  level: info",
+      "storage:",
+      "  filesystem:",
+      `    rootdirectory: ${JSON.stringify(join(dir, "storage"))}`,
+      "  delete:",
+      "    enabled: true",
+      "http:",
+      `  addr: 127.0.0.1:${port}`,
+      "proxy:",
+      `  remoteurl: ${JSON.stringify(running.url)}`,
+    ];
+    if (credentials) {
+      lines.push(`  username: ${JSON.stringify(credentials.username)}`);
+      lines.push(`  password: ${JSON.stringify(credentials.password)}`);
+    }
+    const config = join(dir, "config.yml");
+    writeFileSync(config, `${lines.join("\n")}\n`);
+    const proc = startProcess("docker-registry", ["serve", config]);
+    const mirror = { host: `127.0.0.1:${port}`, process: proc };
+    mirrors.push(mirror);
+    await waitFor(
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error("docker-registry exited");
+        const res = await fetch(`http://${mirror.host}/v2/`, {
+          signal: AbortSignal.timeout(2_000),
+        });
+        return res.status === 200;
+      },
+      15_000,
+      () => `docker-registry did not answer on ${mirror.host}:\n${proc.output()}`,
+    );
+    return mirror;
+  }
+
+  function copy(mirror: Mirror, reference: string, dest: string, all = true) {
+    return runCommand(
+      "skopeo",
+      [
+        "copy",
+        ...(all ? ["--all"] : []),
+        "--src-tls-verify=false",
+        `docker://${mirror.host}/${reference}`,
+        `dir:${dest}`,
+      ],
+      { timeoutMs: 30_000 },
+    );
+  }
+
+  let anonymousMirror: Mirror | undefined;
+
+  it("proxies library/nginx:1.25 on a cold cache, every digest verifies", async (ctx) => {
+    if (!tools.available) return ctx.skip(tools.reason);
+    anonymousMirror = await startMirror("anonymous");
+    running.registry.stats.reset();
+    const dest = join(work, "one");
+    const result = await copy(anonymousMirror, "library/nginx:1.25", dest);
+    expect(result.status, result.stderr).toBe(0);
+    // 2 platform manifests + 2 configs + at least 2 layers each (the index is manifest.json)
+    expect(verifyDirCopy(dest)).toBeGreaterThanOrEqual(8);
+
+    const stats = running.registry.stats.snapshot();
+    // The mirror pings /v2/, is challenged and fetches an anonymous token.
+    expect(stats.byKind.ping?.GET?.["401"]).toBeGreaterThanOrEqual(1);
+    expect(stats.byKind.token?.GET?.["200"]).toBeGreaterThanOrEqual(1);
+    // Cold cache: the tag is fetched upstream, and both platform manifests by digest.
+    expect(stats.byKind.manifest?.GET?.["200"]).toBeGreaterThanOrEqual(3);
+    expect(stats.byKind.blob?.GET?.["200"]).toBeGreaterThanOrEqual(4);
+  });
+
+  it("serves the cached tag again after only a manifest HEAD upstream (no manifest GET)", async (ctx) => {
+    if (!tools.available) return ctx.skip(tools.reason);
+    if (!anonymousMirror) throw new Error("the cold-cache test did not start the mirror");
+    running.registry.stats.reset();
+    const dest = join(work, "two");
+    const result = await copy(anonymousMirror, "library/nginx:1.25", dest);
+    expect(result.status, result.stderr).toBe(0);
+    expect(verifyDirCopy(dest)).toBeGreaterThanOrEqual(8);
+
+    const stats = running.registry.stats.snapshot();
+    expect(stats.byKind.manifest?.HEAD?.["200"]).toBeGreaterThanOrEqual(1);
+    expect(stats.byKind.manifest?.GET).toBeUndefined();
+    expect(running.registry.stats.count("manifest", "GET")).toBe(0);
+  });
+
+  it("with proxy credentials, the mirror's upstream pulls count against the account", async (ctx) => {
+    if (!tools.available) return ctx.skip(tools.reason);
+    const mirror = await startMirror("alice", {
+      username: ALICE.name,
+      password: ALICE.password,
+    });
+    running.registry.stats.reset();
+    const dest = join(work, "alice");
+    const result = await copy(mirror, "library/nginx:1.25", dest, false);
+    expect(result.status, result.stderr).toBe(0);
+    expect(verifyDirCopy(dest)).toBeGreaterThanOrEqual(3);
+
+    const stats = running.registry.stats.snapshot();
+    const alice = stats.byIdentity.alice;
+    expect(alice?.type).toBe("account");
+    // distribution sends the credentials as HTTP Basic on GET /token.
+    expect(alice?.byKind.token?.GET?.["200"]).toBeGreaterThanOrEqual(1);
+    expect(alice?.byKind.manifest?.GET?.["200"]).toBeGreaterThanOrEqual(1);
+    expect(alice?.byKind.blob?.GET?.["200"]).toBeGreaterThanOrEqual(2);
+    // Only the unauthenticated /v2/ ping stays anonymous.
+    const anonymous = stats.byIdentity["127.0.0.1"];
+    expect(anonymous?.byKind.manifest).toBeUndefined();
+    expect(anonymous?.byKind.blob).toBeUndefined();
+  });
+});
