@@ -9,10 +9,11 @@ export type Route =
   | { kind: "push"; name: string }
   | { kind: "other"; reason: string };
 
-const MANIFEST_RE = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
-const BLOB_RE = /^\/v2\/(.+)\/blobs\/([^/]+)$/;
-const UPLOAD_RE = /^\/v2\/(.+)\/blobs\/uploads(?:\/.*)?$/;
-const TAGS_RE = /^\/v2\/(.+)\/tags\/list$/;
+// dotAll: a decoded name holding CR/LF must still be captured, so validation can refuse it.
+const MANIFEST_RE = /^\/v2\/(.*)\/manifests\/([^/]+)$/s;
+const BLOB_RE = /^\/v2\/(.*)\/blobs\/([^/]+)$/s;
+const UPLOAD_RE = /^\/v2\/(.+)\/blobs\/uploads(?:\/.*)?$/s;
+const TAGS_RE = /^\/v2\/(.*)\/tags\/list$/s;
 
 /** Splits an already-decoded `/v2/...` path into the OCI endpoint it names. */
 export function parseRoute(path: string): Route {

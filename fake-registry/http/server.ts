@@ -2,7 +2,9 @@ import type { Socket } from "node:net";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyReply,
   type FastifyRequest,
+  LogController,
 } from "fastify";
 import { errorBody } from "../core/errors.ts";
 import { clip } from "../core/references.ts";
@@ -45,9 +47,12 @@ function toRegistryRequest(request: FastifyRequest): RegistryRequest {
   return req;
 }
 
-function rawError(status: number, code: string, message: string): string {
+function rawError(status: 400 | 405 | 431, code: string, message: string): string {
   const body = errorBody([{ code: code as "UNSUPPORTED", message }]);
-  const reason = status === 431 ? "Request Header Fields Too Large" : "Bad Request";
+  const reason =
+    { 400: "Bad Request", 405: "Method Not Allowed", 431: "Request Header Fields Too Large" }[
+      status
+    ] ?? "Error";
   return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
@@ -59,12 +64,27 @@ function rawError(status: number, code: string, message: string): string {
 export function createHttpServer(registry: Registry, options: HttpOptions = {}): FastifyInstance {
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
-    disableRequestLogging: true,
+    // One line per request comes from the onResponse hook below, not Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
     forceCloseConnections: true,
     bodyLimit: options.bodyLimit ?? 64 * 1024,
     routerOptions: { maxParamLength: 8192 },
     return503OnClosing: true,
+    // Fastify refuses some URLs (bad percent-encoding) before routing; answer them in OCI shape too.
+    frameworkErrors(error, _request, reply: FastifyReply) {
+      const badUrl = error.code === "FST_ERR_BAD_URL";
+      reply
+        .code(400)
+        .type("application/json")
+        .send(
+          errorBody([
+            badUrl
+              ? { code: "NAME_INVALID", message: "malformed percent-encoding in path" }
+              : { code: "UNSUPPORTED", message: "bad request" },
+          ]),
+        );
+    },
     clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket) {
       if (!socket.writable) return socket.destroy();
       const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
@@ -74,6 +94,11 @@ export function createHttpServer(registry: Registry, options: HttpOptions = {}):
           : rawError(400, "UNSUPPORTED", "malformed HTTP request"),
       );
     },
+  });
+
+  // CONNECT never reaches routes: Node hands the socket over; answer it like any other unsupported method.
+  app.server.on("connect", (_req, socket: Socket) => {
+    socket.end(rawError(405, "UNSUPPORTED", "CONNECT is not supported"));
   });
 
   app.removeAllContentTypeParsers();
