@@ -24,6 +24,8 @@ export interface RegistryResponse {
   status: number;
   headers: Record<string, string>;
   body?: ResponseBody;
+  /** Transport behaviour injected by faults (delay, bandwidth, reset, hang). */
+  effects?: import("../faults/types.ts").TransportEffects;
 }
 
 /** Who a request is counted against: the account when authenticated, otherwise the client address. */

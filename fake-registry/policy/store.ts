@@ -1,0 +1,167 @@
+import type { Limit } from "./types.ts";
+
+/** The outcome of counting one request against one key. */
+export interface QuotaState {
+  admitted: boolean;
+  /** Cost units used in the current window after this request (or at this moment, for peek). */
+  used: number;
+  remaining: number;
+  /** How long until the next unit frees up, ms of registry time (0 when some remain). */
+  retryAfterMs: number;
+}
+
+/**
+ * Where quota counters live. Every call is atomic per key: the memory store
+ * does all its work synchronously inside the call, so no interleaving of
+ * concurrent requests can admit one past the limit; a shared store (Redis)
+ * must do the same in one server-side step.
+ */
+export interface QuotaStore {
+  consume(key: string, limit: Limit, cost: number, now: number): Promise<QuotaState>;
+  peek(key: string, limit: Limit, now: number): Promise<QuotaState>;
+  /** Raw window hits, for ban thresholds: counts every request, admitted or not. */
+  hit(key: string, windowMs: number, now: number): Promise<number>;
+  reset(): Promise<void>;
+}
+
+/** Rolling window as an exact log of admission times: a ring of at most `limit` entries per key. */
+class RollingLog {
+  times: number[] = [];
+  head = 0;
+
+  prune(now: number, windowMs: number): void {
+    while (this.head < this.times.length && (this.times[this.head] as number) <= now - windowMs) this.head++;
+    if (this.head > 1024 && this.head * 2 > this.times.length) {
+      this.times = this.times.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  get count(): number {
+    return this.times.length - this.head;
+  }
+
+  oldest(): number | undefined {
+    return this.times[this.head];
+  }
+}
+
+interface FixedCounter {
+  windowStart: number;
+  used: number;
+}
+
+/** GCRA state: the theoretical arrival time of the next request. */
+interface Gcra {
+  tat: number;
+}
+
+function rolling(log: RollingLog, limit: Limit, cost: number, now: number, commit: boolean): QuotaState {
+  log.prune(now, limit.windowMs);
+  const used = log.count;
+  const admitted = used + cost <= limit.limit;
+  if (admitted && commit) for (let i = 0; i < cost; i++) log.times.push(now);
+  const after = admitted && commit ? used + cost : used;
+  const oldest = log.oldest();
+  const retryAfterMs = after >= limit.limit && oldest !== undefined ? oldest + limit.windowMs - now : 0;
+  return { admitted, used: after, remaining: Math.max(0, limit.limit - after), retryAfterMs };
+}
+
+function fixed(counter: FixedCounter, limit: Limit, cost: number, now: number, commit: boolean): QuotaState {
+  const windowStart = Math.floor(now / limit.windowMs) * limit.windowMs;
+  if (counter.windowStart !== windowStart) {
+    counter.windowStart = windowStart;
+    counter.used = 0;
+  }
+  const admitted = counter.used + cost <= limit.limit;
+  if (admitted && commit) counter.used += cost;
+  const remaining = Math.max(0, limit.limit - counter.used);
+  return {
+    admitted,
+    used: counter.used,
+    remaining,
+    retryAfterMs: remaining === 0 || !admitted ? windowStart + limit.windowMs - now : 0,
+  };
+}
+
+/** Generic cell rate algorithm: steady rate limit/window, `burst` extra at once. */
+function gcra(state: Gcra, limit: Limit, cost: number, now: number, commit: boolean): QuotaState {
+  const interval = limit.windowMs / limit.limit;
+  const tolerance = interval * (limit.burst ?? 0);
+  const tat = Math.max(state.tat, now);
+  const newTat = tat + interval * cost;
+  const allowAt = newTat - interval - tolerance;
+  const admitted = cost === 0 || allowAt <= now;
+  if (admitted && commit) state.tat = newTat;
+  const effective = admitted && commit ? newTat : tat;
+  const capacity = (limit.burst ?? 0) + 1;
+  const used = Math.min(capacity, Math.ceil((effective - now) / interval - 1e-9));
+  return {
+    admitted,
+    used,
+    remaining: Math.max(0, capacity - used),
+    retryAfterMs: admitted ? 0 : Math.max(0, allowAt - now),
+  };
+}
+
+/** The default store: counters in this process's memory. */
+export class MemoryQuotaStore implements QuotaStore {
+  private readonly logs = new Map<string, RollingLog>();
+  private readonly fixedCounters = new Map<string, FixedCounter>();
+  private readonly cells = new Map<string, Gcra>();
+  private readonly hits = new Map<string, FixedCounter>();
+
+  async consume(key: string, limit: Limit, cost: number, now: number): Promise<QuotaState> {
+    return this.apply(key, limit, cost, now, true);
+  }
+
+  async peek(key: string, limit: Limit, now: number): Promise<QuotaState> {
+    return this.apply(key, limit, 0, now, false);
+  }
+
+  async hit(key: string, windowMs: number, now: number): Promise<number> {
+    let counter = this.hits.get(key);
+    if (!counter) {
+      counter = { windowStart: 0, used: 0 };
+      this.hits.set(key, counter);
+    }
+    return fixed(counter, { limit: Number.MAX_SAFE_INTEGER, windowMs, algorithm: "fixed" }, 1, now, true).used;
+  }
+
+  async reset(): Promise<void> {
+    this.logs.clear();
+    this.fixedCounters.clear();
+    this.cells.clear();
+    this.hits.clear();
+  }
+
+  private apply(key: string, limit: Limit, cost: number, now: number, commit: boolean): QuotaState {
+    const k = `${limit.algorithm}:${limit.windowMs}:${key}`;
+    switch (limit.algorithm) {
+      case "rolling": {
+        let log = this.logs.get(k);
+        if (!log) {
+          log = new RollingLog();
+          this.logs.set(k, log);
+        }
+        return rolling(log, limit, cost, now, commit);
+      }
+      case "fixed": {
+        let counter = this.fixedCounters.get(k);
+        if (!counter) {
+          counter = { windowStart: 0, used: 0 };
+          this.fixedCounters.set(k, counter);
+        }
+        return fixed(counter, limit, cost, now, commit);
+      }
+      case "gcra": {
+        let cell = this.cells.get(k);
+        if (!cell) {
+          cell = { tat: 0 };
+          this.cells.set(k, cell);
+        }
+        return gcra(cell, limit, cost, now, commit);
+      }
+    }
+  }
+}
