@@ -4,12 +4,36 @@ export interface Clock {
   now(): number;
   /** Registry time at start-up: tag moves and windows are measured from here. */
   readonly startedAt: number;
+  /** Registry seconds per wall second (1 unless scaled). */
+  readonly scale?: number;
 }
 
 export class SystemClock implements Clock {
   readonly startedAt = Date.now();
   now(): number {
     return Date.now();
+  }
+}
+
+/**
+ * Wall time sped up: with scale 360 a 6 h window passes in 60 s. Registry time
+ * starts at the wall time of creation and runs `scale` times faster.
+ */
+export class ScaledClock implements Clock {
+  readonly startedAt: number;
+  readonly scale: number;
+  private readonly wallStart: number;
+  constructor(scale: number, wallNow: () => number = Date.now) {
+    if (!(scale > 0) || !Number.isFinite(scale))
+      throw new RangeError("time scale must be a positive number");
+    this.scale = scale;
+    this.wallNow = wallNow;
+    this.wallStart = wallNow();
+    this.startedAt = this.wallStart;
+  }
+  private readonly wallNow: () => number;
+  now(): number {
+    return this.startedAt + (this.wallNow() - this.wallStart) * this.scale;
   }
 }
 

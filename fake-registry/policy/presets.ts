@@ -8,9 +8,22 @@ import type { CountSpec, Limit, Policy, QuotaRule, RefusalShape } from "./types.
 const H = 3_600_000;
 const S = 1000;
 
-const rolling = (limit: number, windowMs: number): Limit => ({ limit, windowMs, algorithm: "rolling" });
-const fixedWindow = (limit: number, windowMs: number): Limit => ({ limit, windowMs, algorithm: "fixed" });
-const perSecond = (limit: number, burst: number): Limit => ({ limit, windowMs: S, algorithm: "gcra", burst });
+const rolling = (limit: number, windowMs: number): Limit => ({
+  limit,
+  windowMs,
+  algorithm: "rolling",
+});
+const fixedWindow = (limit: number, windowMs: number): Limit => ({
+  limit,
+  windowMs,
+  algorithm: "fixed",
+});
+const perSecond = (limit: number, burst: number): Limit => ({
+  limit,
+  windowMs: S,
+  algorithm: "gcra",
+  burst,
+});
 
 const MANIFEST_GET: CountSpec[] = [
   { kind: "manifest", method: "GET", cost: 1 },
@@ -32,8 +45,10 @@ const DOCKER_HUB_429_NEWER: RefusalShape = {
   type: "oci",
   status: 429,
   code: "TOOMANYREQUESTS",
-  anonymous: "You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit",
-  account: "You have reached your pull rate limit as '{user}'. https://www.docker.com/increase-rate-limit",
+  anonymous:
+    "You have reached your unauthenticated pull rate limit. https://www.docker.com/increase-rate-limit",
+  account:
+    "You have reached your pull rate limit as '{user}'. https://www.docker.com/increase-rate-limit",
 };
 
 /** docker/hub-feedback #1907: the per-IP abuse limit, plain text, Retry-After 60. */
@@ -118,7 +133,8 @@ export const PRESETS: Record<string, Policy> = {
   ),
   "ecr-public": {
     preset: "ecr-public",
-    description: "Amazon ECR Public: unauthenticated 1 pull/s per IP, authenticated 10 pulls/s per account (500 GB/month unauthenticated data quota not modelled)",
+    description:
+      "Amazon ECR Public: unauthenticated 1 pull/s per IP, authenticated 10 pulls/s per account (500 GB/month unauthenticated data quota not modelled)",
     rules: [
       {
         name: "pulls",
@@ -129,16 +145,25 @@ export const PRESETS: Record<string, Policy> = {
         limits: { anonymous: perSecond(1, 0), default: perSecond(10, 0) },
         headers: false,
         retryAfter: false,
-        refusal: { type: "oci", status: 429, code: "TOOMANYREQUESTS", anonymous: "Rate exceeded", account: "Rate exceeded" },
+        refusal: {
+          type: "oci",
+          status: 429,
+          code: "TOOMANYREQUESTS",
+          anonymous: "Rate exceeded",
+          account: "Rate exceeded",
+        },
         source: "AWS ECR Public service quotas",
       },
     ],
     tokenLimitParameters: false,
-    sources: ["AWS ECR Public service quotas (docs.aws.amazon.com/AmazonECR/latest/public/public-service-quotas.html)"],
+    sources: [
+      "AWS ECR Public service quotas (docs.aws.amazon.com/AmazonECR/latest/public/public-service-quotas.html)",
+    ],
   },
   quay: {
     preset: "quay",
-    description: "Quay.io nginx limit_req per IP: manifests 20 r/s burst 10, blobs 20 r/s burst 50, tags 1 r/s burst 2, auth 30 r/s burst 2, other /v2 30 r/s burst 20",
+    description:
+      "Quay.io nginx limit_req per IP: manifests 20 r/s burst 10, blobs 20 r/s burst 50, tags 1 r/s burst 2, auth 30 r/s burst 2, other /v2 30 r/s burst 20",
     rules: (
       [
         ["manifests", "manifest", 20, 10],
@@ -170,7 +195,8 @@ export const PRESETS: Record<string, Policy> = {
   },
   ghcr: {
     preset: "ghcr",
-    description: "GitHub Container Registry: no published limit; observed 'allowed: 44000/minute' per client",
+    description:
+      "GitHub Container Registry: no published limit; observed 'allowed: 44000/minute' per client",
     rules: [
       {
         name: "requests",
@@ -192,11 +218,14 @@ export const PRESETS: Record<string, Policy> = {
       },
     ],
     tokenLimitParameters: false,
-    sources: ["observed 'toomanyrequests: retry-after: ..., allowed: 44000/minute' (no published limit)"],
+    sources: [
+      "observed 'toomanyrequests: retry-after: ..., allowed: 44000/minute' (no published limit)",
+    ],
   },
   "artifact-registry": {
     preset: "artifact-registry",
-    description: "Google Artifact Registry: 60,000 requests per minute per region per project, every HTTP request of a pull counted",
+    description:
+      "Google Artifact Registry: 60,000 requests per minute per region per project, every HTTP request of a pull counted",
     rules: [
       {
         name: "project-requests",
@@ -211,8 +240,10 @@ export const PRESETS: Record<string, Policy> = {
           type: "oci",
           status: 429,
           code: "TOOMANYREQUESTS",
-          anonymous: "Quota exceeded for quota metric 'Requests' and limit 'Requests per project per region per minute'",
-          account: "Quota exceeded for quota metric 'Requests' and limit 'Requests per project per region per minute'",
+          anonymous:
+            "Quota exceeded for quota metric 'Requests' and limit 'Requests per project per region per minute'",
+          account:
+            "Quota exceeded for quota metric 'Requests' and limit 'Requests per project per region per minute'",
         },
         source: "Artifact Registry quotas and limits",
       },
@@ -222,7 +253,8 @@ export const PRESETS: Record<string, Policy> = {
   },
   "registry-k8s-io": {
     preset: "registry-k8s-io",
-    description: "registry.k8s.io Cloud Armor: 429 past 5000 requests / 60 s per IP; past 10000 / 120 s a temporary ban",
+    description:
+      "registry.k8s.io Cloud Armor: 429 past 5000 requests / 60 s per IP; past 10000 / 120 s a temporary ban",
     rules: [
       {
         name: "cloud-armor",
@@ -233,10 +265,15 @@ export const PRESETS: Record<string, Policy> = {
         limits: { default: fixedWindow(5000, 60 * S) },
         headers: false,
         retryAfter: false,
-        refusal: { type: "html", status: 429, body: "<!doctype html><meta charset=\"utf-8\"><title>Too Many Requests</title><h1>429 Too Many Requests</h1>\n" },
+        refusal: {
+          type: "html",
+          status: 429,
+          body: '<!doctype html><meta charset="utf-8"><title>Too Many Requests</title><h1>429 Too Many Requests</h1>\n',
+        },
         // The ban duration was not in the version read; 1800 s assumed.
-        ban: { after: 10_000, forMs: 1800 * S },
-        source: "kubernetes/k8s.io infra/gcp/terraform/modules/oci-proxy/cloud-armor.tf (thresholds changed over time)",
+        ban: { after: 10_000, windowMs: 120 * S, forMs: 1800 * S },
+        source:
+          "kubernetes/k8s.io infra/gcp/terraform/modules/oci-proxy/cloud-armor.tf (thresholds changed over time)",
       },
     ],
     tokenLimitParameters: false,
@@ -244,7 +281,8 @@ export const PRESETS: Record<string, Policy> = {
   },
   unlimited: {
     preset: "unlimited",
-    description: "Counts manifest GETs per identity (visible in stats and metrics) and never refuses; for conformance runs",
+    description:
+      "Counts manifest GETs per identity (visible in stats and metrics) and never refuses; for conformance runs",
     rules: [
       {
         name: "pulls",

@@ -30,7 +30,8 @@ class RollingLog {
   head = 0;
 
   prune(now: number, windowMs: number): void {
-    while (this.head < this.times.length && (this.times[this.head] as number) <= now - windowMs) this.head++;
+    while (this.head < this.times.length && (this.times[this.head] as number) <= now - windowMs)
+      this.head++;
     if (this.head > 1024 && this.head * 2 > this.times.length) {
       this.times = this.times.slice(this.head);
       this.head = 0;
@@ -56,18 +57,31 @@ interface Gcra {
   tat: number;
 }
 
-function rolling(log: RollingLog, limit: Limit, cost: number, now: number, commit: boolean): QuotaState {
+function rolling(
+  log: RollingLog,
+  limit: Limit,
+  cost: number,
+  now: number,
+  commit: boolean,
+): QuotaState {
   log.prune(now, limit.windowMs);
   const used = log.count;
   const admitted = used + cost <= limit.limit;
   if (admitted && commit) for (let i = 0; i < cost; i++) log.times.push(now);
   const after = admitted && commit ? used + cost : used;
   const oldest = log.oldest();
-  const retryAfterMs = after >= limit.limit && oldest !== undefined ? oldest + limit.windowMs - now : 0;
+  const retryAfterMs =
+    after >= limit.limit && oldest !== undefined ? oldest + limit.windowMs - now : 0;
   return { admitted, used: after, remaining: Math.max(0, limit.limit - after), retryAfterMs };
 }
 
-function fixed(counter: FixedCounter, limit: Limit, cost: number, now: number, commit: boolean): QuotaState {
+function fixed(
+  counter: FixedCounter,
+  limit: Limit,
+  cost: number,
+  now: number,
+  commit: boolean,
+): QuotaState {
   const windowStart = Math.floor(now / limit.windowMs) * limit.windowMs;
   if (counter.windowStart !== windowStart) {
     counter.windowStart = windowStart;
@@ -125,7 +139,13 @@ export class MemoryQuotaStore implements QuotaStore {
       counter = { windowStart: 0, used: 0 };
       this.hits.set(key, counter);
     }
-    return fixed(counter, { limit: Number.MAX_SAFE_INTEGER, windowMs, algorithm: "fixed" }, 1, now, true).used;
+    return fixed(
+      counter,
+      { limit: Number.MAX_SAFE_INTEGER, windowMs, algorithm: "fixed" },
+      1,
+      now,
+      true,
+    ).used;
   }
 
   async reset(): Promise<void> {

@@ -56,7 +56,7 @@ export interface QuotaRule {
   retryAfterSeconds?: number;
   refusal: RefusalShape;
   /** Past `after` requests in one window, refuse everything from the subject for `forMs` (Cloud Armor ban). */
-  ban?: { after: number; forMs: number };
+  ban?: { after: number; windowMs: number; forMs: number };
   /** Where the numbers come from. */
   source?: string;
 }

@@ -1,0 +1,246 @@
+import type { Clock } from "../core/clock.ts";
+import type { EndpointKind, Identity, RegistryResponse } from "../core/types.ts";
+import { deniedResponse, refusalResponse } from "./refusal.ts";
+import type { QuotaState, QuotaStore } from "./store.ts";
+import { planOf, subjectKey } from "./subject.ts";
+import type { Layer, Limit, Policy, QuotaRule } from "./types.ts";
+
+export interface PolicyRequest {
+  kind: EndpointKind;
+  method: string;
+  identity: Identity;
+  now: number;
+}
+
+/** Why a request was refused, for stats, metrics and (later) events. */
+export type RefusalReason =
+  | "quota"
+  | "token-quota"
+  | "abuse"
+  | "edge"
+  | "ban"
+  | "misleading-denied"
+  | "login-lockout";
+
+export interface PolicyDecision {
+  refused?: { response: RegistryResponse; reason: RefusalReason; rule: string };
+  /** ratelimit-* headers for a manifest response. */
+  headers: Record<string, string>;
+}
+
+export interface QuotaView {
+  rule: string;
+  key: string;
+  limit: number;
+  windowSeconds: number;
+  used: number;
+  remaining: number;
+}
+
+const REASON_BY_LAYER: Record<Layer, RefusalReason> = {
+  edge: "edge",
+  abuse: "abuse",
+  token: "token-quota",
+  registry: "quota",
+};
+
+function limitFor(rule: QuotaRule, identity: Identity): Limit | undefined {
+  const found = rule.limits[planOf(identity)] ?? rule.limits.default;
+  return found === "unlimited" ? undefined : found;
+}
+
+function costOf(rule: QuotaRule, kind: EndpointKind, method: string): number | undefined {
+  const spec = rule.counts.find(
+    (c) => (c.kind === "*" || c.kind === kind) && (c.method === "*" || c.method === method),
+  );
+  return spec?.cost;
+}
+
+/**
+ * Applies a policy's rules to requests. Each layer is checked where it sits in
+ * the request path (edge and abuse before auth, registry quotas after it), and
+ * a refusal takes the shape of the rule that refused.
+ */
+export class PolicyEnforcer {
+  private current: Policy;
+  private readonly store: QuotaStore;
+  private readonly clock: Clock & { scale?: number };
+  private readonly bans = new Map<string, number>();
+  private recentCounted: number[] = [];
+  private random: () => number;
+
+  constructor(
+    policy: Policy,
+    store: QuotaStore,
+    clock: Clock & { scale?: number },
+    random = Math.random,
+  ) {
+    this.current = policy;
+    this.store = store;
+    this.clock = clock;
+    this.random = random;
+  }
+
+  get policy(): Policy {
+    return this.current;
+  }
+
+  set policy(next: Policy) {
+    this.current = next;
+  }
+
+  async reset(): Promise<void> {
+    this.bans.clear();
+    this.recentCounted = [];
+    await this.store.reset();
+  }
+
+  /** Registry ms to wall seconds for Retry-After: a scaled clock shortens the wait. */
+  private wallSeconds(ms: number): number {
+    return Math.max(1, Math.ceil(ms / (this.clock.scale ?? 1) / 1000));
+  }
+
+  async check(layers: Layer[], req: PolicyRequest): Promise<PolicyDecision> {
+    const headers: Record<string, string> = {};
+    const misleading = this.current.misleading;
+    for (const rule of this.current.rules) {
+      if (!layers.includes(rule.layer)) continue;
+      const cost = costOf(rule, req.kind, req.method);
+      if (cost === undefined) continue;
+      const { key, source } = subjectKey(req.identity, rule.anonymousBy, rule.authenticatedBy);
+      const banKey = `${rule.name}:${key}`;
+      if (rule.ban) {
+        const until = this.bans.get(banKey);
+        if (until !== undefined && until > req.now) {
+          return this.refuse(rule, req, "ban", until - req.now);
+        }
+        const hits = await this.store.hit(banKey, rule.ban.windowMs, req.now);
+        if (hits > rule.ban.after) {
+          this.bans.set(banKey, req.now + rule.ban.forMs);
+          return this.refuse(rule, req, "ban", rule.ban.forMs);
+        }
+      }
+      const limit = limitFor(rule, req.identity);
+      if (!limit) continue;
+      const state: QuotaState =
+        cost > 0
+          ? await this.store.consume(`${rule.name}:${key}`, limit, cost, req.now)
+          : await this.store.peek(`${rule.name}:${key}`, limit, req.now);
+      if (rule.headers && req.kind === "manifest") {
+        const w = Math.round(limit.windowMs / 1000);
+        headers["ratelimit-limit"] = `${limit.limit};w=${w}`;
+        headers["ratelimit-remaining"] = `${state.remaining};w=${w}`;
+        headers["docker-ratelimit-source"] = source;
+      }
+      if (cost > 0 && rule.layer === "registry" && misleading) this.noteCounted(req.now);
+      if (!state.admitted) {
+        if (
+          rule.layer === "registry" &&
+          misleading &&
+          this.loadAbove(misleading.aboveRps, req.now)
+        ) {
+          return {
+            refused: {
+              response: deniedResponse(misleading.status),
+              reason: "misleading-denied",
+              rule: rule.name,
+            },
+            headers: {},
+          };
+        }
+        const refused = this.refuse(
+          rule,
+          req,
+          REASON_BY_LAYER[rule.layer],
+          state.retryAfterMs,
+          limit,
+        );
+        Object.assign(refused.refused?.response.headers ?? {}, headers);
+        return refused;
+      }
+      if (
+        cost > 0 &&
+        rule.layer === "registry" &&
+        misleading &&
+        misleading.probability > 0 &&
+        this.loadAbove(misleading.aboveRps, req.now) &&
+        this.random() < misleading.probability
+      ) {
+        return {
+          refused: {
+            response: deniedResponse(misleading.status),
+            reason: "misleading-denied",
+            rule: rule.name,
+          },
+          headers: {},
+        };
+      }
+    }
+    return { headers };
+  }
+
+  private refuse(
+    rule: QuotaRule,
+    req: PolicyRequest,
+    reason: RefusalReason,
+    retryAfterMs: number,
+    limit?: Limit,
+  ): PolicyDecision {
+    const response = refusalResponse({
+      identity: req.identity,
+      rule,
+      retryAfterSeconds: rule.retryAfterSeconds ?? this.wallSeconds(retryAfterMs),
+      wallNow: Date.now(),
+      ...(limit ? { limit: limit.limit, windowSeconds: Math.round(limit.windowMs / 1000) } : {}),
+    });
+    return { refused: { response, reason, rule: rule.name }, headers: {} };
+  }
+
+  private noteCounted(now: number): void {
+    this.recentCounted.push(now);
+    if (this.recentCounted.length > 100_000) this.recentCounted = this.recentCounted.slice(-50_000);
+  }
+
+  private loadAbove(rps: number, now: number): boolean {
+    let i = this.recentCounted.length - 1;
+    let n = 0;
+    while (i >= 0 && (this.recentCounted[i] as number) > now - 1000) {
+      n++;
+      i--;
+    }
+    return n > rps;
+  }
+
+  /** Used and remaining quota of the registry-layer rules for one identity, for stats. */
+  async quotaOf(identity: Identity, now: number): Promise<QuotaView[]> {
+    const views: QuotaView[] = [];
+    for (const rule of this.current.rules) {
+      if (rule.layer !== "registry") continue;
+      const limit = limitFor(rule, identity);
+      if (!limit) continue;
+      const { key } = subjectKey(identity, rule.anonymousBy, rule.authenticatedBy);
+      const state = await this.store.peek(`${rule.name}:${key}`, limit, now);
+      views.push({
+        rule: rule.name,
+        key,
+        limit: limit.limit,
+        windowSeconds: Math.round(limit.windowMs / 1000),
+        used: state.used,
+        remaining: state.remaining,
+      });
+    }
+    return views;
+  }
+
+  /** The `pull_limit` / `pull_limit_interval` access parameters Docker Hub puts in tokens. */
+  tokenParameters(identity: Identity): Record<string, string> | undefined {
+    if (!this.current.tokenLimitParameters) return undefined;
+    const rule = this.current.rules.find((r) => r.layer === "registry" && r.headers);
+    const limit = rule ? limitFor(rule, identity) : undefined;
+    if (!limit) return undefined;
+    return {
+      pull_limit: String(limit.limit),
+      pull_limit_interval: String(Math.round(limit.windowMs / 1000)),
+    };
+  }
+}

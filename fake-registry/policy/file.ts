@@ -1,0 +1,194 @@
+import { z } from "zod";
+import { ConfigError, loadYamlFile } from "../config/yaml-file.ts";
+import { parseDuration } from "../core/units.ts";
+import { PRESETS, preset as presetNamed } from "./presets.ts";
+import type { Limit, Policy, QuotaRule } from "./types.ts";
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (typeof ms === "number" && ms > 0) return ms;
+  ctx.addIssue({
+    code: "custom",
+    message: typeof ms === "number" ? "duration must be above 0" : ms.error,
+  });
+  return z.NEVER;
+});
+
+const KINDS = ["ping", "token", "manifest", "blob", "tags", "*"] as const;
+const SUBJECTS = ["ip", "account", "org", "token", "global"] as const;
+
+const limitSchema = z.union([
+  z.literal("unlimited"),
+  z
+    .object({
+      limit: z.number().int().min(0),
+      window: duration,
+      algorithm: z.enum(["rolling", "fixed", "gcra"]).default("rolling"),
+      burst: z.number().int().min(0).optional(),
+    })
+    .strict()
+    .transform(
+      (l): Limit => ({
+        limit: l.limit,
+        windowMs: l.window,
+        algorithm: l.algorithm,
+        ...(l.burst !== undefined ? { burst: l.burst } : {}),
+      }),
+    ),
+]);
+
+const refusalSchema = z.discriminatedUnion("type", [
+  z
+    .object({
+      type: z.literal("oci"),
+      status: z.number().int().min(400).max(599).default(429),
+      code: z.string().default("TOOMANYREQUESTS"),
+      anonymous: z.string(),
+      account: z.string(),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.enum(["text", "html"]),
+      status: z.number().int().min(400).max(599).default(429),
+      body: z.string(),
+    })
+    .strict(),
+]);
+
+const ruleSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9-]+$/, "rule names are lower-case letters, digits and '-'"),
+    layer: z.enum(["edge", "abuse", "token", "registry"]).default("registry"),
+    counts: z
+      .array(
+        z
+          .object({
+            kind: z.enum(KINDS),
+            method: z.string().default("*"),
+            cost: z.number().int().min(0).default(1),
+          })
+          .strict(),
+      )
+      .min(1),
+    anonymousBy: z.enum(SUBJECTS).default("ip"),
+    authenticatedBy: z.enum(SUBJECTS).default("account"),
+    limits: z.record(z.string(), limitSchema),
+    headers: z.boolean().default(false),
+    retryAfter: z.boolean().default(false),
+    retryAfterSeconds: z.number().int().min(0).optional(),
+    refusal: refusalSchema,
+    ban: z
+      .object({ after: z.number().int().min(1), window: duration, for: duration })
+      .strict()
+      .optional(),
+    source: z.string().optional(),
+  })
+  .strict()
+  .transform((r): QuotaRule => {
+    const { ban, retryAfterSeconds, source, ...rest } = r;
+    return {
+      ...rest,
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+      ...(source !== undefined ? { source } : {}),
+      ...(ban ? { ban: { after: ban.after, windowMs: ban.window, forMs: ban.for } } : {}),
+    };
+  });
+
+/** A policy file, or the body of `PUT /_pullstorm/policy`: a preset, optionally changed. */
+export const policySchema = z
+  .object({
+    preset: z
+      .string()
+      .refine((p) => p in PRESETS, {
+        message: `unknown preset; one of: ${Object.keys(PRESETS).join(", ")}`,
+      })
+      .optional(),
+    description: z.string().optional(),
+    rules: z.array(ruleSchema).optional(),
+    limits: z.record(z.string(), z.record(z.string(), limitSchema)).optional(),
+    retryAfter: z.record(z.string(), z.boolean()).optional(),
+    misleading: z
+      .object({
+        aboveRps: z.number().min(0),
+        status: z.union([z.literal(401), z.literal(403)]).default(403),
+        probability: z.number().min(0).max(1).default(0),
+      })
+      .strict()
+      .optional(),
+    lockout: z
+      .object({ attempts: z.number().int().min(1), window: duration, lock: duration })
+      .strict()
+      .optional(),
+    tokenLatency: z.union([z.string(), z.number()]).optional(),
+    tokenLimitParameters: z.boolean().optional(),
+  })
+  .strict();
+
+export type PolicyInput = z.output<typeof policySchema>;
+
+/** Applies a policy document to its preset (or the default), returning the policy or problems naming fields. */
+export function buildPolicy(
+  input: PolicyInput,
+  fallbackPreset: string,
+): Policy | { errors: string[] } {
+  const base = presetNamed(input.preset ?? fallbackPreset);
+  if (!base) return { errors: [`preset: unknown preset "${input.preset}"`] };
+  const policy: Policy = {
+    ...base,
+    preset: input.rules || input.limits || input.retryAfter ? `${base.preset}+custom` : base.preset,
+  };
+  const errors: string[] = [];
+  if (input.description) policy.description = input.description;
+  if (input.rules) policy.rules = input.rules;
+  for (const [ruleName, limits] of Object.entries(input.limits ?? {})) {
+    const rule = policy.rules.find((r) => r.name === ruleName);
+    if (!rule)
+      errors.push(
+        `limits.${ruleName}: no rule named "${ruleName}" (rules: ${policy.rules.map((r) => r.name).join(", ")})`,
+      );
+    else rule.limits = { ...rule.limits, ...limits };
+  }
+  for (const [ruleName, on] of Object.entries(input.retryAfter ?? {})) {
+    const rule = policy.rules.find((r) => r.name === ruleName);
+    if (!rule) errors.push(`retryAfter.${ruleName}: no rule named "${ruleName}"`);
+    else rule.retryAfter = on;
+  }
+  if (input.misleading) policy.misleading = input.misleading;
+  if (input.lockout)
+    policy.lockout = {
+      attempts: input.lockout.attempts,
+      windowMs: input.lockout.window,
+      lockMs: input.lockout.lock,
+    };
+  if (input.tokenLatency !== undefined) {
+    const ms = parseDuration(input.tokenLatency);
+    if (typeof ms === "number") policy.tokenLatencyMs = ms;
+    else errors.push(`tokenLatency: ${ms.error}`);
+  }
+  if (input.tokenLimitParameters !== undefined)
+    policy.tokenLimitParameters = input.tokenLimitParameters;
+  return errors.length > 0 ? { errors } : policy;
+}
+
+/** Reads and validates a policy file; problems name file, line and field. */
+export function loadPolicyFile(file: string, fallbackPreset: string): Policy {
+  const input = loadYamlFile(file, policySchema);
+  const built = buildPolicy(input, fallbackPreset);
+  if ("errors" in built) throw new ConfigError(built.errors.map((e) => `${file}: ${e}`));
+  return built;
+}
+
+/** Validates a policy document from the control API (JSON); problems name the field. */
+export function parsePolicyDocument(
+  value: unknown,
+  fallbackPreset: string,
+): Policy | { errors: string[] } {
+  const parsed = policySchema.safeParse(value);
+  if (!parsed.success) {
+    return {
+      errors: parsed.error.issues.map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`),
+    };
+  }
+  return buildPolicy(parsed.data, fallbackPreset);
+}
