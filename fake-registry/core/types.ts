@@ -30,5 +30,5 @@ export interface RegistryResponse {
 
 /** Who a request is counted against: the account when authenticated, otherwise the client address. */
 export type Identity =
-  | { type: "anonymous"; key: string; ip: string }
-  | { type: "account"; key: string; ip: string; plan: string };
+  | { type: "anonymous"; key: string; ip: string; tokenId?: string }
+  | { type: "account"; key: string; ip: string; plan: string; org?: string; tokenId?: string };
