@@ -81,7 +81,7 @@ describe("pullstorm registry serve", () => {
     ]);
     expect(badUser.status).toBe(2);
     expect(badUser.stderr).toContain(
-      '--user "nopassword" must be NAME:PASSWORD or NAME:PASSWORD:PLAN',
+      '--user "nopassword" must be NAME:PASSWORD, NAME:PASSWORD:PLAN or NAME:PASSWORD:PLAN:ORG',
     );
     const badPort = await runCommand(process.execPath, [
       BIN,

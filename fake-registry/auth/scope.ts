@@ -7,6 +7,8 @@ export interface Access {
   type: string;
   name: string;
   actions: string[];
+  /** Docker Hub puts the requester's pull limit here. */
+  parameters?: Record<string, string>;
 }
 
 export function parseScope(scope: string): Access | undefined {

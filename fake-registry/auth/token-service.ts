@@ -10,6 +10,8 @@ export interface TokenServiceOptions {
   accounts: Map<string, Account>;
   /** Whether a repository may be pulled by this account (undefined: anonymous). */
   canPull(repository: string, account: Account | undefined): boolean;
+  /** Extra `parameters` for each granted access entry (Docker Hub: pull_limit, pull_limit_interval). */
+  accessParameters?(account: Account | undefined, ip: string): Record<string, string> | undefined;
 }
 
 type Credentials = { user: string; password: string } | undefined | { malformed: true };
@@ -44,6 +46,10 @@ export class TokenService {
     this.options = options;
   }
 
+  account(name: string): Account | undefined {
+    return this.options.accounts.get(name);
+  }
+
   get service(): string {
     return this.options.signer.service;
   }
@@ -65,7 +71,7 @@ export class TokenService {
 
   async handle(
     req: RegistryRequest,
-    _client: ClientInfo,
+    client: ClientInfo,
     now: number,
     form?: URLSearchParams,
   ): Promise<{ response: RegistryResponse; account: Account | null }> {
@@ -107,6 +113,7 @@ export class TokenService {
     const auth = this.authenticate(user, password);
     if (auth !== null && !("name" in auth)) return { response: auth, account: null };
     const account = auth;
+    const parameters = this.options.accessParameters?.(account ?? undefined, client.ip);
     const granted: Access[] = [];
     for (const raw of params.getAll("scope").flatMap((s) => s.split(" "))) {
       if (!raw) continue;
@@ -116,7 +123,12 @@ export class TokenService {
         access.actions.includes("pull") &&
         this.options.canPull(access.name, account ?? undefined)
       ) {
-        granted.push({ type: "repository", name: access.name, actions: ["pull"] });
+        granted.push({
+          type: "repository",
+          name: access.name,
+          actions: ["pull"],
+          ...(parameters ? { parameters } : {}),
+        });
       }
     }
     const { token, issuedAt, expiresIn } = await this.options.signer.sign(

@@ -10,6 +10,8 @@ export interface TokenClaims {
   access: Access[];
   expiresAt: number;
   plan?: string;
+  /** The token's jti, for per-token quotas. */
+  id?: string;
 }
 
 export type Verification = { ok: true; claims: TokenClaims } | { ok: false; reason: string };
@@ -82,6 +84,7 @@ export class TokenSigner {
         access: Array.isArray(payload.access) ? (payload.access as Access[]) : [],
         expiresAt: (payload.exp ?? 0) * 1000,
         ...(typeof payload.plan === "string" ? { plan: payload.plan } : {}),
+        ...(typeof payload.jti === "string" ? { id: payload.jti } : {}),
       };
       this.verified.set(token, claims);
       return { ok: true, claims };

@@ -1,10 +1,19 @@
 import { TokenService } from "../auth/token-service.ts";
-import { allows, type TokenClaims, TokenSigner } from "../auth/tokens.ts";
+import { allows, TokenSigner } from "../auth/tokens.ts";
 import type { Account } from "../auth/users.ts";
 import type { Document } from "../catalog/build.ts";
 import type { Catalog } from "../catalog/catalog.ts";
+import type { FaultContext } from "../faults/types.ts";
+import { PolicyEnforcer, type RefusalReason } from "../policy/enforcer.ts";
+import { LoginLockouts } from "../policy/lockout.ts";
+import { DEFAULT_PRESET, preset } from "../policy/presets.ts";
+import { MemoryQuotaStore, type QuotaStore } from "../policy/store.ts";
+import { ipSource } from "../policy/subject.ts";
+import type { Layer, Policy } from "../policy/types.ts";
 import type { Clock } from "./clock.ts";
+import { handleControl } from "./control.ts";
 import { ociError } from "./errors.ts";
+import { RegistryMetrics } from "./metrics.ts";
 import { negotiate } from "./negotiate.ts";
 import { checkDigest, checkName, clip, isTag, looksLikeDigest } from "./references.ts";
 import { decodePath, parseRoute, type Route } from "./route.ts";
@@ -29,38 +38,72 @@ export interface AuthOptions {
   realm?: string;
 }
 
+/** The fault layer as the core sees it (implemented in ../faults/). */
+export interface FaultLayer {
+  evaluate(ctx: FaultContext): import("../faults/types.ts").FaultOutcome | undefined;
+}
+
 export interface RegistryOptions {
   catalog: Catalog;
   clock: Clock;
   /** false: no token service, every request anonymous by IP (`--no-auth`). */
   auth: AuthOptions | false;
+  /** Throttling policy; the dockerhub-2020 preset by default. */
+  policy?: Policy;
+  /** Where quota counters live; memory by default. */
+  store?: QuotaStore;
+  faults?: FaultLayer;
+  /** Lets control endpoints answer non-loopback clients that present it as a Bearer token. */
+  controlToken?: string;
 }
 
-/** Facts about one handled request, for logs and (later) events. */
+/** Facts about one handled request, for logs, metrics and events. */
 export interface Handled {
   response: RegistryResponse;
   kind: EndpointKind;
   identity: Identity;
   repository?: string;
+  /** Which layer said no, when one did. */
+  refusal?: { reason: RefusalReason | "fault"; rule: string };
 }
 
 const API_VERSION = { "docker-distribution-api-version": "registry/2.0" };
 const HOST_RE = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
+const PRE_AUTH: Layer[] = ["edge", "abuse"];
+
+type Classified =
+  | { kind: "token" }
+  | { kind: "control"; path: string }
+  | { kind: EndpointKind; route: Route; repository?: string };
 
 /**
  * The transport-free registry: `handle(request, client, now)` answers any
- * request the way a Docker-Hub-like registry would. Fastify and the simulator
- * both call this, so live and simulated runs obey the same rules.
+ * request the way a throttling registry would. Fastify and the simulator both
+ * call this, so live and simulated runs obey the same rules. A request passes:
+ * validation -> edge and abuse limits -> faults -> auth -> registry quotas
+ * (or token-service limits) -> the catalog.
  */
 export class Registry {
   readonly catalog: Catalog;
   readonly clock: Clock;
   readonly stats = new Stats();
+  readonly metrics = new RegistryMetrics();
+  readonly enforcer: PolicyEnforcer;
+  readonly lockouts = new LoginLockouts();
+  readonly controlToken: string | undefined;
+  faults: FaultLayer | undefined;
   private readonly auth: (AuthOptions & { signer: TokenSigner; tokens: TokenService }) | undefined;
 
   constructor(options: RegistryOptions) {
     this.catalog = options.catalog;
     this.clock = options.clock;
+    this.faults = options.faults;
+    this.controlToken = options.controlToken;
+    this.enforcer = new PolicyEnforcer(
+      options.policy ?? (preset(DEFAULT_PRESET) as Policy),
+      options.store ?? new MemoryQuotaStore(),
+      options.clock,
+    );
     if (options.auth) {
       const signer = new TokenSigner({
         issuer: "pullstorm-token-service",
@@ -73,6 +116,8 @@ export class Registry {
         signer,
         accounts,
         canPull: (repository, account) => this.canPull(repository, account?.name),
+        accessParameters: (account, ip) =>
+          this.enforcer.tokenParameters(identityFromAccount(account, ip)),
       });
       this.auth = { ...options.auth, signer, tokens };
     }
@@ -85,6 +130,26 @@ export class Registry {
   /** The token signer, for tests and tools that need to mint or inspect tokens. */
   get signer(): TokenSigner | undefined {
     return this.auth?.signer;
+  }
+
+  get policy(): Policy {
+    return this.enforcer.policy;
+  }
+
+  account(name: string): Account | undefined {
+    return this.auth?.tokens.account(name);
+  }
+
+  set policy(next: Policy) {
+    this.enforcer.policy = next;
+  }
+
+  /** Forgets counters, bans, lockouts and stats: a fresh start for the next game-day round. */
+  async reset(): Promise<void> {
+    await this.enforcer.reset();
+    this.lockouts.reset();
+    this.stats.reset();
+    this.metrics.reset();
   }
 
   async handle(req: RegistryRequest, client: ClientInfo, now = this.clock.now()): Promise<Handled> {
@@ -101,119 +166,171 @@ export class Registry {
     }
     Object.assign(handled.response.headers, API_VERSION);
     this.stats.record(handled.kind, req.method, handled.response.status, handled.identity);
+    this.metrics.requests.inc({
+      kind: handled.kind,
+      method: req.method,
+      status: String(handled.response.status),
+    });
+    if (handled.refusal) this.metrics.refusals.inc(handled.refusal);
     return handled;
+  }
+
+  private classify(path: string): Classified | RegistryResponse {
+    if (path === "/token") return { kind: "token" };
+    if (path.startsWith("/_pullstorm/") || path === "/metrics") return { kind: "control", path };
+    if (path !== "/v2" && !path.startsWith("/v2/")) {
+      return ociError("UNSUPPORTED", `no such endpoint: ${clip(path)}`, { status: 404 });
+    }
+    const route = parseRoute(path);
+    return { kind: route.kind, route, ...("name" in route ? { repository: route.name } : {}) };
   }
 
   private async dispatch(req: RegistryRequest, client: ClientInfo, now: number): Promise<Handled> {
     const path = decodePath(req.path);
     if (path === undefined) {
-      return this.other(client, ociError("NAME_INVALID", "malformed percent-encoding in path"));
+      return other(client, ociError("NAME_INVALID", "malformed percent-encoding in path"));
     }
-    if (path === "/token") return this.token(req, client, now);
-    if (path === "/_pullstorm/stats" && (req.method === "GET" || req.method === "HEAD")) {
-      return this.other(client, json(200, this.stats.snapshot()));
+    const classified = this.classify(path);
+    if ("status" in classified) return other(client, classified);
+    if (classified.kind === "control" && "path" in classified) {
+      return other(client, await handleControl(this, classified.path, req, client, now));
     }
-    if (path !== "/v2" && !path.startsWith("/v2/")) {
-      return this.other(
-        client,
-        ociError("UNSUPPORTED", `no such endpoint: ${clip(path)}`, { status: 404 }),
-      );
+    const kind = classified.kind;
+    const route = "route" in classified ? classified.route : undefined;
+    const repository = "repository" in classified ? classified.repository : undefined;
+    const base = { kind, ...(repository ? { repository } : {}) };
+    if (route) {
+      const invalid = validate(route, req.method);
+      if (invalid) return { ...base, response: invalid, identity: anonymous(client) };
     }
-    const route = parseRoute(path);
-    const early = this.validate(route, req.method);
-    if (early) return { response: early, kind: route.kind, identity: anonymous(client) };
 
-    const repository = "name" in route ? route.name : undefined;
-    const authed = await this.authorize(req, client, now, repository);
-    if ("response" in authed)
-      return {
-        response: authed.response,
-        kind: route.kind,
-        identity: authed.identity,
-        ...(repository ? { repository } : {}),
-      };
-    const { identity } = authed;
-    const elapsed = now - this.clock.startedAt;
-    const response = await this.serve(route, req, elapsed);
-    return { response, kind: route.kind, identity, ...(repository ? { repository } : {}) };
+    const identity = await this.identify(req, client, now, kind);
+    const edge = await this.enforcer.check(PRE_AUTH, { kind, method: req.method, identity, now });
+    if (edge.refused) return this.refused(base, identity, edge.refused);
+
+    const fault = this.faults?.evaluate({
+      kind,
+      method: req.method,
+      identity,
+      now,
+      elapsedMs: now - this.clock.startedAt,
+      ...(repository ? { repository } : {}),
+    });
+    if (fault?.response) {
+      const response = { ...fault.response, ...(fault.effects ? { effects: fault.effects } : {}) };
+      return { ...base, response, identity, refusal: { reason: "fault", rule: "fault" } };
+    }
+    const handled =
+      kind === "token"
+        ? await this.token(req, client, now, identity)
+        : await this.pull(req, now, identity, route as Route, repository);
+    if (fault?.effects) {
+      handled.response.effects = { ...handled.response.effects, ...fault.effects };
+    }
+    return { ...base, ...handled };
   }
 
-  /** Method and input checks that need no credentials: bad input never reaches auth or catalog. */
-  private validate(route: Route, method: string): RegistryResponse | undefined {
-    const read = method === "GET" || method === "HEAD";
-    if (route.kind === "other") return ociError("UNSUPPORTED", route.reason, { status: 404 });
-    if (route.kind === "push")
-      return ociError("UNSUPPORTED", "this registry is read-only: push is not supported");
-    if (!read)
-      return ociError(
-        "UNSUPPORTED",
-        `${clip(method, 20)} is not supported on this endpoint; pulls use GET and HEAD`,
-      );
-    if (route.kind === "ping") return undefined;
-    const name = checkName(route.name);
-    if (!name.ok)
-      return ociError("NAME_INVALID", "invalid repository name", {
-        detail: { name: clip(route.name), reason: name.reason },
-      });
-    if (route.kind === "tags" && method !== "GET")
-      return ociError("UNSUPPORTED", "tags/list answers GET only");
-    if (route.kind === "blob") {
-      const digest = checkDigest(route.digest);
-      if (!digest.ok)
-        return ociError("DIGEST_INVALID", "invalid digest", {
-          detail: { digest: clip(route.digest), reason: digest.reason },
-        });
-    }
-    if (route.kind === "manifest") {
-      if (looksLikeDigest(route.reference)) {
-        const digest = checkDigest(route.reference);
-        if (!digest.ok)
-          return ociError("DIGEST_INVALID", "invalid digest", {
-            detail: { digest: clip(route.reference), reason: digest.reason },
-          });
-      } else if (!isTag(route.reference)) {
-        return ociError("MANIFEST_UNKNOWN", "invalid tag", {
-          detail: {
-            tag: clip(route.reference),
-            reason: "tags match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}",
-          },
-        });
-      }
-    }
-    return undefined;
-  }
-
-  private async authorize(
+  /** Who is asking, without enforcing anything yet: the token's account, else the client address. */
+  private async identify(
     req: RegistryRequest,
     client: ClientInfo,
     now: number,
+    kind: EndpointKind,
+  ): Promise<Identity> {
+    if (!this.auth) return anonymous(client);
+    const header = req.headers.authorization;
+    if (kind === "token") {
+      const user = basicUser(header);
+      const account = user ? this.auth.tokens.account(user) : undefined;
+      return account ? identityFromAccount(account, client.ip) : anonymous(client);
+    }
+    const bearer = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
+    if (!bearer) return anonymous(client);
+    const verified = await this.auth.signer.verify(bearer, now);
+    if (!verified.ok) return anonymous(client);
+    const { claims } = verified;
+    if (!claims.subject)
+      return { ...anonymous(client), ...(claims.id ? { tokenId: claims.id } : {}) };
+    const account = this.auth.tokens.account(claims.subject);
+    return {
+      type: "account",
+      key: claims.subject,
+      ip: client.ip,
+      plan: account?.plan ?? claims.plan ?? "free",
+      ...(account?.org ? { org: account.org } : {}),
+      ...(claims.id ? { tokenId: claims.id } : {}),
+    };
+  }
+
+  private refused(
+    base: { kind: EndpointKind; repository?: string },
+    identity: Identity,
+    refused: { response: RegistryResponse; reason: RefusalReason; rule: string },
+  ): Handled {
+    return {
+      ...base,
+      response: refused.response,
+      identity,
+      refusal: { reason: refused.reason, rule: refused.rule },
+    };
+  }
+
+  private async pull(
+    req: RegistryRequest,
+    now: number,
+    identity: Identity,
+    route: Route,
     repository: string | undefined,
-  ): Promise<{ identity: Identity } | { identity: Identity; response: RegistryResponse }> {
-    if (!this.auth) return { identity: anonymous(client) };
+  ): Promise<Omit<Handled, "kind">> {
+    const denied = await this.authorize(req, now, repository);
+    if (denied) return { response: denied, identity };
+    const decision = await this.enforcer.check(["registry"], {
+      kind: route.kind,
+      method: req.method,
+      identity,
+      now,
+    });
+    if (decision.refused) {
+      this.noteQuota(decision.refused.response.headers, decision.refused.rule, identity);
+      return {
+        response: decision.refused.response,
+        identity,
+        refusal: { reason: decision.refused.reason, rule: decision.refused.rule },
+      };
+    }
+    const response = await this.serve(route, req, now - this.clock.startedAt);
+    Object.assign(response.headers, decision.headers);
+    this.noteQuota(decision.headers, "pulls", identity);
+    return { response, identity };
+  }
+
+  private noteQuota(headers: Record<string, string>, rule: string, identity: Identity): void {
+    const remaining = headers["ratelimit-remaining"];
+    if (remaining) {
+      this.metrics.quotaRemaining.set(
+        { rule, identity: identity.key },
+        Number.parseInt(remaining, 10),
+      );
+    }
+  }
+
+  /** The bearer-token check: undefined when the request may proceed, else the 401 to send. */
+  private async authorize(
+    req: RegistryRequest,
+    now: number,
+    repository: string | undefined,
+  ): Promise<RegistryResponse | undefined> {
+    if (!this.auth) return undefined;
     const header = req.headers.authorization;
     const bearer = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
     const scope = repository ? `repository:${repository}:pull` : undefined;
-    if (!bearer) {
-      return {
-        identity: anonymous(client),
-        response: this.challenge(req, scope, undefined, "authentication required"),
-      };
-    }
+    if (!bearer) return this.challenge(req, scope, undefined, "authentication required");
     const verified = await this.auth.signer.verify(bearer, now);
-    if (!verified.ok) {
-      return {
-        identity: anonymous(client),
-        response: this.challenge(req, scope, "invalid_token", verified.reason),
-      };
-    }
-    const identity = identityOf(verified.claims, client);
+    if (!verified.ok) return this.challenge(req, scope, "invalid_token", verified.reason);
     if (repository && !allows(verified.claims, repository, "pull")) {
-      return {
-        identity,
-        response: this.challenge(req, scope, "insufficient_scope", "authentication required"),
-      };
+      return this.challenge(req, scope, "insufficient_scope", "authentication required");
     }
-    return { identity };
+    return undefined;
   }
 
   private challenge(
@@ -234,30 +351,71 @@ export class Registry {
     return `http://${host && HOST_RE.test(host) ? host : "127.0.0.1"}/token`;
   }
 
-  private async token(req: RegistryRequest, client: ClientInfo, now: number): Promise<Handled> {
+  private async token(
+    req: RegistryRequest,
+    client: ClientInfo,
+    now: number,
+    identity: Identity,
+  ): Promise<Omit<Handled, "kind">> {
     if (!this.auth) {
-      return this.other(
-        client,
-        ociError("UNSUPPORTED", "this registry runs without auth (--no-auth): no token service", {
-          status: 404,
-        }),
-        "token",
+      const response = ociError(
+        "UNSUPPORTED",
+        "this registry runs without auth (--no-auth): no token service",
+        { status: 404 },
       );
+      return { response, identity };
     }
-    let form: URLSearchParams | undefined;
-    if (req.method === "POST") form = new URLSearchParams(req.body ?? "");
-    else if (req.method !== "GET") {
-      return this.other(
-        client,
-        ociError("UNSUPPORTED", "the token service answers GET and POST"),
-        "token",
-      );
+    if (req.method !== "GET" && req.method !== "POST") {
+      return {
+        response: ociError("UNSUPPORTED", "the token service answers GET and POST"),
+        identity,
+      };
+    }
+    const form = req.method === "POST" ? new URLSearchParams(req.body ?? "") : undefined;
+    const policy = this.enforcer.policy;
+    const latency = policy.tokenLatencyMs ? { effects: { delayMs: policy.tokenLatencyMs } } : {};
+    // Failed-login lockout: by the username tried and by the client address.
+    const user = form ? (form.get("username") ?? undefined) : basicUser(req.headers.authorization);
+    const lockKeys = [`ip:${ipSource(client.ip)}`, ...(user ? [`user:${user}`] : [])];
+    if (policy.lockout) {
+      const until = this.lockouts.lockedUntilFor(lockKeys, now);
+      if (until !== undefined) {
+        const seconds = Math.max(1, Math.ceil((until - now) / (this.clock.scale ?? 1) / 1000));
+        const response = ociError(
+          "TOOMANYREQUESTS",
+          "too many failed login attempts for username or IP address",
+          {
+            headers: { "retry-after": String(seconds) },
+          },
+        );
+        return {
+          response: { ...response, ...latency },
+          identity,
+          refusal: { reason: "login-lockout", rule: "lockout" },
+        };
+      }
+    }
+    const limited = await this.enforcer.check(["token"], {
+      kind: "token",
+      method: req.method,
+      identity,
+      now,
+    });
+    if (limited.refused) {
+      return {
+        response: { ...limited.refused.response, ...latency },
+        identity,
+        refusal: { reason: limited.refused.reason, rule: limited.refused.rule },
+      };
     }
     const { response, account } = await this.auth.tokens.handle(req, client, now, form);
-    const identity: Identity = account
-      ? { type: "account", key: account.name, ip: client.ip, plan: account.plan }
-      : anonymous(client);
-    return { response, kind: "token", identity };
+    if (response.status === 401 && user !== undefined && policy.lockout) {
+      this.lockouts.recordFailure(lockKeys, now, policy.lockout);
+    }
+    return {
+      response: { ...response, ...latency },
+      identity: account ? identityFromAccount(account, client.ip) : identity,
+    };
   }
 
   private canPull(repository: string, account: string | undefined): boolean {
@@ -391,24 +549,78 @@ export class Registry {
       body: bytes,
     };
   }
+}
 
-  private other(
-    client: ClientInfo,
-    response: RegistryResponse,
-    kind: EndpointKind = "other",
-  ): Handled {
-    return { response, kind, identity: anonymous(client) };
+/** Method and input checks that need no credentials: bad input never reaches auth, limits or catalog. */
+function validate(route: Route, method: string): RegistryResponse | undefined {
+  const read = method === "GET" || method === "HEAD";
+  if (route.kind === "other") return ociError("UNSUPPORTED", route.reason, { status: 404 });
+  if (route.kind === "push")
+    return ociError("UNSUPPORTED", "this registry is read-only: push is not supported");
+  if (!read)
+    return ociError(
+      "UNSUPPORTED",
+      `${clip(method, 20)} is not supported on this endpoint; pulls use GET and HEAD`,
+    );
+  if (route.kind === "ping") return undefined;
+  const name = checkName(route.name);
+  if (!name.ok)
+    return ociError("NAME_INVALID", "invalid repository name", {
+      detail: { name: clip(route.name), reason: name.reason },
+    });
+  if (route.kind === "tags" && method !== "GET")
+    return ociError("UNSUPPORTED", "tags/list answers GET only");
+  if (route.kind === "blob") {
+    const digest = checkDigest(route.digest);
+    if (!digest.ok)
+      return ociError("DIGEST_INVALID", "invalid digest", {
+        detail: { digest: clip(route.digest), reason: digest.reason },
+      });
   }
+  if (route.kind === "manifest") {
+    if (looksLikeDigest(route.reference)) {
+      const digest = checkDigest(route.reference);
+      if (!digest.ok)
+        return ociError("DIGEST_INVALID", "invalid digest", {
+          detail: { digest: clip(route.reference), reason: digest.reason },
+        });
+    } else if (!isTag(route.reference)) {
+      return ociError("MANIFEST_UNKNOWN", "invalid tag", {
+        detail: {
+          tag: clip(route.reference),
+          reason: "tags match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}",
+        },
+      });
+    }
+  }
+  return undefined;
+}
+
+function basicUser(header: string | undefined): string | undefined {
+  if (!header?.toLowerCase().startsWith("basic ")) return undefined;
+  const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  return colon > 0 ? decoded.slice(0, colon) : undefined;
 }
 
 function anonymous(client: ClientInfo): Identity {
   return { type: "anonymous", key: client.ip, ip: client.ip };
 }
 
-function identityOf(claims: TokenClaims, client: ClientInfo): Identity {
-  return claims.subject
-    ? { type: "account", key: claims.subject, ip: client.ip, plan: claims.plan ?? "free" }
-    : anonymous(client);
+function identityFromAccount(account: Account | undefined, ip: string): Identity {
+  return account
+    ? {
+        type: "account",
+        key: account.name,
+        ip,
+        plan: account.plan,
+        ...(account.org ? { org: account.org } : {}),
+      }
+    : { type: "anonymous", key: ip, ip };
+}
+
+function other(client: ClientInfo, response: RegistryResponse): Handled {
+  return { response, kind: "other", identity: anonymous(client) };
 }
 
 function json(status: number, value: unknown): RegistryResponse {

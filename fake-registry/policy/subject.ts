@@ -55,3 +55,9 @@ export function subjectKey(
 export function planOf(identity: Identity): string {
   return identity.type === "account" ? identity.plan : "anonymous";
 }
+
+/** 127.0.0.0/8 and ::1 (also IPv4-mapped): the only clients control endpoints trust by default. */
+export function isLoopback(ip: string): boolean {
+  const v4 = ip.startsWith("::ffff:") ? ip.slice(7) : ip;
+  return v4.startsWith("127.") || ip === "::1";
+}

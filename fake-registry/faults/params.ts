@@ -1,0 +1,33 @@
+import { z } from "zod";
+import { parseDuration, parseSize } from "../core/units.ts";
+
+/** Shared parameter schemas for fault specs. */
+
+/** "250ms", "90s", "10m", "6h", "1d", or seconds as a number; parsed to milliseconds. */
+export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (typeof ms === "number") return ms;
+  ctx.addIssue({ code: "custom", message: ms.error });
+  return z.NEVER;
+});
+
+/** Bytes: a number, or "64KiB", "10MB"; must be above 0. */
+export const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const bytes = parseSize(v);
+  if (typeof bytes === "number" && bytes > 0) return bytes;
+  ctx.addIssue({
+    code: "custom",
+    message: typeof bytes === "number" ? "must be above 0" : bytes.error,
+  });
+  return z.NEVER;
+});
+
+/** Milliseconds as a number, up to ten minutes. */
+export const millis = z.number().min(0).max(600_000);
+
+/** A 5xx status. */
+export const serverErrorStatus = z
+  .number()
+  .int()
+  .min(500, "must be a 5xx status (500 to 599)")
+  .max(599, "must be a 5xx status (500 to 599)");
