@@ -136,8 +136,14 @@ describe("token service", () => {
     const claims = JSON.parse(Buffer.from(body.token.split(".")[1], "base64url").toString());
     expect(claims.sub).toBe("");
     expect(claims.aud).toBe("registry.pullstorm.test");
+    // Docker Hub's anonymous token carries the requester's pull limit (dockerhub-2020 preset)
     expect(claims.access).toEqual([
-      { type: "repository", name: "library/redis", actions: ["pull"] },
+      {
+        type: "repository",
+        name: "library/redis",
+        actions: ["pull"],
+        parameters: { pull_limit: "100", pull_limit_interval: "21600" },
+      },
     ]);
     const alice = await pullToken(running.url, "library/redis", {
       user: "alice",
