@@ -1,8 +1,9 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import pino from "pino";
 import { type Account, parseUser } from "../fake-registry/auth/users.ts";
-import { parseSize } from "../fake-registry/core/units.ts";
+import { formatDuration, parseSize } from "../fake-registry/core/units.ts";
 import { createRegistry, DEFAULT_SERVICE, serveRegistry } from "../fake-registry/index.ts";
+import { PRESETS } from "../fake-registry/policy/presets.ts";
 import { exitOnError } from "./errors.ts";
 
 function integer(name: string, min: number, max: number) {
@@ -41,10 +42,73 @@ interface ServeFlags {
   tokenSecret?: string;
   tokenLifetime: number;
   logLevel: string;
+  preset: string;
+  policy?: string;
+  timeScale: number;
+  controlToken?: string;
+}
+
+function positive(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive number`);
+    return n;
+  };
+}
+
+function describeLimit(
+  limit: import("../fake-registry/policy/types.ts").Limit | "unlimited",
+): string {
+  if (limit === "unlimited") return "unlimited";
+  const per =
+    limit.algorithm === "gcra"
+      ? `/${formatDuration(limit.windowMs)} (GCRA, burst ${limit.burst ?? 0})`
+      : ` / ${formatDuration(limit.windowMs)} ${limit.algorithm}`;
+  return `${limit.limit}${per}`;
 }
 
 export function registryCommand(program: Command): void {
   const registry = program.command("registry").description("the fake OCI registry");
+  registry
+    .command("presets")
+    .description("list the throttling presets with their numbers and sources")
+    .option("--json", "print the presets as JSON")
+    .action((flags: { json?: boolean }) => {
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(PRESETS, null, 2)}\n`);
+        return;
+      }
+      for (const policy of Object.values(PRESETS)) {
+        const lines = [`${policy.preset}: ${policy.description}`];
+        for (const rule of policy.rules) {
+          const counts = rule.counts
+            .filter((c) => c.cost > 0)
+            .map((c) => `${c.method} ${c.kind}`)
+            .join(", ");
+          const limits = Object.entries(rule.limits)
+            .map(([plan, l]) => `${plan} ${describeLimit(l)}`)
+            .join("; ");
+          lines.push(
+            `  ${rule.layer}/${rule.name}: counts ${counts || "nothing"}; per ${rule.anonymousBy} (anonymous), ${rule.authenticatedBy} (accounts); ${limits || "never refuses"}`,
+          );
+          if (rule.ban)
+            lines.push(
+              `    ban past ${rule.ban.after} / ${formatDuration(rule.ban.windowMs)} for ${formatDuration(rule.ban.forMs)}`,
+            );
+          const shape = rule.refusal;
+          lines.push(
+            `    refuses with ${shape.status} ${shape.type === "oci" ? `${shape.code} "${shape.anonymous}"` : `${shape.type} body`}${rule.retryAfter ? `, Retry-After${rule.retryAfterSeconds ? ` ${rule.retryAfterSeconds}` : ""}` : ""}${rule.headers ? ", RateLimit headers" : ""}`,
+          );
+        }
+        if (policy.lockout)
+          lines.push(
+            `  token/lockout: ${policy.lockout.attempts} failed logins in ${formatDuration(policy.lockout.windowMs)} lock ${formatDuration(policy.lockout.lockMs)}`,
+          );
+        lines.push(...policy.sources.map((s) => `  source: ${s}`));
+        process.stdout.write(`${lines.join("\n")}\n\n`);
+      }
+    });
   registry
     .command("serve")
     .description(
@@ -94,6 +158,22 @@ export function registryCommand(program: Command): void {
       300,
     )
     .addOption(
+      new Option("--preset <name>", "throttling preset (see `pullstorm registry presets`)")
+        .choices(Object.keys(PRESETS))
+        .default("dockerhub-2020"),
+    )
+    .option("--policy <file>", "YAML policy file applied on top of the preset (docs/policy.md)")
+    .option(
+      "--time-scale <n>",
+      "registry seconds per wall second: 360 makes a 6 h window pass in 60 s",
+      positive("--time-scale"),
+      1,
+    )
+    .option(
+      "--control-token <token>",
+      "let non-loopback clients use /_pullstorm/* and /metrics with this Bearer token",
+    )
+    .addOption(
       new Option("--log-level <level>", "request log level (logs go to stderr as JSON)")
         .choices(["trace", "debug", "info", "warn", "error", "silent"])
         .default("info"),
@@ -114,10 +194,14 @@ export function registryCommand(program: Command): void {
           },
           ...(flags.catalog ? { catalogFile: flags.catalog } : {}),
           ...(flags.tokenSecret ? { tokenSecret: flags.tokenSecret } : {}),
+          preset: flags.preset,
+          timeScale: flags.timeScale,
+          ...(flags.policy ? { policyFile: flags.policy } : {}),
+          ...(flags.controlToken ? { controlToken: flags.controlToken } : {}),
         });
         const running = await serveRegistry(core, { host: flags.host, port: flags.port, logger });
         process.stdout.write(
-          `pullstorm registry listening on ${running.url} (seed ${flags.seed}, ${core.catalog.size} images, auth ${flags.auth ? `on, service ${flags.service}` : "off"})\n`,
+          `pullstorm registry listening on ${running.url} (seed ${flags.seed}, ${core.catalog.size} images, auth ${flags.auth ? `on, service ${flags.service}` : "off"}, policy ${core.policy.preset}${flags.timeScale !== 1 ? `, time x${flags.timeScale}` : ""})\n`,
         );
         let stopping = false;
         const stop = (signal: string) => {

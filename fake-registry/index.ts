@@ -2,12 +2,17 @@ import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import type { Account } from "./auth/users.ts";
 import { Catalog, type CatalogOptions } from "./catalog/catalog.ts";
 import { loadCatalogFile } from "./catalog/file.ts";
-import { type Clock, SystemClock } from "./core/clock.ts";
+import { ConfigError } from "./config/yaml-file.ts";
+import { type Clock, ScaledClock, SystemClock } from "./core/clock.ts";
 import { Registry } from "./core/registry.ts";
 import { createHttpServer, urlOf } from "./http/server.ts";
+import { loadPolicyFile } from "./policy/file.ts";
+import { DEFAULT_PRESET, preset } from "./policy/presets.ts";
+import type { QuotaStore } from "./policy/store.ts";
+import type { Policy } from "./policy/types.ts";
 
 export { Catalog } from "./catalog/catalog.ts";
-export { ManualClock, SystemClock } from "./core/clock.ts";
+export { ManualClock, ScaledClock, SystemClock } from "./core/clock.ts";
 export { Registry } from "./core/registry.ts";
 
 export const DEFAULT_SERVICE = "registry.pullstorm.test";
@@ -24,6 +29,16 @@ export interface FakeRegistryOptions {
   synthetic?: number;
   defaults?: CatalogOptions["defaults"];
   clock?: Clock;
+  /** Registry seconds per wall second (ignored when `clock` is given). */
+  timeScale?: number;
+  /** A preset name (default dockerhub-2020). */
+  preset?: string;
+  /** A policy file (YAML) applied on top of the preset. */
+  policyFile?: string;
+  /** A ready policy (wins over preset and policyFile). */
+  policy?: Policy;
+  store?: QuotaStore;
+  controlToken?: string;
 }
 
 /** A registry core with its catalog, ready for in-process use or to be served. */
@@ -35,9 +50,22 @@ export function createRegistry(options: FakeRegistryOptions = {}): Registry {
     synthetic: options.synthetic ?? 0,
     defaults: { ...file?.defaults, ...options.defaults },
   });
+  const presetName = options.preset ?? DEFAULT_PRESET;
+  const policy =
+    options.policy ??
+    (options.policyFile ? loadPolicyFile(options.policyFile, presetName) : preset(presetName));
+  if (!policy) throw new ConfigError([`--preset: unknown preset "${presetName}"`]);
+  const clock =
+    options.clock ??
+    (options.timeScale && options.timeScale !== 1
+      ? new ScaledClock(options.timeScale)
+      : new SystemClock());
   return new Registry({
     catalog,
-    clock: options.clock ?? new SystemClock(),
+    clock,
+    policy,
+    ...(options.store ? { store: options.store } : {}),
+    ...(options.controlToken ? { controlToken: options.controlToken } : {}),
     auth:
       options.auth === false
         ? false

@@ -1,4 +1,6 @@
+import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import { Readable } from "node:stream";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -9,7 +11,8 @@ import Fastify, {
 import { errorBody } from "../core/errors.ts";
 import { clip } from "../core/references.ts";
 import type { Handled, Registry } from "../core/registry.ts";
-import type { RegistryRequest } from "../core/types.ts";
+import type { RegistryRequest, RegistryResponse } from "../core/types.ts";
+import type { TransportEffects } from "../faults/types.ts";
 
 export interface HttpOptions {
   /** pino logger for one line per request; omit for silence. */
@@ -113,6 +116,7 @@ export function createHttpServer(registry: Registry, options: HttpOptions = {}):
       });
       request.handled = handled;
       const { response } = handled;
+      if (response.effects) return sendWithEffects(request, reply, response, response.effects);
       reply.code(response.status).headers(response.headers);
       return reply.send(request.method === "HEAD" ? undefined : response.body);
     },
@@ -165,6 +169,133 @@ export function createHttpServer(registry: Registry, options: HttpOptions = {}):
     });
   }
   return app;
+}
+
+/** However long a fault asks, a hung connection is closed after this (wall ms). */
+const HANG_LIMIT_MS = 60 * 60 * 1000;
+
+/**
+ * Carries out a fault's transport effects on the real socket: wait (giving up
+ * if the client leaves), then reset the connection, hold it unanswered, or
+ * answer with the body paced to a rate. Reset and hang take the reply away from
+ * Fastify (`hijack`), so nothing else writes to the socket.
+ */
+async function sendWithEffects(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  response: RegistryResponse,
+  effects: TransportEffects,
+): Promise<FastifyReply | undefined> {
+  const socket = request.raw.socket;
+  if (effects.delayMs && effects.delayMs > 0) {
+    if (!(await waitWhileConnected(reply.raw, socket, effects.delayMs))) {
+      reply.hijack();
+      logUnanswered(request, reply, "client gone");
+      return undefined;
+    }
+  }
+  if (effects.reset) {
+    reply.hijack();
+    // RST instead of FIN: the client reads ECONNRESET ("connection reset by peer").
+    socket.resetAndDestroy();
+    logUnanswered(request, reply, "reset");
+    return undefined;
+  }
+  if (effects.hang) {
+    reply.hijack();
+    // forceCloseConnections destroys this socket on app.close(), so a hang never holds up shutdown.
+    const timer = setTimeout(
+      () => socket.destroy(),
+      Math.min(effects.hangMs ?? HANG_LIMIT_MS, HANG_LIMIT_MS),
+    );
+    timer.unref();
+    socket.once("close", () => {
+      clearTimeout(timer);
+      logUnanswered(request, reply, "hang");
+    });
+    return undefined;
+  }
+  reply.code(response.status).headers(response.headers);
+  const body = request.method === "HEAD" ? undefined : response.body;
+  if (effects.bytesPerSecond && effects.bytesPerSecond > 0 && body !== undefined) {
+    const bytes = typeof body === "string" ? Buffer.from(body) : body;
+    if (bytes.length > 0) {
+      if (!response.headers["content-length"]) reply.header("content-length", bytes.length);
+      return reply.send(pacedBody(bytes, effects.bytesPerSecond));
+    }
+  }
+  return reply.send(body);
+}
+
+/** Resolves true after `ms`, or false as soon as the connection closes (the client gave up). */
+function waitWhileConnected(res: ServerResponse, socket: Socket, ms: number): Promise<boolean> {
+  if (socket.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onClose = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      res.removeListener("close", onClose);
+      resolve(true);
+    }, ms);
+    res.once("close", onClose);
+  });
+}
+
+/**
+ * The body as a stream that releases each chunk when the rate allows: byte n
+ * leaves no earlier than n / bytesPerSecond after the first. About 20 chunks
+ * a second; destroyed with the response if the client leaves.
+ */
+function pacedBody(bytes: Buffer, bytesPerSecond: number): Readable {
+  const chunk = Math.max(1, Math.min(64 * 1024, Math.floor(bytesPerSecond / 20)));
+  const started = performance.now();
+  let offset = 0;
+  let timer: NodeJS.Timeout | undefined;
+  return new Readable({
+    read() {
+      if (timer || offset >= bytes.length) return;
+      const end = Math.min(offset + chunk, bytes.length);
+      const due = started + (end / bytesPerSecond) * 1000;
+      timer = setTimeout(
+        () => {
+          timer = undefined;
+          const piece = bytes.subarray(offset, end);
+          offset = end;
+          this.push(piece);
+          if (offset >= bytes.length) this.push(null);
+        },
+        Math.max(0, due - performance.now()),
+      );
+    },
+    destroy(error, callback) {
+      clearTimeout(timer);
+      callback(error);
+    },
+  });
+}
+
+/** Requests that never got an answer still get their log line (onResponse does not fire for them). */
+function logUnanswered(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  outcome: "reset" | "hang" | "client gone",
+): void {
+  const h = request.handled;
+  request.log.info(
+    {
+      method: request.method,
+      path: clip((request.raw.url ?? "").split("?")[0] ?? "", 200),
+      status: null,
+      outcome,
+      kind: h?.kind,
+      client: clientIp(request.socket.remoteAddress),
+      identity: h?.identity.key,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    },
+    "request",
+  );
 }
 
 /** The URL a listening server is reachable at (IPv6 hosts in brackets). */
