@@ -1,4 +1,4 @@
-import { request } from "node:http";
+import { type Agent, request } from "node:http";
 import { connect } from "node:net";
 
 export interface SimpleResponse {
@@ -15,6 +15,8 @@ export function httpRequest(
     headers?: Record<string, string>;
     localAddress?: string;
     body?: string;
+    /** A keep-alive agent (with its own localAddress) instead of one connection per request. */
+    agent?: Agent;
   } = {},
 ): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
@@ -24,7 +26,7 @@ export function httpRequest(
         method: options.method ?? "GET",
         headers: options.headers,
         ...(options.localAddress ? { localAddress: options.localAddress } : {}),
-        agent: false,
+        agent: options.agent ?? false,
       },
       (res) => {
         const chunks: Buffer[] = [];
