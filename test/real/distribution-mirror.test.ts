@@ -2,23 +2,18 @@
 // registry: once a tag is cached, a pull through the mirror costs the upstream only a
 // manifest HEAD (which Docker Hub does not count against the pull limit), never a
 // manifest GET. With proxy credentials its upstream traffic counts against the account.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningRegistry } from "../../fake-registry/index.ts";
 import { verifyDirCopy } from "../helpers/digests.ts";
-import { freePort, type Managed, runCommand, startProcess, waitFor } from "../helpers/processes.ts";
+import { type Mirror, startDistributionMirror } from "../helpers/mirror.ts";
+import { runCommand } from "../helpers/processes.ts";
 import { ALICE, startRegistry } from "../helpers/registry.ts";
 import { checkTools } from "../helpers/tools.ts";
 
 const tools = checkTools("docker-registry", "skopeo");
-
-interface Mirror {
-  /** host:port, for docker:// references */
-  host: string;
-  process: Managed;
-}
 
 describe("distribution pull-through mirror in front of the fake registry", () => {
   let running: RunningRegistry;
@@ -37,43 +32,12 @@ describe("distribution pull-through mirror in front of the fake registry", () =>
   });
 
   async function startMirror(name: string, credentials?: { username: string; password: string }) {
-    const dir = join(work, `mirror-${name}`);
-    mkdirSync(join(dir, "storage"), { recursive: true });
-    const port = await freePort();
-    const lines = [
-      "version: 0.1",
-      "log:",
-      "  level: info",
-      "storage:",
-      "  filesystem:",
-      `    rootdirectory: ${JSON.stringify(join(dir, "storage"))}`,
-      "  delete:",
-      "    enabled: true",
-      "http:",
-      `  addr: 127.0.0.1:${port}`,
-      "proxy:",
-      `  remoteurl: ${JSON.stringify(running.url)}`,
-    ];
-    if (credentials) {
-      lines.push(`  username: ${JSON.stringify(credentials.username)}`);
-      lines.push(`  password: ${JSON.stringify(credentials.password)}`);
-    }
-    const config = join(dir, "config.yml");
-    writeFileSync(config, `${lines.join("\n")}\n`);
-    const proc = startProcess("docker-registry", ["serve", config]);
-    const mirror = { host: `127.0.0.1:${port}`, process: proc };
-    mirrors.push(mirror);
-    await waitFor(
-      async () => {
-        if (proc.child.exitCode !== null) throw new Error("docker-registry exited");
-        const res = await fetch(`http://${mirror.host}/v2/`, {
-          signal: AbortSignal.timeout(2_000),
-        });
-        return res.status === 200;
-      },
-      15_000,
-      () => `docker-registry did not answer on ${mirror.host}:\n${proc.output()}`,
+    const mirror = await startDistributionMirror(
+      running.url,
+      join(work, `mirror-${name}`),
+      credentials,
     );
+    mirrors.push(mirror);
     return mirror;
   }
 
