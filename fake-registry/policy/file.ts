@@ -17,25 +17,40 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
 const KINDS = ["ping", "token", "manifest", "blob", "tags", "*"] as const;
 const SUBJECTS = ["ip", "account", "org", "token", "global"] as const;
 
-const limitSchema = z.union([
-  z.literal("unlimited"),
-  z
-    .object({
-      limit: z.number().int().min(0),
-      window: duration,
-      algorithm: z.enum(["rolling", "fixed", "gcra"]).default("rolling"),
-      burst: z.number().int().min(0).optional(),
-    })
-    .strict()
-    .transform(
-      (l): Limit => ({
-        limit: l.limit,
-        windowMs: l.window,
-        algorithm: l.algorithm,
-        ...(l.burst !== undefined ? { burst: l.burst } : {}),
-      }),
-    ),
-]);
+const limitObject = z
+  .object({
+    limit: z.number().int().min(0),
+    window: duration,
+    algorithm: z.enum(["rolling", "fixed", "gcra"]).default("rolling"),
+    burst: z.number().int().min(0).optional(),
+  })
+  .strict()
+  .transform(
+    (l): Limit => ({
+      limit: l.limit,
+      windowMs: l.window,
+      algorithm: l.algorithm,
+      ...(l.burst !== undefined ? { burst: l.burst } : {}),
+    }),
+  );
+
+/** "unlimited" or a limit object; problems inside the object keep their own field paths. */
+const limitSchema = z.unknown().transform((value, ctx): Limit | "unlimited" => {
+  if (value === "unlimited") return value;
+  const parsed = limitObject.safeParse(value);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    ctx.addIssue({
+      code: "custom",
+      message:
+        typeof value === "object" && value !== null
+          ? issue.message
+          : 'a limit is "unlimited" or {limit, window, algorithm}',
+      path: issue.path as PropertyKey[],
+    });
+  }
+  return z.NEVER;
+});
 
 const refusalSchema = z.discriminatedUnion("type", [
   z
