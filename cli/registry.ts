@@ -46,6 +46,7 @@ interface ServeFlags {
   policy?: string;
   timeScale: number;
   controlToken?: string;
+  faults?: string;
 }
 
 function positive(name: string) {
@@ -169,6 +170,7 @@ export function registryCommand(program: Command): void {
       positive("--time-scale"),
       1,
     )
+    .option("--faults <file>", "YAML list of faults to inject from the start (docs/faults.md)")
     .option(
       "--control-token <token>",
       "let non-loopback clients use /_pullstorm/* and /metrics with this Bearer token",
@@ -198,6 +200,7 @@ export function registryCommand(program: Command): void {
           timeScale: flags.timeScale,
           ...(flags.policy ? { policyFile: flags.policy } : {}),
           ...(flags.controlToken ? { controlToken: flags.controlToken } : {}),
+          ...(flags.faults ? { faultsFile: flags.faults } : {}),
         });
         const running = await serveRegistry(core, { host: flags.host, port: flags.port, logger });
         process.stdout.write(

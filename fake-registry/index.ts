@@ -1,10 +1,12 @@
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { z } from "zod";
 import type { Account } from "./auth/users.ts";
 import { Catalog, type CatalogOptions } from "./catalog/catalog.ts";
 import { loadCatalogFile } from "./catalog/file.ts";
-import { ConfigError } from "./config/yaml-file.ts";
+import { ConfigError, loadYamlFile } from "./config/yaml-file.ts";
 import { type Clock, ScaledClock, SystemClock } from "./core/clock.ts";
 import { Registry } from "./core/registry.ts";
+import { FaultSet } from "./faults/index.ts";
 import { createHttpServer, urlOf } from "./http/server.ts";
 import { loadPolicyFile } from "./policy/file.ts";
 import { DEFAULT_PRESET, preset } from "./policy/presets.ts";
@@ -39,6 +41,8 @@ export interface FakeRegistryOptions {
   policy?: Policy;
   store?: QuotaStore;
   controlToken?: string;
+  /** A YAML file with a list of fault specs to load at start (docs/faults.md). */
+  faultsFile?: string;
 }
 
 /** A registry core with its catalog, ready for in-process use or to be served. */
@@ -60,7 +64,7 @@ export function createRegistry(options: FakeRegistryOptions = {}): Registry {
     (options.timeScale && options.timeScale !== 1
       ? new ScaledClock(options.timeScale)
       : new SystemClock());
-  return new Registry({
+  const registry = new Registry({
     catalog,
     clock,
     policy,
@@ -76,6 +80,21 @@ export function createRegistry(options: FakeRegistryOptions = {}): Registry {
             ...(options.tokenLifetime ? { tokenLifetime: options.tokenLifetime } : {}),
           },
   });
+  const faults = new FaultSet({ seed: options.seed ?? 1, clock });
+  if (options.faultsFile) {
+    const file = options.faultsFile;
+    const specs = loadYamlFile(
+      file,
+      z.array(z.unknown(), { error: "a faults file is a YAML list of fault specs" }),
+    );
+    const problems = specs.flatMap((spec, i) => {
+      const added = faults.add(spec);
+      return added.ok ? [] : added.errors.map((e) => `${file}: [${i}].${e}`);
+    });
+    if (problems.length > 0) throw new ConfigError(problems);
+  }
+  registry.faults = faults;
+  return registry;
 }
 
 export interface RunningRegistry {

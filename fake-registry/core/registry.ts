@@ -3,6 +3,7 @@ import { allows, TokenSigner } from "../auth/tokens.ts";
 import type { Account } from "../auth/users.ts";
 import type { Document } from "../catalog/build.ts";
 import type { Catalog } from "../catalog/catalog.ts";
+import { mergeEffects } from "../faults/index.ts";
 import type { FaultContext } from "../faults/types.ts";
 import { PolicyEnforcer, type RefusalReason } from "../policy/enforcer.ts";
 import { LoginLockouts } from "../policy/lockout.ts";
@@ -164,7 +165,8 @@ export class Registry {
         identity: anonymous(client),
       };
     }
-    Object.assign(handled.response.headers, API_VERSION);
+    // A fault's answer comes from whatever is in front (a load balancer), not the registry.
+    if (handled.refusal?.reason !== "fault") Object.assign(handled.response.headers, API_VERSION);
     this.stats.record(handled.kind, req.method, handled.response.status, handled.identity);
     this.metrics.requests.inc({
       kind: handled.kind,
@@ -225,7 +227,7 @@ export class Registry {
         ? await this.token(req, client, now, identity)
         : await this.pull(req, now, identity, route as Route, repository);
     if (fault?.effects) {
-      handled.response.effects = { ...handled.response.effects, ...fault.effects };
+      handled.response.effects = mergeEffects(handled.response.effects, fault.effects);
     }
     return { ...base, ...handled };
   }

@@ -4,8 +4,8 @@ import type { RegistryResponse } from "../core/types.ts";
 import { serverErrorStatus } from "./params.ts";
 import { defineFault } from "./types.ts";
 
-/** nginx's own wording for the statuses it sends when upstreams fail. */
-const NGINX_REASON: Record<number, string> = {
+/** nginx's (and AWS load balancers') wording for the statuses they send when upstreams fail. */
+const PROXY_REASON: Record<number, string> = {
   500: "Internal Server Error",
   502: "Bad Gateway",
   503: "Service Temporarily Unavailable",
@@ -38,7 +38,7 @@ function proxyResponse(status: number, server: "envoy" | "nginx" | "elb"): Regis
       body: "no healthy upstream",
     };
   }
-  const title = `${status} ${(server === "nginx" ? NGINX_REASON[status] : undefined) ?? STATUS_CODES[status] ?? "Error"}`;
+  const title = `${status} ${PROXY_REASON[status] ?? STATUS_CODES[status] ?? "Error"}`;
   const footer = server === "nginx" ? "<hr><center>nginx</center>\r\n" : "";
   return {
     status,

@@ -5,15 +5,17 @@ import { FAULT_TYPES } from "./kinds.ts";
 import { duration } from "./params.ts";
 import type { Fault, FaultScope, FaultSpecFields } from "./types.ts";
 
-export const ENDPOINT_KINDS = [
-  "ping",
-  "token",
-  "manifest",
-  "blob",
-  "tags",
-  "push",
-  "other",
-] as const satisfies readonly EndpointKind[];
+/** A record, so that a kind added to EndpointKind and missing here fails the type check. */
+const KINDS: Record<EndpointKind, true> = {
+  ping: true,
+  token: true,
+  manifest: true,
+  blob: true,
+  tags: true,
+  push: true,
+  other: true,
+};
+export const ENDPOINT_KINDS = Object.keys(KINDS) as [EndpointKind, ...EndpointKind[]];
 
 const list = (field: string) =>
   z

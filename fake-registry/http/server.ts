@@ -197,7 +197,7 @@ async function sendWithEffects(
   if (effects.reset) {
     reply.hijack();
     // RST instead of FIN: the client reads ECONNRESET ("connection reset by peer").
-    socket.resetAndDestroy();
+    if (!socket.destroyed) socket.resetAndDestroy();
     logUnanswered(request, reply, "reset");
     return undefined;
   }

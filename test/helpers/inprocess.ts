@@ -2,6 +2,7 @@ import type { Account } from "../../fake-registry/auth/users.ts";
 import { Catalog } from "../../fake-registry/catalog/catalog.ts";
 import { ManualClock } from "../../fake-registry/core/clock.ts";
 import { Registry } from "../../fake-registry/core/registry.ts";
+import { FaultSet } from "../../fake-registry/faults/index.ts";
 import { parsePolicyDocument } from "../../fake-registry/policy/file.ts";
 import type { Policy } from "../../fake-registry/policy/types.ts";
 
@@ -25,6 +26,7 @@ export function inProcessRegistry(
         : { service: "registry.pullstorm.test", accounts: options.accounts ?? [] },
     ...(policy ? { policy } : {}),
     ...(options.controlToken ? { controlToken: options.controlToken } : {}),
+    faults: new FaultSet({ seed: 1, clock }),
   });
   const call = async (
     method: string,
