@@ -483,7 +483,81 @@ describe("live control", () => {
   });
 });
 
+describe("who is counted", () => {
+  const rule = (by: string) => ({
+    rules: [
+      {
+        name: "pulls",
+        counts: [{ kind: "manifest", method: "GET" }],
+        anonymousBy: by === "token" ? "token" : "ip",
+        authenticatedBy: by,
+        limits: { default: { limit: 2, window: "1h" }, anonymous: { limit: 2, window: "1h" } },
+        headers: true,
+        refusal: { type: "oci", anonymous: "limited", account: "limited as '{user}'" },
+      },
+    ],
+  });
+
+  it("per organisation: two accounts of one org share a quota", async () => {
+    const accounts = [
+      { name: "ann", password: "pw", plan: "team", org: "acme" },
+      { name: "bob", password: "pw", plan: "team", org: "acme" },
+      { name: "cy", password: "pw", plan: "team", org: "other" },
+    ];
+    const { call, token } = inProcessRegistry({ accounts, policy: rule("org") });
+    const ann = await token("library/nginx", { basic: "ann:pw" });
+    const bob = await token("library/nginx", { basic: "bob:pw" });
+    const cy = await token("library/nginx", { basic: "cy:pw" });
+    expect((await call("GET", MANIFEST, { token: ann })).headers["docker-ratelimit-source"]).toBe(
+      "acme",
+    );
+    expect((await call("GET", MANIFEST, { token: bob })).status).toBe(200);
+    expect((await call("GET", MANIFEST, { token: ann })).status).toBe(429);
+    expect((await call("GET", MANIFEST, { token: cy })).status).toBe(200);
+  });
+
+  it("per token: each token has its own quota, even from one address", async () => {
+    const { call, token } = inProcessRegistry({ policy: rule("token") });
+    const one = await token("library/nginx");
+    const two = await token("library/nginx");
+    expect(await exhaust(call, 3, { token: one })).toEqual([200, 200, 429]);
+    expect(await exhaust(call, 3, { token: two })).toEqual([200, 200, 429]);
+  });
+});
+
 describe("scaled clock", () => {
+  it("expires a rolling window in scaled time: 6 h pass in 60 wall seconds at x360", async () => {
+    let wall = 1_000_000;
+    const clock = new ScaledClock(360, () => wall);
+    const { createRegistry } = await import("../fake-registry/index.ts");
+    const registry = createRegistry({
+      clock,
+      auth: false,
+      policy: (await import("../fake-registry/policy/file.ts")).parsePolicyDocument(
+        {
+          limits: { pulls: { anonymous: { limit: 2, window: "6h" } } },
+          retryAfter: { pulls: true },
+        },
+        "dockerhub-2020",
+      ) as import("../fake-registry/policy/types.ts").Policy,
+    });
+    const get = async () =>
+      (
+        await registry.handle(
+          { method: "GET", path: MANIFEST, query: new URLSearchParams(), headers: {} },
+          { ip: "127.0.0.1" },
+        )
+      ).response;
+    expect((await get()).status).toBe(200);
+    wall += 30_000; // 3 h of registry time
+    expect((await get()).status).toBe(200);
+    const refused = await get();
+    expect(refused.status).toBe(429);
+    expect(refused.headers["retry-after"]).toBe("30"); // the first slot frees in 3 h = 30 wall seconds
+    wall += 30_000;
+    expect((await get()).status).toBe(200);
+  });
+
   it("runs registry time N times faster than the wall clock", () => {
     let wall = 1_000_000;
     const clock = new ScaledClock(360, () => wall);
