@@ -3,7 +3,7 @@ import type { EndpointKind, Identity, RegistryResponse } from "../core/types.ts"
 import { deniedResponse, refusalResponse } from "./refusal.ts";
 import type { QuotaState, QuotaStore } from "./store.ts";
 import { planOf, subjectKey } from "./subject.ts";
-import type { Layer, Limit, Policy, QuotaRule } from "./types.ts";
+import type { Layer, Limit, MisleadingErrors, Policy, QuotaRule } from "./types.ts";
 
 export interface PolicyRequest {
   kind: EndpointKind;
@@ -132,22 +132,14 @@ export class PolicyEnforcer {
         headers["ratelimit-remaining"] = `${state.remaining};w=${w}`;
         headers["docker-ratelimit-source"] = source;
       }
-      if (cost > 0 && rule.layer === "registry" && misleading) this.noteCounted(req.now);
+      // Under load, a registry may hide throttling behind DENIED (docker/hub-feedback #2246).
+      const overloaded =
+        rule.layer === "registry" &&
+        misleading !== undefined &&
+        cost > 0 &&
+        this.noteCounted(req.now, misleading.aboveRps);
       if (!state.admitted) {
-        if (
-          rule.layer === "registry" &&
-          misleading &&
-          this.loadAbove(misleading.aboveRps, req.now)
-        ) {
-          return {
-            refused: {
-              response: deniedResponse(misleading.status),
-              reason: "misleading-denied",
-              rule: rule.name,
-            },
-            headers: {},
-          };
-        }
+        if (overloaded) return this.denied(rule, misleading);
         const refused = this.refuse(
           rule,
           req,
@@ -158,22 +150,8 @@ export class PolicyEnforcer {
         Object.assign(refused.refused?.response.headers ?? {}, headers);
         return refused;
       }
-      if (
-        cost > 0 &&
-        rule.layer === "registry" &&
-        misleading &&
-        misleading.probability > 0 &&
-        this.loadAbove(misleading.aboveRps, req.now) &&
-        this.random() < misleading.probability
-      ) {
-        return {
-          refused: {
-            response: deniedResponse(misleading.status),
-            reason: "misleading-denied",
-            rule: rule.name,
-          },
-          headers: {},
-        };
+      if (overloaded && misleading.probability > 0 && this.random() < misleading.probability) {
+        return this.denied(rule, misleading);
       }
     }
     return { headers };
@@ -196,15 +174,24 @@ export class PolicyEnforcer {
     return { refused: { response, reason, rule: rule.name }, headers: {} };
   }
 
-  private noteCounted(now: number): void {
-    this.recentCounted.push(now);
-    if (this.recentCounted.length > 100_000) this.recentCounted = this.recentCounted.slice(-50_000);
+  private denied(rule: QuotaRule, misleading: MisleadingErrors): PolicyDecision {
+    return {
+      refused: {
+        response: deniedResponse(misleading.status),
+        reason: "misleading-denied",
+        rule: rule.name,
+      },
+      headers: {},
+    };
   }
 
-  private loadAbove(rps: number, now: number): boolean {
+  /** Records a counted request; true when more than `rps` were counted in the last second of registry time. */
+  private noteCounted(now: number, rps: number): boolean {
+    this.recentCounted.push(now);
+    if (this.recentCounted.length > 100_000) this.recentCounted = this.recentCounted.slice(-50_000);
     let i = this.recentCounted.length - 1;
     let n = 0;
-    while (i >= 0 && (this.recentCounted[i] as number) > now - 1000) {
+    while (i >= 0 && (this.recentCounted[i] as number) > now - 1000 && n <= rps) {
       n++;
       i--;
     }
