@@ -558,6 +558,40 @@ describe("scaled clock", () => {
     expect((await get()).status).toBe(200);
   });
 
+  it("issues and checks tokens in wall time, so clients' cached tokens survive scaled time", async () => {
+    let wall = Date.now();
+    const clock = new ScaledClock(3600, () => wall);
+    const { createRegistry } = await import("../fake-registry/index.ts");
+    const registry = createRegistry({ clock });
+    const ask = (path: string, headers: Record<string, string> = {}) =>
+      registry.handle(
+        { method: "GET", path, query: new URLSearchParams(), headers },
+        { ip: "127.0.0.1" },
+      );
+    const tokenRes = await registry.handle(
+      {
+        method: "GET",
+        path: "/token",
+        query: new URLSearchParams(
+          "service=registry.pullstorm.test&scope=repository:library/nginx:pull",
+        ),
+        headers: {},
+      },
+      { ip: "127.0.0.1" },
+    );
+    const body = JSON.parse(String(tokenRes.response.body));
+    expect(body.expires_in).toBe(300);
+    expect(Math.abs(Date.parse(body.issued_at) - wall)).toBeLessThan(1000);
+    wall += 2_000; // two hours of registry time, two wall seconds
+    expect((await ask(MANIFEST, { authorization: `Bearer ${body.token}` })).response.status).toBe(
+      200,
+    );
+    wall += 300_000;
+    expect((await ask(MANIFEST, { authorization: `Bearer ${body.token}` })).response.status).toBe(
+      401,
+    );
+  });
+
   it("runs registry time N times faster than the wall clock", () => {
     let wall = 1_000_000;
     const clock = new ScaledClock(360, () => wall);

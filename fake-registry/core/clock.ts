@@ -6,11 +6,20 @@ export interface Clock {
   readonly startedAt: number;
   /** Registry seconds per wall second (1 unless scaled). */
   readonly scale?: number;
+  /**
+   * The time tokens are issued and checked in. Real clients cache a token for
+   * `expires_in` seconds of their own clock, so live registries use the wall
+   * clock even when registry time is scaled; a manual clock uses its own time.
+   */
+  tokenNow(): number;
 }
 
 export class SystemClock implements Clock {
   readonly startedAt = Date.now();
   now(): number {
+    return Date.now();
+  }
+  tokenNow(): number {
     return Date.now();
   }
 }
@@ -35,6 +44,9 @@ export class ScaledClock implements Clock {
   now(): number {
     return this.startedAt + (this.wallNow() - this.wallStart) * this.scale;
   }
+  tokenNow(): number {
+    return this.wallNow();
+  }
 }
 
 /** A clock that only moves when told to: simulated time never sleeps. */
@@ -46,6 +58,9 @@ export class ManualClock implements Clock {
     this.current = start;
   }
   now(): number {
+    return this.current;
+  }
+  tokenNow(): number {
     return this.current;
   }
   advance(ms: number): void {

@@ -248,7 +248,7 @@ export class Registry {
     }
     const bearer = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
     if (!bearer) return anonymous(client);
-    const verified = await this.auth.signer.verify(bearer, now);
+    const verified = await this.auth.signer.verify(bearer, this.clock.tokenNow());
     if (!verified.ok) return anonymous(client);
     const { claims } = verified;
     if (!claims.subject)
@@ -327,7 +327,7 @@ export class Registry {
     const bearer = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
     const scope = repository ? `repository:${repository}:pull` : undefined;
     if (!bearer) return this.challenge(req, scope, undefined, "authentication required");
-    const verified = await this.auth.signer.verify(bearer, now);
+    const verified = await this.auth.signer.verify(bearer, this.clock.tokenNow());
     if (!verified.ok) return this.challenge(req, scope, "invalid_token", verified.reason);
     if (repository && !allows(verified.claims, repository, "pull")) {
       return this.challenge(req, scope, "insufficient_scope", "authentication required");
@@ -410,7 +410,7 @@ export class Registry {
         refusal: { reason: limited.refused.reason, rule: limited.refused.rule },
       };
     }
-    const { response, account } = await this.auth.tokens.handle(req, client, now, form);
+    const { response, account } = await this.auth.tokens.handle(req, client, this.clock.tokenNow(), form);
     if (response.status === 401 && user !== undefined && policy.lockout) {
       this.lockouts.recordFailure(lockKeys, now, policy.lockout);
     }

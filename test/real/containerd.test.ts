@@ -2,12 +2,12 @@
 // Docker token flow: anonymously with GET /token, and with credentials through the
 // OAuth2 password grant (POST /token), so its pulls count against the account. Without
 // --all-platforms it fetches only the host platform's image of a multi-arch index.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningRegistry } from "../../fake-registry/index.ts";
-import { type Managed, runCommand, startProcess, waitFor } from "../helpers/processes.ts";
+import { type PrivateContainerd, startPrivateContainerd } from "../helpers/containerd.ts";
 import { ALICE, startRegistry } from "../helpers/registry.ts";
 import { checkTools } from "../helpers/tools.ts";
 
@@ -16,70 +16,25 @@ const tools = checkTools("ctr", "containerd");
 /** The platform `ctr content fetch` picks without --platform / --all-platforms. */
 const HOST_ARCH = process.arch === "arm64" ? "arm64" : "amd64";
 
-function containerdConfig(dir: string): string {
-  return [
-    "version = 2",
-    `root = ${JSON.stringify(join(dir, "root"))}`,
-    `state = ${JSON.stringify(join(dir, "state"))}`,
-    // CRI wants CNI, cgroups and more; a content fetch needs none of it.
-    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-    "",
-    "[grpc]",
-    `  address = ${JSON.stringify(join(dir, "containerd.sock"))}`,
-    "",
-    "[ttrpc]",
-    `  address = ${JSON.stringify(join(dir, "containerd.sock.ttrpc"))}`,
-    "",
-    "[plugins]",
-    // The default would create /opt/containerd on the host.
-    '  [plugins."io.containerd.internal.v1.opt"]',
-    `    path = ${JSON.stringify(join(dir, "opt"))}`,
-    // The default ("shared") makes a blob fetched in one namespace appear in any other
-    // without a download, so the second test would send no GETs at all.
-    '  [plugins."io.containerd.metadata.v1.bolt"]',
-    '    content_sharing_policy = "isolated"',
-    "",
-  ].join("\n");
-}
-
 describe("containerd (ctr content fetch) against the fake registry", () => {
   let running: RunningRegistry;
   let work: string;
-  let socket: string;
-  let daemon: Managed | undefined;
+  let containerd: PrivateContainerd | undefined;
 
   function ctr(namespace: string, args: string[]) {
-    return runCommand("ctr", ["--address", socket, "--namespace", namespace, ...args], {
-      timeoutMs: 30_000,
-    });
+    if (!containerd) throw new Error("containerd is not running");
+    return containerd.ctr(namespace, args);
   }
 
   beforeAll(async () => {
     running = await startRegistry({ accounts: [ALICE] });
     work = mkdtempSync(join(tmpdir(), "pullstorm-containerd-"));
-    socket = join(work, "containerd.sock");
     if (!tools.available) return;
-    mkdirSync(join(work, "root"));
-    mkdirSync(join(work, "state"));
-    const config = join(work, "config.toml");
-    writeFileSync(config, containerdConfig(work));
-    const started = startProcess("containerd", ["--config", config, "--log-level", "warn"]);
-    daemon = started;
-    await waitFor(
-      async () => {
-        if (started.child.exitCode !== null) throw new Error("containerd exited");
-        return (
-          (await runCommand("ctr", ["--address", socket, "version"], { timeoutMs: 5_000 }))
-            .status === 0
-        );
-      },
-      20_000,
-      () => `containerd did not answer on ${socket}:\n${started.output()}`,
-    );
+    containerd = await startPrivateContainerd(work);
   });
 
   afterAll(async () => {
-    await daemon?.stop("SIGTERM");
+    await containerd?.daemon.stop("SIGTERM");
     await running?.close();
     if (work) rmSync(work, { recursive: true, force: true });
   });
