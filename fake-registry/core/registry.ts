@@ -206,7 +206,7 @@ export class Registry {
       if (invalid) return { ...base, response: invalid, identity: anonymous(client) };
     }
 
-    const identity = await this.identify(req, client, now, kind);
+    const identity = await this.identify(req, client, kind);
     const edge = await this.enforcer.check(PRE_AUTH, { kind, method: req.method, identity, now });
     if (edge.refused) return this.refused(base, identity, edge.refused);
 
@@ -236,7 +236,6 @@ export class Registry {
   private async identify(
     req: RegistryRequest,
     client: ClientInfo,
-    now: number,
     kind: EndpointKind,
   ): Promise<Identity> {
     if (!this.auth) return anonymous(client);
@@ -284,7 +283,7 @@ export class Registry {
     route: Route,
     repository: string | undefined,
   ): Promise<Omit<Handled, "kind">> {
-    const denied = await this.authorize(req, now, repository);
+    const denied = await this.authorize(req, repository);
     if (denied) return { response: denied, identity };
     const decision = await this.enforcer.check(["registry"], {
       kind: route.kind,
@@ -319,7 +318,6 @@ export class Registry {
   /** The bearer-token check: undefined when the request may proceed, else the 401 to send. */
   private async authorize(
     req: RegistryRequest,
-    now: number,
     repository: string | undefined,
   ): Promise<RegistryResponse | undefined> {
     if (!this.auth) return undefined;
@@ -410,7 +408,12 @@ export class Registry {
         refusal: { reason: limited.refused.reason, rule: limited.refused.rule },
       };
     }
-    const { response, account } = await this.auth.tokens.handle(req, client, this.clock.tokenNow(), form);
+    const { response, account } = await this.auth.tokens.handle(
+      req,
+      client,
+      this.clock.tokenNow(),
+      form,
+    );
     if (response.status === 401 && user !== undefined && policy.lockout) {
       this.lockouts.recordFailure(lockKeys, now, policy.lockout);
     }
