@@ -10,7 +10,7 @@ import Fastify, {
 } from "fastify";
 import { errorBody } from "../core/errors.ts";
 import { clip } from "../core/references.ts";
-import type { Handled, Registry } from "../core/registry.ts";
+import type { Handled } from "../core/registry.ts";
 import type { RegistryRequest, RegistryResponse } from "../core/types.ts";
 import type { TransportEffects } from "../faults/types.ts";
 
@@ -23,7 +23,7 @@ export interface HttpOptions {
 
 declare module "fastify" {
   interface FastifyRequest {
-    handled?: Handled;
+    handled?: Partial<Handled> & Pick<Handled, "response">;
   }
 }
 
@@ -64,7 +64,18 @@ function rawError(status: 400 | 405 | 431, code: string, message: string): strin
  * layer only translates HTTP to plain values and back, logs, and turns
  * transport-level errors (bad framing, oversized headers) into OCI error bodies.
  */
-export function createHttpServer(registry: Registry, options: HttpOptions = {}): FastifyInstance {
+/** Anything that answers registry requests: the registry core, or a mirror model. */
+export interface RequestHandler {
+  handle(
+    req: RegistryRequest,
+    client: { ip: string },
+  ): Promise<Partial<Handled> & Pick<Handled, "response">>;
+}
+
+export function createHttpServer(
+  registry: RequestHandler,
+  options: HttpOptions = {},
+): FastifyInstance {
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     // One line per request comes from the onResponse hook below, not Fastify's two.
@@ -161,7 +172,7 @@ export function createHttpServer(registry: Registry, options: HttpOptions = {}):
           status: reply.statusCode,
           kind: h?.kind,
           client: clientIp(request.socket.remoteAddress),
-          identity: h?.identity.key,
+          identity: h?.identity?.key,
           ms: Math.round(reply.elapsedTime * 10) / 10,
         },
         "request",
@@ -291,7 +302,7 @@ function logUnanswered(
       outcome,
       kind: h?.kind,
       client: clientIp(request.socket.remoteAddress),
-      identity: h?.identity.key,
+      identity: h?.identity?.key,
       ms: Math.round(reply.elapsedTime * 10) / 10,
     },
     "request",

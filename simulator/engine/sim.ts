@@ -1,0 +1,207 @@
+/**
+ * Simulated time for actors. Actors are ordinary async code that `await
+ * sim.sleep(ms)`: in virtual mode nothing sleeps (the scheduler jumps to the
+ * next timer once every in-flight request has settled); in live mode sleeps are
+ * real timers shortened by the time scale.
+ */
+export interface Sim {
+  /** Milliseconds of simulated time since the scenario started. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  /** Deterministic random numbers in [0, 1) from the run's seed. */
+  random(): number;
+  /** Wraps a request so the virtual scheduler waits for it before moving time on. */
+  track<T>(work: Promise<T>): Promise<T>;
+  /** True once the scenario's end is reached: actors stop starting new work. */
+  readonly stopped: boolean;
+}
+
+/** mulberry32: small, fast and good enough for simulation choices. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Timer {
+  at: number;
+  seq: number;
+  resolve: () => void;
+}
+
+/** A binary heap of timers ordered by time, then by creation (stable, so runs are reproducible). */
+class TimerHeap {
+  private items: Timer[] = [];
+  get size(): number {
+    return this.items.length;
+  }
+  push(t: Timer): void {
+    const a = this.items;
+    a.push(t);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (less(a[p] as Timer, t)) break;
+      a[i] = a[p] as Timer;
+      i = p;
+    }
+    a[i] = t;
+  }
+  pop(): Timer | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || !last) return top;
+    // sift `last` down from the root
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let smallest = last;
+      let at = -1;
+      if (l < a.length && less(a[l] as Timer, smallest)) {
+        smallest = a[l] as Timer;
+        at = l;
+      }
+      if (r < a.length && less(a[r] as Timer, smallest)) {
+        smallest = a[r] as Timer;
+        at = r;
+      }
+      if (at < 0) break;
+      a[i] = smallest;
+      i = at;
+    }
+    a[i] = last;
+    return top;
+  }
+}
+
+function less(x: Timer, y: Timer): boolean {
+  return x.at < y.at || (x.at === y.at && x.seq < y.seq);
+}
+
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Discrete-event time: `run()` advances from timer to timer until `endMs` or until nothing is left. */
+export class VirtualSim implements Sim {
+  private current = 0;
+  private seq = 0;
+  private inflight = 0;
+  private readonly timers = new TimerHeap();
+  private done = false;
+  readonly random: () => number;
+  private readonly endMs: number;
+
+  constructor(seed: number, endMs: number) {
+    this.random = seededRandom(seed);
+    this.endMs = endMs;
+  }
+
+  get stopped(): boolean {
+    return this.done;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.timers.push({ at: this.current + Math.max(0, ms), seq: this.seq++, resolve });
+    });
+  }
+
+  async track<T>(work: Promise<T>): Promise<T> {
+    this.inflight++;
+    try {
+      return await work;
+    } finally {
+      this.inflight--;
+    }
+  }
+
+  /** Runs until simulated time reaches the end; returns when every actor is idle or the end has passed. */
+  async run(): Promise<void> {
+    await this.quiesce();
+    for (;;) {
+      const next = this.timers.pop();
+      if (!next) break;
+      if (next.at > this.endMs) {
+        this.current = this.endMs;
+        break;
+      }
+      this.current = next.at;
+      next.resolve();
+      await this.quiesce();
+    }
+    this.done = true;
+    // Wake every sleeper so actors can see `stopped` and finish.
+    for (let t = this.timers.pop(); t; t = this.timers.pop()) t.resolve();
+    await this.quiesce();
+  }
+
+  /** Lets continuations run until no request is in flight. */
+  private async quiesce(): Promise<void> {
+    await settle();
+    while (this.inflight > 0) await settle();
+    await settle();
+  }
+}
+
+/** Real time, sped up: simulated ms pass `scale` times faster than wall ms. */
+export class LiveSim implements Sim {
+  private readonly start = performance.now();
+  private readonly scale: number;
+  private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
+  private done = false;
+  readonly random: () => number;
+
+  constructor(seed: number, scale: number) {
+    this.random = seededRandom(seed);
+    this.scale = scale;
+  }
+
+  get stopped(): boolean {
+    return this.done;
+  }
+
+  now(): number {
+    return (performance.now() - this.start) * this.scale;
+  }
+
+  sleep(ms: number): Promise<void> {
+    if (this.done) return Promise.resolve();
+    return new Promise((resolve) => {
+      const entry = {
+        resolve,
+        timer: setTimeout(
+          () => {
+            this.timers.delete(entry);
+            resolve();
+          },
+          Math.max(0, ms / this.scale),
+        ),
+      };
+      this.timers.add(entry);
+    });
+  }
+
+  track<T>(work: Promise<T>): Promise<T> {
+    return work;
+  }
+
+  /** Ends the run: pending sleeps return at once. */
+  stop(): void {
+    this.done = true;
+    for (const entry of this.timers) {
+      clearTimeout(entry.timer);
+      entry.resolve();
+    }
+    this.timers.clear();
+  }
+}

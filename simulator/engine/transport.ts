@@ -1,0 +1,147 @@
+import { request } from "node:http";
+import type { RegistryRequest } from "../../fake-registry/core/types.ts";
+
+/** A request as a client model sends it, to a logical host ("registry", "mirror"). */
+export interface OutboundRequest {
+  host: string;
+  method: "GET" | "HEAD" | "POST";
+  /** Path with query string. */
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface InboundResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** What went wrong below HTTP: the connection was reset, refused or timed out. */
+export interface NetworkError {
+  status: 0;
+  error: "reset" | "refused" | "timeout" | "error";
+  message: string;
+}
+
+export type Outcome = InboundResponse | NetworkError;
+
+/** How a client reaches a logical host from one egress address. */
+export interface Transport {
+  send(req: OutboundRequest, egressIp: string): Promise<Outcome>;
+}
+
+/** Something that answers requests in-process (the registry core, a mirror model). */
+export interface InProcessHandler {
+  handle(
+    req: RegistryRequest,
+    client: { ip: string },
+  ): Promise<{
+    response: {
+      status: number;
+      headers: Record<string, string>;
+      body?: Buffer | string;
+      effects?: { reset?: boolean; hang?: boolean };
+    };
+  }>;
+}
+
+/** Virtual mode: no sockets; the handler is called directly, in simulated time. */
+export class InProcessTransport implements Transport {
+  private readonly hosts: Map<string, InProcessHandler>;
+  constructor(hosts: Record<string, InProcessHandler>) {
+    this.hosts = new Map(Object.entries(hosts));
+  }
+
+  async send(req: OutboundRequest, egressIp: string): Promise<Outcome> {
+    const handler = this.hosts.get(req.host);
+    if (!handler) return { status: 0, error: "refused", message: `no host ${req.host}` };
+    const q = req.path.indexOf("?");
+    const handled = await handler.handle(
+      {
+        method: req.method,
+        path: q < 0 ? req.path : req.path.slice(0, q),
+        query: new URLSearchParams(q < 0 ? "" : req.path.slice(q + 1)),
+        headers: { host: req.host, ...lower(req.headers) },
+        ...(req.body !== undefined ? { body: req.body } : {}),
+      },
+      { ip: egressIp },
+    );
+    const r = handled.response;
+    if (r.effects?.reset) return { status: 0, error: "reset", message: "connection reset by peer" };
+    if (r.effects?.hang) return { status: 0, error: "timeout", message: "no answer (hang)" };
+    const body =
+      r.body === undefined
+        ? Buffer.alloc(0)
+        : Buffer.isBuffer(r.body)
+          ? r.body
+          : Buffer.from(r.body);
+    return {
+      status: r.status,
+      headers: r.headers,
+      body: req.method === "HEAD" ? Buffer.alloc(0) : body,
+    };
+  }
+}
+
+function lower(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+/** Live mode: real HTTP from a real source address (127.0.0.x) to each host's base URL. */
+export class HttpTransport implements Transport {
+  private readonly bases: Map<string, URL>;
+  private readonly timeoutMs: number;
+  constructor(bases: Record<string, string>, timeoutMs = 30_000) {
+    this.bases = new Map(Object.entries(bases).map(([k, v]) => [k, new URL(v)]));
+    this.timeoutMs = timeoutMs;
+  }
+
+  send(req: OutboundRequest, egressIp: string): Promise<Outcome> {
+    const base = this.bases.get(req.host);
+    if (!base)
+      return Promise.resolve({ status: 0, error: "refused", message: `no host ${req.host}` });
+    return new Promise((resolve) => {
+      const r = request(
+        {
+          host: base.hostname,
+          port: base.port,
+          method: req.method,
+          path: req.path,
+          headers: req.headers,
+          localAddress: egressIp,
+          agent: false,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => {
+            const headers: Record<string, string> = {};
+            for (const [k, v] of Object.entries(res.headers))
+              if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(", ") : v;
+            resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks) });
+          });
+          res.on("error", (e) => resolve({ status: 0, error: "reset", message: e.message }));
+        },
+      );
+      r.setTimeout(this.timeoutMs, () =>
+        r.destroy(Object.assign(new Error("timeout"), { code: "ETIMEDOUT" })),
+      );
+      r.on("error", (e: NodeJS.ErrnoException) =>
+        resolve({
+          status: 0,
+          error:
+            e.code === "ECONNRESET"
+              ? "reset"
+              : e.code === "ECONNREFUSED"
+                ? "refused"
+                : e.code === "ETIMEDOUT"
+                  ? "timeout"
+                  : "error",
+          message: e.message,
+        }),
+      );
+      r.end(req.body);
+    });
+  }
+}
