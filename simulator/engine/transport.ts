@@ -26,6 +26,10 @@ export interface NetworkError {
 
 export type Outcome = InboundResponse | NetworkError;
 
+export function isNetworkError(res: Outcome): res is NetworkError {
+  return "error" in res;
+}
+
 /** How a client reaches a logical host from one egress address. */
 export interface Transport {
   send(req: OutboundRequest, egressIp: string): Promise<Outcome>;

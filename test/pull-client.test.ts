@@ -1,0 +1,126 @@
+// The client model's pull protocol against the registry core, in simulated time.
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../fake-registry/core/clock.ts";
+import { createRegistry } from "../fake-registry/index.ts";
+import { parsePolicyDocument } from "../fake-registry/policy/file.ts";
+import type { Policy } from "../fake-registry/policy/types.ts";
+import { ContentStore } from "../simulator/client/content-store.ts";
+import { PullClient } from "../simulator/client/pull-client.ts";
+import { defaultPullPolicy, type ImageRef, parseReference } from "../simulator/client/reference.ts";
+import { RUNTIMES } from "../simulator/client/runtimes.ts";
+import type { SimEvent } from "../simulator/engine/events.ts";
+import { VirtualSim } from "../simulator/engine/sim.ts";
+import { InProcessTransport } from "../simulator/engine/transport.ts";
+
+function setup(runtime: keyof typeof RUNTIMES, policyDoc?: unknown) {
+  const policy = policyDoc
+    ? (parsePolicyDocument(policyDoc, "dockerhub-2020") as Policy)
+    : undefined;
+  const registry = createRegistry({ clock: new ManualClock(), ...(policy ? { policy } : {}) });
+  const sim = new VirtualSim(1, 3_600_000);
+  const events: SimEvent[] = [];
+  const store = new ContentStore();
+  const client = new PullClient({
+    actor: "node-1",
+    design: "d",
+    runtime: RUNTIMES[runtime],
+    hosts: [{ host: "registry", role: "upstream" }],
+    egressIp: "127.0.0.2",
+    transport: new InProcessTransport({ registry }),
+    sim,
+    store,
+    emit: (e) => events.push(e),
+  });
+  return { registry, client, store, events, sim };
+}
+
+const ref = (text: string) => parseReference(text) as ImageRef;
+
+describe("reference parsing and pull policy defaults", () => {
+  it("normalises Docker Hub names and picks kubelet's default policy", () => {
+    expect(parseReference("nginx")).toEqual({ repository: "library/nginx", tag: "latest" });
+    expect(parseReference("docker.io/library/redis:7")).toEqual({
+      repository: "library/redis",
+      tag: "7",
+    });
+    expect(defaultPullPolicy(ref("nginx"))).toBe("Always");
+    expect(defaultPullPolicy(ref("nginx:1.25"))).toBe("IfNotPresent");
+    expect(defaultPullPolicy(ref(`nginx@sha256:${"a".repeat(64)}`))).toBe("IfNotPresent");
+    expect(parseReference("Bad Name")).toHaveProperty("error");
+  });
+});
+
+describe("pull client", () => {
+  it("containerd: token, HEAD resolve, index, platform manifest, config and layers; a re-pull costs one HEAD", async () => {
+    const { client, registry, store } = setup("containerd");
+    const first = await client.pull(ref("library/nginx:1.25"));
+    expect(first.ok).toBe(true);
+    expect(registry.stats.count("manifest", "HEAD", 200)).toBe(1);
+    expect(registry.stats.count("manifest", "GET", 200)).toBe(2); // index + amd64 manifest
+    expect(registry.stats.count("blob", "GET", 200)).toBeGreaterThanOrEqual(3);
+    expect(registry.stats.count("token", "GET", 200)).toBe(1);
+    expect(store.hasImage("library/nginx:1.25")).toBe(true);
+    const blobsBefore = registry.stats.count("blob", "GET");
+    const again = await client.pull(ref("library/nginx:1.25"));
+    expect(again).toMatchObject({ ok: true, cached: true, requests: 1 });
+    expect(registry.stats.count("manifest", "HEAD", 200)).toBe(2);
+    expect(registry.stats.count("blob", "GET")).toBe(blobsBefore);
+  });
+
+  it("shares layers between images in one store: a second image on the same base skips the base layer", async () => {
+    const { client, registry } = setup("containerd");
+    await client.pull(ref("library/nginx:1.25"));
+    const before = registry.stats.count("blob", "GET");
+    const build = await registry.catalog.resolveTag("library/redis", "7", 0);
+    const redisBlobs = (build?.platforms[0]?.layers.length ?? 0) + 1;
+    await client.pull(ref("library/redis:7"));
+    expect(registry.stats.count("blob", "GET") - before).toBe(redisBlobs - 1);
+  });
+
+  it("dockerd resolves with GET; containerd retries a 429 at once up to 6 responses", async () => {
+    // A multi-arch pull costs two counted manifest GETs: the index and the platform manifest.
+    const d = setup("dockerd", { limits: { pulls: { anonymous: { limit: 2, window: "6h" } } } });
+    const res = await d.client.pull(ref("library/alpine:3.20"));
+    expect(res.ok).toBe(true);
+    expect(d.registry.stats.count("manifest", "HEAD")).toBe(0);
+    const refused = await d.client.pull(ref("library/redis:7"));
+    expect(refused).toMatchObject({
+      ok: false,
+      reason: "quota",
+      status: 429,
+      code: "TOOMANYREQUESTS",
+    });
+    expect(d.registry.stats.count("manifest", "GET", 429)).toBe(1); // dockerd does not retry 429
+
+    const c = setup("containerd", { limits: { pulls: { anonymous: { limit: 2, window: "6h" } } } });
+    expect((await c.client.pull(ref("library/alpine:3.20"))).ok).toBe(true); // HEAD free, 2 GETs counted
+    const r = await c.client.pull(ref("library/redis:7")); // HEAD free, index GET refused 6 times
+    expect(r).toMatchObject({ ok: false, reason: "quota" });
+    expect(c.registry.stats.count("manifest", "GET", 429)).toBe(6);
+  });
+
+  it("pulls by digest without resolving a tag", async () => {
+    const { client, registry } = setup("containerd");
+    const build = await registry.catalog.resolveTag("library/busybox", "latest", 0);
+    const digest = build?.index?.docker.digest as string;
+    const res = await client.pull(ref(`library/busybox@${digest}`));
+    expect(res).toMatchObject({ ok: true, digest });
+    expect(registry.stats.count("manifest", "HEAD")).toBe(0);
+  });
+
+  it("records every request as an event with kind, status and identity", async () => {
+    const { client, events } = setup("containerd");
+    await client.pull(ref("library/alpine:3.20"));
+    const requests = events.filter((e) => e.type === "request");
+    expect(requests[0]).toMatchObject({
+      type: "request",
+      kind: "manifest",
+      method: "HEAD",
+      status: 401,
+      identity: "127.0.0.2",
+    });
+    expect(
+      requests.some((e) => e.type === "request" && e.kind === "token" && e.status === 200),
+    ).toBe(true);
+  });
+});
