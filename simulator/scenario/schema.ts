@@ -1,0 +1,210 @@
+import { z } from "zod";
+import { catalogFileSchema } from "../../fake-registry/catalog/file.ts";
+import { parseDuration } from "../../fake-registry/core/units.ts";
+import { policySchema } from "../../fake-registry/policy/file.ts";
+import { parseReference } from "../client/reference.ts";
+
+const duration = z
+  .union([z.string(), z.number()], { error: 'a duration: "90s", "10m", "2h" or seconds' })
+  .transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (typeof ms === "number") return ms;
+    ctx.addIssue({ code: "custom", message: ms.error });
+    return z.NEVER;
+  });
+
+const count = z.number().int().min(0);
+const imageName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]*$/, "image names are lower-case words, e.g. web");
+
+const imageSchema = z
+  .object({
+    name: imageName,
+    ref: z.string().superRefine((r, ctx) => {
+      const parsed = parseReference(r);
+      if ("error" in parsed) ctx.addIssue({ code: "custom", message: parsed.error });
+    }),
+  })
+  .strict();
+
+const step = {
+  at: duration.default(0).describe("when the step starts, from the scenario start"),
+  over: duration.default(0).describe("how long the step spreads its work over"),
+};
+
+const workloadSchema = z.discriminatedUnion("type", [
+  z
+    .object({ type: z.literal("scale-up"), ...step, nodes: count })
+    .strict()
+    .describe("nodes join with empty caches and start their pods"),
+  z
+    .object({ type: z.literal("node-churn"), ...step, nodes: count })
+    .strict()
+    .describe(
+      "nodes are replaced by new ones with empty caches (autoscaling, kernel-update rollouts)",
+    ),
+  z
+    .object({ type: z.literal("rolling-restart"), ...step, image: imageName })
+    .strict()
+    .describe("every pod running the image is recreated, paced by the design's rollout"),
+  z
+    .object({
+      type: z.literal("ci-fan-out"),
+      ...step,
+      jobs: count,
+      images: z.array(imageName).min(1),
+    })
+    .strict()
+    .describe("N CI jobs queued at once, each pulling its images"),
+  z
+    .object({
+      type: z.literal("arrivals"),
+      ...step,
+      desktops: count,
+      images: z.array(imageName).min(1),
+    })
+    .strict()
+    .describe("developers arriving (Monday 08:45-09:30) and pulling"),
+  z
+    .object({ type: z.literal("prune"), ...step })
+    .strict()
+    .describe("every node's image cache is pruned"),
+  z
+    .object({ type: z.literal("tag-move"), ...step, image: imageName })
+    .strict()
+    .describe("the image's tag moves to a new digest in the registry"),
+]);
+
+const mirrorSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    flavour: z.enum(["distribution-2.8", "distribution-3", "harbor"]).default("distribution-2.8"),
+    upstreamAuth: z
+      .boolean()
+      .default(false)
+      .describe("the mirror pulls from upstream with an account"),
+    cacheSize: z
+      .union([z.string(), z.number()])
+      .optional()
+      .describe("blob cache capacity, e.g. 10GB (LRU eviction)"),
+    storageLatency: duration.optional().describe("added to every cache read (slow storage)"),
+    configuredFor: z
+      .enum(["containerd", "dockerd", "cri-o"])
+      .optional()
+      .describe("the runtime the mirror is configured on; default: the one the nodes run"),
+  })
+  .strict();
+
+const designSchema = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]*$/, "design names are lower-case words joined by '-'"),
+    description: z.string().optional(),
+    auth: z
+      .enum(["anonymous", "shared-account", "account-per-actor"])
+      .default("anonymous")
+      .describe("anonymous pulls, one account for everyone, or one per node/job"),
+    plan: z.string().default("free").describe("the accounts' plan"),
+    egressIps: z
+      .number()
+      .int()
+      .min(1)
+      .max(60_000)
+      .default(1)
+      .describe("distinct egress addresses (1 = all behind one NAT)"),
+    mirror: mirrorSchema.optional(),
+    prePull: z
+      .boolean()
+      .default(false)
+      .describe("pull rollout images ahead of rollouts and tag moves, paced"),
+    pin: z
+      .enum(["tag", "digest"])
+      .default("tag")
+      .describe("reference images by tag or by the digest at start"),
+    pullPolicy: z.enum(["default", "Always", "IfNotPresent"]).default("default"),
+    rollout: z
+      .object({
+        maxSurge: z.number().int().min(1).default(1_000_000),
+        waveInterval: duration.default(0),
+      })
+      .strict()
+      .default({ maxSurge: 1_000_000, waveInterval: 0 })
+      .describe("pacing: at most maxSurge nodes per wave, one wave per waveInterval"),
+    ciConcurrency: z.number().int().min(1).optional().describe("at most this many CI jobs at once"),
+    runnerCache: z.enum(["ephemeral", "persistent"]).default("ephemeral"),
+    maxParallelImagePulls: z
+      .number()
+      .int()
+      .min(1)
+      .default(1)
+      .describe("kubelet: 1 = serialized pulls"),
+  })
+  .strict();
+
+const expectationSchema = z
+  .object({
+    design: z.string(),
+    verdict: z.enum(["holds", "breaks"]).optional(),
+    maxFailedPulls: z.number().int().min(0).optional(),
+    maxP95StartSeconds: z.number().min(0).optional(),
+    maxUpstream429: z.number().int().min(0).optional(),
+    minUnitsStarted: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe("share of pods/jobs/desktops started by the end"),
+  })
+  .strict();
+
+export const scenarioSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+    description: z.string().default(""),
+    duration: duration.describe("simulated length of the scenario"),
+    seed: z.number().int().min(0).default(1),
+    registry: z
+      .object({
+        preset: z.string().default("dockerhub-2020"),
+        policy: policySchema.optional(),
+        catalog: catalogFileSchema.optional(),
+      })
+      .strict()
+      .default({ preset: "dockerhub-2020" }),
+    images: z.array(imageSchema).min(1),
+    fleet: z
+      .object({
+        nodes: count.default(0),
+        runtime: z.enum(["containerd", "dockerd", "cri-o"]).default("containerd"),
+        pods: z.array(imageName).default([]).describe("images each node runs, one pod per image"),
+        ciRunners: count.default(0),
+        ciRuntime: z.enum(["containerd", "dockerd", "cri-o"]).default("dockerd"),
+        desktops: count.default(0),
+        desktopCacheWarm: z.boolean().default(true),
+      })
+      .strict(),
+    workload: z.array(workloadSchema).min(1),
+    faults: z
+      .array(z.unknown())
+      .default([])
+      .describe("fault specs (docs/faults.md), scheduled on registry time"),
+    designs: z.array(designSchema).min(1),
+    expectations: z.array(expectationSchema).default([]),
+    scale: z
+      .string()
+      .default("fleet.nodes")
+      .describe("the path of the number a breaking-point search varies"),
+  })
+  .strict();
+
+export type Scenario = z.output<typeof scenarioSchema>;
+export type Design = Scenario["designs"][number];
+export type WorkloadStep = Scenario["workload"][number];
+export type Expectation = Scenario["expectations"][number];
+
+/** The scenario format as JSON Schema, for editor completion. */
+export function scenarioJsonSchema(): unknown {
+  return z.toJSONSchema(scenarioSchema, { io: "input", unrepresentable: "any" });
+}
