@@ -1,5 +1,7 @@
 import { Command } from "commander";
 import { registryCommand } from "./registry.ts";
+import { runCommand } from "./run.ts";
+import { scenarioCommand } from "./scenario.ts";
 
 const program = new Command("pullstorm")
   .description("load-simulation and game-day testbed for container-registry throttling")
@@ -7,6 +9,8 @@ const program = new Command("pullstorm")
   .showHelpAfterError()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
+runCommand(program);
 registryCommand(program);
+scenarioCommand(program);
 
 await program.parseAsync(process.argv);

@@ -28,6 +28,8 @@ export interface FakeRegistryOptions {
   tokenSecret?: string;
   tokenLifetime?: number;
   catalogFile?: string;
+  /** Images added to (or replacing) the built-ins, besides any catalog file. */
+  images?: import("./catalog/builtin.ts").ImageDraft[];
   synthetic?: number;
   defaults?: CatalogOptions["defaults"];
   clock?: Clock;
@@ -50,7 +52,7 @@ export function createRegistry(options: FakeRegistryOptions = {}): Registry {
   const file = options.catalogFile ? loadCatalogFile(options.catalogFile) : undefined;
   const catalog = new Catalog({
     seed: options.seed ?? 1,
-    images: file?.images ?? [],
+    images: [...(file?.images ?? []), ...(options.images ?? [])],
     synthetic: options.synthetic ?? 0,
     defaults: { ...file?.defaults, ...options.defaults },
   });

@@ -46,6 +46,10 @@ export class TokenService {
     this.options = options;
   }
 
+  addAccount(account: Account): void {
+    this.options.accounts.set(account.name, account);
+  }
+
   account(name: string): Account | undefined {
     return this.options.accounts.get(name);
   }

@@ -141,6 +141,11 @@ export class Registry {
     return this.auth?.tokens.account(name);
   }
 
+  /** Adds (or replaces) an account at run time: simulations create one per node or job. */
+  addAccount(account: Account): void {
+    this.auth?.tokens.addAccount(account);
+  }
+
   set policy(next: Policy) {
     this.enforcer.policy = next;
   }

@@ -94,6 +94,7 @@ export class VirtualSim implements Sim {
   private inflight = 0;
   private readonly timers = new TimerHeap();
   private done = false;
+  private aborted = false;
   readonly random: () => number;
   private readonly endMs: number;
 
@@ -129,6 +130,7 @@ export class VirtualSim implements Sim {
   async run(): Promise<void> {
     await this.quiesce();
     for (;;) {
+      if (this.aborted) break;
       const next = this.timers.pop();
       if (!next) break;
       if (next.at > this.endMs) {
@@ -143,6 +145,11 @@ export class VirtualSim implements Sim {
     // Wake every sleeper so actors can see `stopped` and finish.
     for (let t = this.timers.pop(); t; t = this.timers.pop()) t.resolve();
     await this.quiesce();
+  }
+
+  /** Interrupts `run()` at the current simulated time (SIGINT). */
+  stop(): void {
+    this.aborted = true;
   }
 
   /** Lets continuations run until no request is in flight. */

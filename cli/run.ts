@@ -1,0 +1,154 @@
+import { createWriteStream, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Command, InvalidArgumentError } from "commander";
+import type { Report } from "../reports/summary.ts";
+import { renderTerminalSummary } from "../reports/terminal.ts";
+import { type DesignProgress, defaultTimeScale, runScenario } from "../simulator/run.ts";
+import { loadScenario } from "../simulator/scenario/load.ts";
+import { checkTarget } from "../simulator/target.ts";
+import { exitOnError, UsageError } from "./errors.ts";
+
+interface RunFlags {
+  out?: string;
+  design?: string[];
+  seed?: number;
+  virtual?: boolean;
+  target?: string;
+  timeScale?: number;
+  allowRemote?: boolean;
+  maxRps?: number;
+  json?: boolean;
+}
+
+function positiveNumber(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`${name} must be a positive number`);
+    return n;
+  };
+}
+
+function stamp(): string {
+  return new Date()
+    .toISOString()
+    .replace(/[:.]/g, "-")
+    .replace(/-\d{3}Z$/, "Z");
+}
+
+/** Writes a file whole or not at all. */
+function writeAtomic(file: string, text: string): void {
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
+
+export function runCommand(program: Command): void {
+  program
+    .command("run")
+    .description(
+      "replay a scenario against the embedded registry (live over loopback by default) and report where each design breaks",
+    )
+    .argument("<scenario>", "scenario YAML file (see scenarios/)")
+    .option(
+      "--out <dir>",
+      "where events.jsonl and report.json go (default pullstorm-results/<scenario>-<time>)",
+    )
+    .option(
+      "--design <name>",
+      "run only this design (repeatable)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option("--seed <n>", "random seed (default: the scenario's)", (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0)
+        throw new InvalidArgumentError("--seed must be a whole number");
+      return n;
+    })
+    .option("--virtual", "simulated time, no sockets: large fleets in seconds")
+    .option(
+      "--target <url>",
+      "run against this registry instead of the embedded one (loopback unless --allow-remote)",
+    )
+    .option(
+      "--time-scale <n>",
+      "live: simulated seconds per wall second (default: about a minute per scenario)",
+      positiveNumber("--time-scale"),
+    )
+    .option(
+      "--allow-remote",
+      "with --target and --max-rps: allow a target that is not on this machine",
+    )
+    .option(
+      "--max-rps <n>",
+      "with --allow-remote: cap the request rate",
+      positiveNumber("--max-rps"),
+    )
+    .option("--json", "print report.json to stdout instead of the summary")
+    .action(async (file: string, flags: RunFlags) => {
+      try {
+        const scenario = loadScenario(file);
+        if (flags.design) {
+          const unknown = flags.design.filter((d) => !scenario.designs.some((x) => x.name === d));
+          if (unknown.length > 0)
+            throw new UsageError(
+              `--design ${unknown.join(", ")}: no such design in ${file} (designs: ${scenario.designs.map((d) => d.name).join(", ")})`,
+            );
+        }
+        if (flags.target) {
+          if (flags.virtual)
+            throw new UsageError("--target runs live; it cannot be combined with --virtual");
+          const check = checkTarget(flags.target, {
+            ...(flags.allowRemote ? { allowRemote: true } : {}),
+            ...(flags.maxRps ? { maxRps: flags.maxRps } : {}),
+          });
+          if (!check.ok) throw new UsageError(check.reason);
+        }
+        const out = flags.out ?? join("pullstorm-results", `${scenario.name}-${stamp()}`);
+        mkdirSync(out, { recursive: true });
+        const eventsFile = createWriteStream(join(out, "events.jsonl"));
+        const controller = new AbortController();
+        const onSignal = () => controller.abort();
+        process.once("SIGINT", onSignal);
+        process.once("SIGTERM", onSignal);
+        const tty = process.stderr.isTTY && !flags.json;
+        const status = new Map<string, DesignProgress>();
+        const mode = flags.virtual ? "virtual" : "live";
+        const timeScale =
+          mode === "live" ? (flags.timeScale ?? defaultTimeScale(scenario)) : undefined;
+        process.stderr.write(
+          `pullstorm: ${scenario.name}, ${mode}${timeScale ? ` (time x${Math.round(timeScale * 10) / 10})` : ""}, ${scenario.designs.length} design(s) -> ${out}\n`,
+        );
+        const { report } = await runScenario(scenario, {
+          mode,
+          ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+          ...(flags.design ? { designs: flags.design } : {}),
+          ...(timeScale ? { timeScale } : {}),
+          ...(flags.target ? { target: flags.target } : {}),
+          signal: controller.signal,
+          onEvent: (e) => eventsFile.write(`${JSON.stringify(e)}\n`),
+          onProgress: (design, p) => {
+            status.set(design, p);
+            if (tty || p.done) {
+              const line = `  ${design.padEnd(28)} t=${Math.round(p.simSeconds)}s  pulls ok ${p.pullsOk}  failed ${p.pullsFailed}  429s ${p.status429}${p.done ? "  done" : ""}`;
+              process.stderr.write(tty && !p.done ? `\r${line}` : `${tty ? "\r" : ""}${line}\n`);
+            }
+          },
+        });
+        await new Promise<void>((resolve) => eventsFile.end(resolve));
+        process.removeListener("SIGINT", onSignal);
+        process.removeListener("SIGTERM", onSignal);
+        writeAtomic(join(out, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
+        process.stdout.write(
+          flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderTerminalSummary(report, out),
+        );
+        process.exitCode = exitCodeOf(report);
+      } catch (error) {
+        exitOnError(error);
+      }
+    });
+}
+
+export function exitCodeOf(report: Report): number {
+  if (report.interrupted) return 130;
+  return report.expectations.every((e) => e.passed) ? 0 : 1;
+}

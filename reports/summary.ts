@@ -1,0 +1,275 @@
+import * as hdr from "hdr-histogram-js";
+import type { SimEvent } from "../simulator/engine/events.ts";
+import type { Expectation, Scenario } from "../simulator/scenario/schema.ts";
+
+export interface Percentiles {
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  count: number;
+}
+
+export interface DesignSummary {
+  name: string;
+  verdict: "holds" | "breaks";
+  firstBreakSeconds: number | null;
+  /** What broke first, in the words of the layer that said no. */
+  firstBreak: {
+    actor: string;
+    identity: string;
+    image: string;
+    reason: string;
+    status?: number;
+  } | null;
+  pulls: { total: number; ok: number; failed: number; cached: number };
+  upstream: {
+    manifestGet: number;
+    manifestHead: number;
+    blobGet: number;
+    token: number;
+    status: Record<string, number>;
+  };
+  units: { pods: number; jobs: number; desktops: number; started: number; failed: number };
+  podStartSeconds: Percentiles | null;
+  jobSeconds: Percentiles | null;
+  desktopSeconds: Percentiles | null;
+  mirror?: {
+    backend: "model";
+    hits: number;
+    misses: number;
+    revalidated: number;
+    stale: number;
+    errors: number;
+  };
+}
+
+export interface ExpectationResult {
+  design: string;
+  check: string;
+  passed: boolean;
+  actual: number | string | null;
+}
+
+function percentiles(values: number[]): Percentiles | null {
+  if (values.length === 0) return null;
+  // Milliseconds in an HDR histogram (3 significant digits), reported in seconds.
+  const h = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 30 * 86_400_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  for (const v of values) h.recordValue(Math.max(1, Math.round(v * 1000)));
+  const at = (p: number) => Math.round(h.getValueAtPercentile(p)) / 1000;
+  const result = {
+    p50: at(50),
+    p95: at(95),
+    p99: at(99),
+    max: Math.round(h.maxValue) / 1000,
+    count: values.length,
+  };
+  h.destroy();
+  return result;
+}
+
+/** One design's numbers, from its events alone. */
+export function summarizeDesign(
+  name: string,
+  events: SimEvent[],
+  upstreamHost = "registry",
+): DesignSummary {
+  const pulls = { total: 0, ok: 0, failed: 0, cached: 0 };
+  const upstream: DesignSummary["upstream"] = {
+    manifestGet: 0,
+    manifestHead: 0,
+    blobGet: 0,
+    token: 0,
+    status: {},
+  };
+  const starts: Record<"pod" | "job" | "desktop", number[]> = { pod: [], job: [], desktop: [] };
+  const units = { pods: 0, jobs: 0, desktops: 0, started: 0, failed: 0 };
+  const mirror = {
+    backend: "model" as const,
+    hits: 0,
+    misses: 0,
+    revalidated: 0,
+    stale: 0,
+    errors: 0,
+  };
+  let sawMirror = false;
+  let firstBreak: DesignSummary["firstBreak"] = null;
+  let firstBreakSeconds: number | null = null;
+  const noteBreak = (t: number, detail: NonNullable<DesignSummary["firstBreak"]>) => {
+    if (firstBreakSeconds === null || t < firstBreakSeconds) {
+      firstBreakSeconds = t;
+      firstBreak = detail;
+    }
+  };
+  for (const e of events) {
+    if (e.design !== name) continue;
+    switch (e.type) {
+      case "request":
+        if (e.host !== upstreamHost) break;
+        upstream.status[String(e.status)] = (upstream.status[String(e.status)] ?? 0) + 1;
+        if (e.kind === "manifest" && e.method === "GET") upstream.manifestGet++;
+        else if (e.kind === "manifest" && e.method === "HEAD") upstream.manifestHead++;
+        else if (e.kind === "blob" && e.method === "GET") upstream.blobGet++;
+        else if (e.kind === "token") upstream.token++;
+        break;
+      case "pull":
+        pulls.total++;
+        pulls[e.outcome === "ok" ? "ok" : e.outcome === "cached" ? "cached" : "failed"]++;
+        if (e.outcome === "failed")
+          noteBreak(e.t, {
+            actor: e.actor,
+            identity: e.identity,
+            image: e.image,
+            reason: e.reason ?? "unknown",
+            ...(e.status !== undefined ? { status: e.status } : {}),
+          });
+        break;
+      case "start":
+        units[e.what === "pod" ? "pods" : e.what === "job" ? "jobs" : "desktops"]++;
+        if (e.ok) {
+          units.started++;
+          starts[e.what].push(e.seconds);
+        } else {
+          units.failed++;
+          noteBreak(e.t, {
+            actor: e.actor,
+            identity: "",
+            image: "",
+            reason: `${e.what} not started`,
+          });
+        }
+        break;
+      case "mirror":
+        sawMirror = true;
+        if (e.outcome === "hit") mirror.hits++;
+        else if (e.outcome === "miss") mirror.misses++;
+        else if (e.outcome === "revalidated") mirror.revalidated++;
+        else if (e.outcome === "stale") mirror.stale++;
+        else mirror.errors++;
+        break;
+    }
+  }
+  // Pods and desktops retry: a failed pull followed by a start still counts as a break (ErrImagePull happened).
+  const verdict = pulls.failed > 0 || units.failed > 0 ? "breaks" : "holds";
+  return {
+    name,
+    verdict,
+    firstBreakSeconds,
+    firstBreak,
+    pulls,
+    upstream,
+    units,
+    podStartSeconds: percentiles(starts.pod),
+    jobSeconds: percentiles(starts.job),
+    desktopSeconds: percentiles(starts.desktop),
+    ...(sawMirror ? { mirror } : {}),
+  };
+}
+
+function p95Start(d: DesignSummary): number | null {
+  const all = [d.podStartSeconds, d.jobSeconds, d.desktopSeconds].filter(
+    (p): p is Percentiles => p !== null,
+  );
+  return all.length === 0 ? null : Math.max(...all.map((p) => p.p95));
+}
+
+/** Each expectation of the scenario checked against its design's summary. */
+export function checkExpectations(
+  expectations: Expectation[],
+  designs: DesignSummary[],
+): ExpectationResult[] {
+  const results: ExpectationResult[] = [];
+  for (const e of expectations) {
+    const d = designs.find((x) => x.name === e.design);
+    if (!d) continue;
+    if (e.verdict !== undefined)
+      results.push({
+        design: d.name,
+        check: `verdict == ${e.verdict}`,
+        passed: d.verdict === e.verdict,
+        actual: d.verdict,
+      });
+    if (e.maxFailedPulls !== undefined)
+      results.push({
+        design: d.name,
+        check: `failed pulls <= ${e.maxFailedPulls}`,
+        passed: d.pulls.failed <= e.maxFailedPulls,
+        actual: d.pulls.failed,
+      });
+    if (e.maxP95StartSeconds !== undefined) {
+      const p95 = p95Start(d);
+      results.push({
+        design: d.name,
+        check: `p95 start <= ${e.maxP95StartSeconds} s`,
+        passed: p95 !== null && p95 <= e.maxP95StartSeconds,
+        actual: p95,
+      });
+    }
+    if (e.maxUpstream429 !== undefined) {
+      const n = d.upstream.status["429"] ?? 0;
+      results.push({
+        design: d.name,
+        check: `upstream 429s <= ${e.maxUpstream429}`,
+        passed: n <= e.maxUpstream429,
+        actual: n,
+      });
+    }
+    if (e.minUnitsStarted !== undefined) {
+      const total = d.units.pods + d.units.jobs + d.units.desktops;
+      const share = total === 0 ? 1 : d.units.started / total;
+      results.push({
+        design: d.name,
+        check: `share started >= ${e.minUnitsStarted}`,
+        passed: share >= e.minUnitsStarted,
+        actual: Math.round(share * 1000) / 1000,
+      });
+    }
+  }
+  return results;
+}
+
+export interface Report {
+  scenario: string;
+  mode: "live" | "virtual";
+  seed: number;
+  interrupted: boolean;
+  durationSeconds: number;
+  timeScale?: number;
+  target?: string;
+  designs: DesignSummary[];
+  expectations: ExpectationResult[];
+}
+
+/** report.json: a pure function of the events and the scenario. */
+export function buildReport(
+  scenario: Scenario,
+  events: SimEvent[],
+  meta: {
+    mode: "live" | "virtual";
+    seed: number;
+    interrupted: boolean;
+    designs: string[];
+    timeScale?: number;
+    target?: string;
+  },
+): Report {
+  const designs = meta.designs.map((d) => summarizeDesign(d, events));
+  return {
+    scenario: scenario.name,
+    mode: meta.mode,
+    seed: meta.seed,
+    interrupted: meta.interrupted,
+    durationSeconds: scenario.duration / 1000,
+    ...(meta.timeScale ? { timeScale: meta.timeScale } : {}),
+    ...(meta.target ? { target: meta.target } : {}),
+    designs,
+    expectations: checkExpectations(
+      scenario.expectations.filter((e) => meta.designs.includes(e.design)),
+      designs,
+    ),
+  };
+}

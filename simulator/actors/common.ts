@@ -1,0 +1,29 @@
+import type { Account } from "../../fake-registry/auth/users.ts";
+import type { PullClient } from "../client/pull-client.ts";
+import type { EventSink } from "../engine/events.ts";
+import type { Sim } from "../engine/sim.ts";
+
+/** What every actor needs from the run: time, events, and a way to get a pull client for an identity. */
+export interface ActorContext {
+  sim: Sim;
+  design: string;
+  emit: EventSink;
+  /** A pull client for an actor: its egress address and credentials are the design's. */
+  client(options: ClientRequest): PullClient;
+}
+
+export interface ClientRequest {
+  actor: string;
+  /** Index used to pick the egress address and the per-actor account. */
+  index: number;
+  runtime: "containerd" | "dockerd" | "cri-o";
+  store: import("../client/content-store.ts").ContentStore;
+}
+
+/** Egress address number i (of a design's pool): 127.0.0.0/8, never .0 or .255 in the last octet. */
+export function egressAddress(i: number): string {
+  const n = i % 60_000;
+  return `127.1.${Math.floor(n / 250)}.${(n % 250) + 2}`;
+}
+
+export type AccountFor = (index: number, actor: string) => Account | undefined;

@@ -1,0 +1,101 @@
+/**
+ * How each pull-through mirror product talks to its upstream, as data. The
+ * model in ./model.ts reads these switches; docs/mirror-model.md gives the
+ * sources and what was seen with the real `docker-registry` 2.8.2 binary.
+ */
+
+export type MirrorFlavour = "distribution-2.8" | "distribution-3" | "harbor";
+
+export interface FlavourProfile {
+  /**
+   * "ping-first": GET /v2/ upstream until an auth challenge has been seen, then
+   * ask for a token before the request (distribution's tryEstablishChallenges;
+   * with an upstream that has no auth it pings before every upstream request).
+   * "on-challenge": send, and on a 401 get a token and send again.
+   */
+  auth: "ping-first" | "on-challenge";
+  /**
+   * "per-request": a new token for every client request that goes upstream
+   * (distribution builds a token handler per repository access);
+   * "until-expiry": one token per scope, kept until `expires_in` passes.
+   */
+  tokenReuse: "per-request" | "until-expiry";
+  /** An HTTP error on the tag HEAD is retried as a GET (distribution's client tags.Get). */
+  headFallbackGet: boolean;
+  /** Serve the cached tag when the upstream check fails for any reason, or only on a 429. */
+  staleOn: "any-failure" | "rate-limit";
+  /** A blob miss asks upstream HEAD (Stat) before the GET. */
+  blobStat: boolean;
+  /** Upstream blob GETs for one miss: 2 in distribution 2.8 (client stream + storage copy). */
+  blobGetsPerMiss: 1 | 2;
+  /** A client HEAD on an uncached blob fetches and stores it (distribution routes HEAD to GetBlob). */
+  blobHeadFetches: boolean;
+  /** Concurrent identical upstream requests share one (Harbor's singleflight groups). */
+  dedupe: boolean;
+  /**
+   * What a client sees when upstream fails and nothing local can answer:
+   * "wrap-500": distribution's 500 UNKNOWN with the upstream errors as detail
+   * (404 MANIFEST_UNKNOWN for a tag, 404 BLOB_UNKNOWN for a missing blob);
+   * "pass-through": the upstream status and body.
+   */
+  errors: "wrap-500" | "pass-through";
+  /** How long cached content lives (ms of simulated time) and from when it is counted. */
+  ttlMs: number;
+  ttlFrom: "stored" | "last-use";
+  sources: string[];
+}
+
+const WEEK_MS = 7 * 24 * 3_600_000;
+
+export const FLAVOURS: Record<MirrorFlavour, FlavourProfile> = {
+  "distribution-2.8": {
+    auth: "ping-first",
+    tokenReuse: "per-request",
+    headFallbackGet: true,
+    staleOn: "any-failure",
+    blobStat: true,
+    blobGetsPerMiss: 2,
+    blobHeadFetches: true,
+    dedupe: false,
+    errors: "wrap-500",
+    ttlMs: WEEK_MS,
+    ttlFrom: "stored",
+    sources: [
+      "distribution v2.8 registry/proxy (proxytagservice.go, proxymanifeststore.go, proxyblobstore.go, proxyregistry.go)",
+      "docker-registry 2.8.2 observed in front of the fake registry (docs/mirror-model.md)",
+    ],
+  },
+  "distribution-3": {
+    auth: "ping-first",
+    tokenReuse: "per-request",
+    headFallbackGet: true,
+    staleOn: "any-failure",
+    blobStat: true,
+    blobGetsPerMiss: 1,
+    blobHeadFetches: true,
+    dedupe: false,
+    errors: "wrap-500",
+    ttlMs: WEEK_MS,
+    ttlFrom: "stored",
+    sources: [
+      "distribution v3 registry/proxy/proxyblobstore.go (one fetch teed to client and storage; proxy.ttl, default 168h)",
+    ],
+  },
+  harbor: {
+    auth: "on-challenge",
+    tokenReuse: "until-expiry",
+    headFallbackGet: false,
+    staleOn: "rate-limit",
+    blobStat: false,
+    blobGetsPerMiss: 1,
+    blobHeadFetches: false,
+    dedupe: true,
+    errors: "pass-through",
+    ttlMs: WEEK_MS,
+    ttlFrom: "last-use",
+    sources: [
+      "goharbor/harbor src/controller/proxy/controller.go (UseLocalManifest: HEAD, local on rate limit; singleflight; proxyBlobSync)",
+      "Harbor docs: proxy cache projects drop artifacts not pulled for 7 days",
+    ],
+  },
+};

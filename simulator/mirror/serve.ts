@@ -1,0 +1,21 @@
+import type { FastifyBaseLogger } from "fastify";
+import { createHttpServer, urlOf } from "../../fake-registry/http/server.ts";
+import type { MirrorModel } from "./model.ts";
+
+export interface RunningMirror {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Serves a mirror model over HTTP for live runs and real clients; port 0 picks a free port. */
+export async function serveMirror(
+  model: MirrorModel,
+  listen: { host?: string; port?: number; logger?: FastifyBaseLogger } = {},
+): Promise<RunningMirror> {
+  const host = listen.host ?? "127.0.0.1";
+  const app = createHttpServer(model, listen.logger ? { logger: listen.logger } : {});
+  await app.listen({ host, port: listen.port ?? 0 });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : (listen.port ?? 0);
+  return { url: urlOf(host, port), close: () => app.close() };
+}

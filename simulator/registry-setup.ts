@@ -1,0 +1,125 @@
+import { BUILTIN_IMAGES, type ImageDraft } from "../fake-registry/catalog/builtin.ts";
+import type { Catalog } from "../fake-registry/catalog/catalog.ts";
+import { draftsFrom } from "../fake-registry/catalog/file.ts";
+import { ConfigError } from "../fake-registry/config/yaml-file.ts";
+import type { Clock } from "../fake-registry/core/clock.ts";
+import { negotiate } from "../fake-registry/core/negotiate.ts";
+import type { Registry } from "../fake-registry/core/registry.ts";
+import { createRegistry } from "../fake-registry/index.ts";
+import { buildPolicy } from "../fake-registry/policy/file.ts";
+import type { Policy } from "../fake-registry/policy/types.ts";
+import type { ContentStore } from "./client/content-store.ts";
+import { formatReference, type ImageRef, parseReference } from "./client/reference.ts";
+import type { Sim } from "./engine/sim.ts";
+import type { Scenario } from "./scenario/schema.ts";
+
+export const CLIENT_ACCEPT = [
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.oci.image.manifest.v1+json",
+].join(", ");
+
+/** Registry time for virtual runs: it starts at a fixed instant and follows the simulation. */
+export class SimClock implements Clock {
+  readonly startedAt = Date.UTC(2025, 0, 6, 8, 0);
+  private readonly sim: Sim;
+  constructor(sim: Sim) {
+    this.sim = sim;
+  }
+  now(): number {
+    return this.startedAt + this.sim.now();
+  }
+  tokenNow(): number {
+    return this.now();
+  }
+}
+
+/** The scenario's catalog additions, with its tag-move steps turned into tag schedules. */
+export function scenarioCatalog(scenario: Scenario): {
+  images: ImageDraft[];
+  defaults: { layers?: number; layerSize?: number };
+} {
+  const file = scenario.registry.catalog
+    ? draftsFrom(scenario.registry.catalog)
+    : { images: [], defaults: {} };
+  const drafts = new Map<string, ImageDraft>();
+  for (const d of BUILTIN_IMAGES) drafts.set(d.name, structuredClone(d));
+  for (const d of file.images) drafts.set(d.name, d);
+  const touched = new Set<string>(file.images.map((d) => d.name));
+  for (const step of scenario.workload) {
+    if (step.type !== "tag-move") continue;
+    const image = scenario.images.find((i) => i.name === step.image);
+    const ref = parseReference(image?.ref ?? "") as ImageRef;
+    const draft = drafts.get(ref.repository);
+    if (!draft || !ref.tag)
+      throw new ConfigError([
+        `workload: tag-move of "${step.image}": ${ref.repository} is not in the catalog or has no tag`,
+      ]);
+    const tag = draft.tags[ref.tag] ?? {};
+    draft.tags[ref.tag] = { moves: { ...tag.moves, at: [...(tag.moves?.at ?? []), step.at] } };
+    touched.add(draft.name);
+  }
+  return { images: [...touched].map((n) => drafts.get(n) as ImageDraft), defaults: file.defaults };
+}
+
+export function scenarioPolicy(scenario: Scenario): Policy {
+  const built = buildPolicy(scenario.registry.policy ?? {}, scenario.registry.preset);
+  if ("errors" in built) throw new ConfigError(built.errors.map((e) => `registry.policy: ${e}`));
+  return built;
+}
+
+/** The registry a design runs against: the scenario's policy, catalog and faults. */
+export function scenarioRegistry(scenario: Scenario, clock: Clock, seed: number): Registry {
+  const catalog = scenarioCatalog(scenario);
+  const registry = createRegistry({
+    seed,
+    clock,
+    policy: scenarioPolicy(scenario),
+    images: catalog.images,
+    defaults: catalog.defaults,
+  });
+  const faults = registry.faults as unknown as {
+    add(spec: unknown): { ok: boolean; errors?: string[] };
+  };
+  scenario.faults.forEach((spec, i) => {
+    const added = faults.add(spec);
+    if (!added.ok) throw new ConfigError((added.errors ?? []).map((e) => `faults.${i}.${e}`));
+  });
+  return registry;
+}
+
+/** What a client gets for a reference at a registry time: the top digest and every blob under it. */
+export async function contentOf(
+  catalog: Catalog,
+  ref: ImageRef,
+  elapsedMs: number,
+  architecture = "amd64",
+): Promise<{ digest: string; blobs: string[] } | undefined> {
+  if (!ref.tag) return undefined;
+  const build = await catalog.resolveTag(ref.repository, ref.tag, elapsedMs);
+  if (!build) return undefined;
+  const top = negotiate(build, CLIENT_ACCEPT);
+  if (!top) return undefined;
+  const platform =
+    build.platforms.find((p) => p.platform.architecture === architecture) ?? build.platforms[0];
+  if (!platform) return undefined;
+  const family = top.mediaType.includes("oci") ? "oci" : "docker";
+  const blobs = [
+    top.digest,
+    platform.manifests[family].digest,
+    platform.config.digest,
+    ...platform.layers.map((l) => l.digest),
+  ];
+  return { digest: top.digest, blobs: [...new Set(blobs)] };
+}
+
+/** Puts an image into a store as if it had been pulled before (warm caches). */
+export function seedStore(
+  store: ContentStore,
+  ref: ImageRef,
+  content: { digest: string; blobs: string[] },
+): void {
+  for (const b of content.blobs) store.blobs.add(b);
+  store.images.set(formatReference(ref), content.digest);
+}

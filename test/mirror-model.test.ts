@@ -1,0 +1,735 @@
+// The pull-through mirror model (simulator/mirror/model.ts) in front of a real
+// fake-registry core, in-process: what it asks upstream for cold and warm pulls,
+// how each flavour fetches blobs, what it serves when the upstream throttles or
+// is down, and, live, that skopeo can copy an image through it (and that its
+// upstream traffic matches the real docker-registry 2.8 when that is installed).
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Registry } from "../fake-registry/core/registry.ts";
+import type { StatsSnapshot } from "../fake-registry/core/stats.ts";
+import type { FaultSet } from "../fake-registry/faults/index.ts";
+import { createRegistry, type RunningRegistry, serveRegistry } from "../fake-registry/index.ts";
+import { parsePolicyDocument } from "../fake-registry/policy/file.ts";
+import type { Policy } from "../fake-registry/policy/types.ts";
+import type { MirrorEvent, RequestEvent, SimEvent } from "../simulator/engine/events.ts";
+import { LiveSim, type Sim, VirtualSim } from "../simulator/engine/sim.ts";
+import {
+  HttpTransport,
+  type InboundResponse,
+  InProcessTransport,
+  type Outcome,
+  type Transport,
+} from "../simulator/engine/transport.ts";
+import { type MirrorFlavour, MirrorModel, serveMirror } from "../simulator/mirror/model.ts";
+import { verifyDirCopy } from "./helpers/digests.ts";
+import { startDistributionMirror } from "./helpers/mirror.ts";
+import { runCommand } from "./helpers/processes.ts";
+import { ALICE } from "./helpers/registry.ts";
+import { checkTools } from "./helpers/tools.ts";
+
+const INDEX_ACCEPT = [
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+  "application/vnd.oci.image.manifest.v1+json",
+].join(", ");
+const CLIENT_IP = "127.0.0.2";
+const MIRROR_IP = "127.0.0.9";
+
+interface Descriptor {
+  digest: string;
+  size: number;
+}
+
+function quota(limit: number): Policy {
+  return parsePolicyDocument(
+    { limits: { pulls: { anonymous: { limit, window: "6h" } } } },
+    "dockerhub-2020",
+  ) as Policy;
+}
+
+/** A policy where manifest HEADs count too, so a spent quota refuses the mirror's tag check. */
+function headsCount(limit: number): Policy {
+  return parsePolicyDocument(
+    {
+      rules: [
+        {
+          name: "pulls",
+          counts: [{ kind: "manifest", method: "*", cost: 1 }],
+          limits: { anonymous: { limit, window: "6h" }, free: { limit, window: "6h" } },
+          headers: true,
+          refusal: {
+            type: "oci",
+            status: 429,
+            code: "TOOMANYREQUESTS",
+            anonymous: "You have reached your pull rate limit.",
+            account: "You have reached your pull rate limit as '{user}'.",
+          },
+        },
+      ],
+    },
+    "dockerhub-2020",
+  ) as Policy;
+}
+
+function faults(registry: Registry): FaultSet {
+  return registry.faults as unknown as FaultSet;
+}
+
+/** A transport that can be cut: every request fails below HTTP while `down`. */
+class Switchable implements Transport {
+  down = false;
+  private readonly inner: Transport;
+  constructor(inner: Transport) {
+    this.inner = inner;
+  }
+  send(req: Parameters<Transport["send"]>[0], egressIp: string): Promise<Outcome> {
+    if (this.down)
+      return Promise.resolve({ status: 0, error: "refused", message: "connection refused" });
+    return this.inner.send(req, egressIp);
+  }
+}
+
+function setup(
+  options: {
+    flavour?: MirrorFlavour;
+    policy?: Policy;
+    credentials?: { user: string; password: string };
+    cacheBytes?: number;
+    storageLatencyMs?: number;
+    sim?: Sim;
+  } = {},
+) {
+  const registry = createRegistry({
+    accounts: [ALICE],
+    ...(options.policy ? { policy: options.policy } : {}),
+  });
+  const sim = options.sim ?? new VirtualSim(1, 1_000_000_000);
+  const events: SimEvent[] = [];
+  const link = new Switchable(new InProcessTransport({ registry }));
+  const model = new MirrorModel({
+    upstream: {
+      transport: link,
+      host: "registry",
+      egressIp: MIRROR_IP,
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+    },
+    flavour: options.flavour ?? "distribution-2.8",
+    sim,
+    emit: (e) => events.push(e),
+    design: "mirror-test",
+    ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
+    ...(options.storageLatencyMs !== undefined
+      ? { storageLatencyMs: options.storageLatencyMs }
+      : {}),
+  });
+  const client = new InProcessTransport({ mirror: model });
+  const request = async (
+    path: string,
+    init: { method?: "GET" | "HEAD"; accept?: string } = {},
+  ): Promise<InboundResponse> => {
+    const out = await client.send(
+      {
+        host: "mirror",
+        method: init.method ?? "GET",
+        path,
+        headers: init.accept ? { accept: init.accept } : {},
+      },
+      CLIENT_IP,
+    );
+    if ("error" in out) throw new Error(`mirror unreachable: ${out.message}`);
+    return out;
+  };
+  const json = (res: InboundResponse) => JSON.parse(res.body.toString("utf8"));
+  /** Index by tag, then each platform manifest by digest; returns the platform manifests. */
+  const pullManifests = async (name: string, tag: string) => {
+    const index = await request(`/v2/${name}/manifests/${tag}`, { accept: INDEX_ACCEPT });
+    expect(index.status, index.body.toString()).toBe(200);
+    const platforms: { config: Descriptor; layers: Descriptor[] }[] = [];
+    for (const m of json(index).manifests as Descriptor[]) {
+      const res = await request(`/v2/${name}/manifests/${m.digest}`, { accept: INDEX_ACCEPT });
+      expect(res.status).toBe(200);
+      platforms.push(json(res));
+    }
+    return { index, platforms };
+  };
+  /** A whole multi-arch pull, blobs included. */
+  const pull = async (name: string, tag: string) => {
+    const { index, platforms } = await pullManifests(name, tag);
+    for (const p of platforms) {
+      for (const blob of [p.config, ...p.layers]) {
+        const res = await request(`/v2/${name}/blobs/${blob.digest}`);
+        expect(res.status).toBe(200);
+        expect(sha256(res.body)).toBe(blob.digest);
+      }
+    }
+    return { index, platforms };
+  };
+  const mirrorEvents = () => events.filter((e): e is MirrorEvent => e.type === "mirror");
+  const requestEvents = () => events.filter((e): e is RequestEvent => e.type === "request");
+  return {
+    registry,
+    model,
+    sim,
+    link,
+    events,
+    request,
+    json,
+    pull,
+    pullManifests,
+    mirrorEvents,
+    requestEvents,
+  };
+}
+
+function sha256(bytes: Buffer): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+function count(stats: StatsSnapshot, kind: string, method: string, status?: number): number {
+  const byStatus = stats.byKind[kind]?.[method] ?? {};
+  if (status !== undefined) return byStatus[String(status)] ?? 0;
+  return Object.values(byStatus).reduce((a, b) => a + b, 0);
+}
+
+describe("mirror model: the mirror itself", () => {
+  it("answers GET /v2/ with 200 {} and the API version header, without asking upstream", async () => {
+    const m = setup();
+    const res = await m.request("/v2/");
+    expect(res.status).toBe(200);
+    expect(res.body.toString()).toBe("{}");
+    expect(res.headers["docker-distribution-api-version"]).toBe("registry/2.0");
+    expect(m.registry.stats.snapshot().total).toBe(0);
+  });
+
+  it("ignores containerd's ?ns=docker.io and refuses pushes like distribution", async () => {
+    const m = setup();
+    const res = await m.request("/v2/library/alpine/manifests/3.20?ns=docker.io", {
+      accept: INDEX_ACCEPT,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers["content-type"]).toBe(
+      "application/vnd.docker.distribution.manifest.list.v2+json",
+    );
+    const push = await new InProcessTransport({ mirror: m.model }).send(
+      { host: "mirror", method: "POST", path: "/v2/library/alpine/blobs/uploads/", headers: {} },
+      CLIENT_IP,
+    );
+    expect(push.status).toBe(405);
+  });
+});
+
+describe("mirror model: cold and warm pulls (distribution 2.8)", () => {
+  const m = setup();
+  let coldStats: StatsSnapshot;
+
+  it("cold pull by tag: HEAD + GET for the tag, a GET per platform manifest, right headers", async () => {
+    const { index, platforms } = await m.pull("library/alpine", "3.20");
+    coldStats = m.registry.stats.snapshot();
+    expect(count(coldStats, "manifest", "HEAD", 200)).toBe(1);
+    expect(count(coldStats, "manifest", "GET", 200)).toBe(1 + platforms.length);
+    // The mirror learns the challenge with one ping, then a token per client request.
+    expect(count(coldStats, "ping", "GET", 401)).toBe(1);
+    const blobs = platforms.reduce((n, p) => n + 1 + p.layers.length, 0);
+    expect(count(coldStats, "token", "GET", 200)).toBe(1 + platforms.length + blobs);
+    expect(index.headers["content-length"]).toBe(String(index.body.length));
+    expect(index.headers["docker-content-digest"]).toBe(sha256(index.body));
+    expect(
+      m
+        .mirrorEvents()
+        .filter((e) => e.kind === "manifest")
+        .map((e) => e.outcome),
+    ).toEqual(["miss", "miss", "miss"]);
+  });
+
+  it("warm pull by tag: exactly one upstream manifest HEAD, no manifest GET, blobs from the cache", async () => {
+    const before = m.registry.stats.snapshot();
+    const gets = m.registry.stats.count("manifest", "GET");
+    m.events.length = 0;
+    await m.pull("library/alpine", "3.20");
+    const after = m.registry.stats.snapshot();
+    expect(m.registry.stats.count("manifest", "GET")).toBe(gets);
+    expect(count(after, "manifest", "HEAD") - count(before, "manifest", "HEAD")).toBe(1);
+    expect(count(after, "blob", "GET")).toBe(count(before, "blob", "GET"));
+    // One token for the one client request that went upstream (distribution's per-request token handler).
+    expect(after.total - before.total).toBe(2);
+    const outcomes = m.mirrorEvents().map((e) => `${e.kind}:${e.outcome}`);
+    expect(outcomes[0]).toBe("manifest:revalidated");
+    expect(outcomes.slice(1).every((o) => o.endsWith(":hit"))).toBe(true);
+  });
+
+  it("emits one RequestEvent per upstream request, as the upstream counted them", () => {
+    const requests = m.requestEvents();
+    expect(requests).toHaveLength(2);
+    expect(requests.map((r) => `${r.method} ${r.kind} ${r.status}`)).toEqual([
+      "GET token 200",
+      "HEAD manifest 200",
+    ]);
+    for (const r of requests) {
+      expect(r.actor).toBe("mirror");
+      expect(r.identity).toBe(MIRROR_IP);
+      expect(r.host).toBe("registry");
+      expect(r.design).toBe("mirror-test");
+      expect(r.latencyMs).toBe(0);
+    }
+    expect(coldStats.byIdentity[MIRROR_IP]?.total).toBe(coldStats.total);
+  });
+
+  it("a client that takes no index gets the linux/amd64 manifest the mirror picks", async () => {
+    const res = await m.request("/v2/library/alpine/manifests/3.20", {
+      accept: "application/vnd.docker.distribution.manifest.v2+json",
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers["content-type"]).toBe(
+      "application/vnd.docker.distribution.manifest.v2+json",
+    );
+    expect(res.headers["docker-content-digest"]).toBe(sha256(res.body));
+    const head = await m.request("/v2/library/alpine/manifests/3.20", {
+      method: "HEAD",
+      accept: INDEX_ACCEPT,
+    });
+    expect(head.status).toBe(200);
+    expect(head.body.length).toBe(0);
+    expect(Number(head.headers["content-length"])).toBeGreaterThan(0);
+  });
+});
+
+describe("mirror model: blob misses per flavour", () => {
+  async function firstLayer(m: ReturnType<typeof setup>) {
+    const { platforms } = await m.pullManifests("library/alpine", "3.20");
+    const layer = platforms[0]?.layers[0];
+    if (!layer) throw new Error("alpine has no layer");
+    return layer.digest;
+  }
+
+  it("distribution 2.8: a miss costs two upstream blob GETs (client stream + storage), then hits", async () => {
+    const m = setup({ flavour: "distribution-2.8" });
+    const digest = await firstLayer(m);
+    const res = await m.request(`/v2/library/alpine/blobs/${digest}`);
+    expect(res.status).toBe(200);
+    expect(res.headers["docker-content-digest"]).toBe(digest);
+    expect(res.headers["content-length"]).toBe(String(res.body.length));
+    expect(res.headers["content-type"]).toBe("application/octet-stream");
+    expect(m.registry.stats.count("blob", "GET")).toBe(2);
+    expect(m.registry.stats.count("blob", "HEAD")).toBe(1);
+    await m.request(`/v2/library/alpine/blobs/${digest}`);
+    const head = await m.request(`/v2/library/alpine/blobs/${digest}`, { method: "HEAD" });
+    expect(head.headers["content-length"]).toBe(String(res.body.length));
+    expect(m.registry.stats.count("blob", "GET")).toBe(2);
+    expect(
+      m
+        .mirrorEvents()
+        .slice(-3)
+        .map((e) => e.outcome),
+    ).toEqual(["miss", "hit", "hit"]);
+  });
+
+  it("distribution 3: one upstream GET per miss; harbor: one GET and no HEAD", async () => {
+    for (const [flavour, heads] of [
+      ["distribution-3", 1],
+      ["harbor", 0],
+    ] as const) {
+      const m = setup({ flavour });
+      const digest = await firstLayer(m);
+      expect((await m.request(`/v2/library/alpine/blobs/${digest}`)).status).toBe(200);
+      expect(m.registry.stats.count("blob", "GET"), flavour).toBe(1);
+      expect(m.registry.stats.count("blob", "HEAD"), flavour).toBe(heads);
+    }
+  });
+
+  it("concurrent requests for the same uncached blob each go upstream (distribution), share one (harbor)", async () => {
+    const m = setup({ flavour: "distribution-2.8" });
+    const digest = await firstLayer(m);
+    const both = await Promise.all([
+      m.request(`/v2/library/alpine/blobs/${digest}`),
+      m.request(`/v2/library/alpine/blobs/${digest}`),
+    ]);
+    expect(both.map((r) => r.status)).toEqual([200, 200]);
+    // The first streams and stores (2 GETs), the second, arriving during the copy, only streams.
+    expect(m.registry.stats.count("blob", "GET")).toBe(3);
+    expect(m.registry.stats.count("blob", "HEAD")).toBe(2);
+
+    const h = setup({ flavour: "harbor" });
+    const hd = await firstLayer(h);
+    await Promise.all([
+      h.request(`/v2/library/alpine/blobs/${hd}`),
+      h.request(`/v2/library/alpine/blobs/${hd}`),
+    ]);
+    expect(h.registry.stats.count("blob", "GET")).toBe(1);
+  });
+
+  it("a tiny cache evicts: the first blob is fetched upstream again", async () => {
+    const probe = setup({ flavour: "distribution-3" });
+    const { platforms } = await probe.pullManifests("library/alpine", "3.20");
+    const layers = platforms.flatMap((p) => [p.config, ...p.layers]);
+    const [a, b] = [...layers].sort((x, y) => y.size - x.size) as [Descriptor, Descriptor];
+    const m = setup({ flavour: "distribution-3", cacheBytes: a.size + 1 });
+    await m.pullManifests("library/alpine", "3.20");
+    const upstreamGets = () =>
+      m.requestEvents().filter((e) => e.kind === "blob" && e.method === "GET").length;
+    await m.request(`/v2/library/alpine/blobs/${a.digest}`);
+    await m.request(`/v2/library/alpine/blobs/${a.digest}`);
+    expect(upstreamGets()).toBe(1);
+    await m.request(`/v2/library/alpine/blobs/${b.digest}`);
+    expect(m.model.blobs.evictions).toBe(1);
+    const again = await m.request(`/v2/library/alpine/blobs/${a.digest}`);
+    expect(sha256(again.body)).toBe(a.digest);
+    expect(upstreamGets()).toBe(3);
+    expect(m.model.blobs.bytesUsed).toBeLessThanOrEqual(a.size + 1);
+  });
+
+  it("slow storage: a cache read costs storageLatencyMs of simulated time; a streamed miss does not", async () => {
+    const sim = new VirtualSim(1, 10_000_000);
+    const m = setup({ flavour: "distribution-2.8", storageLatencyMs: 250, sim });
+    const took: number[] = [];
+    const work = (async () => {
+      const digest = await firstLayer(m);
+      for (let i = 0; i < 2; i++) {
+        const start = sim.now();
+        const res = await m.request(`/v2/library/alpine/blobs/${digest}`);
+        expect(res.status).toBe(200);
+        took.push(sim.now() - start);
+      }
+    })();
+    await sim.run();
+    await work;
+    expect(took).toEqual([0, 250]);
+  });
+});
+
+describe("mirror model: upstream throttled or down", () => {
+  it("quota spent (manifest GETs count, HEADs free): warm tag revalidated, cold tag fails with the 429 inside", async () => {
+    // A cold alpine pull costs 3 manifest GETs (index + 2 platforms): exactly the quota.
+    const m = setup({ policy: quota(3) });
+    await m.pullManifests("library/alpine", "3.20");
+    m.events.length = 0;
+    const warm = await m.request("/v2/library/alpine/manifests/3.20", { accept: INDEX_ACCEPT });
+    expect(warm.status).toBe(200);
+    expect(m.mirrorEvents()[0]?.outcome).toBe("revalidated");
+
+    const cold = await m.request("/v2/library/nginx/manifests/1.25", { accept: INDEX_ACCEPT });
+    // distribution 2.8 (seen with docker-registry 2.8.2): 500 UNKNOWN carrying the upstream errors.
+    expect(cold.status).toBe(500);
+    const body = JSON.parse(cold.body.toString());
+    expect(body.errors[0].code).toBe("UNKNOWN");
+    expect(body.errors[0].detail.errors[0].code).toBe("TOOMANYREQUESTS");
+    const refused = m.requestEvents().find((e) => e.status === 429);
+    expect(refused).toMatchObject({ kind: "manifest", method: "GET", code: "TOOMANYREQUESTS" });
+    expect(m.mirrorEvents().at(-1)).toMatchObject({ outcome: "error", upstreamStatus: 429 });
+  });
+
+  it("harbor passes the upstream 429 and its body through", async () => {
+    const m = setup({ flavour: "harbor", policy: quota(3) });
+    await m.pullManifests("library/alpine", "3.20");
+    const cold = await m.request("/v2/library/nginx/manifests/1.25", { accept: INDEX_ACCEPT });
+    expect(cold.status).toBe(429);
+    expect(JSON.parse(cold.body.toString()).errors[0].code).toBe("TOOMANYREQUESTS");
+  });
+
+  it("quota spent where HEADs count too: the cached tag is served stale (2.8 after HEAD and GET, harbor after HEAD)", async () => {
+    for (const [flavour, checks] of [
+      ["distribution-2.8", 2],
+      ["harbor", 1],
+    ] as const) {
+      const m = setup({ flavour, policy: headsCount(4) });
+      await m.pullManifests("library/alpine", "3.20"); // HEAD + 3 GETs: the quota
+      const before = m.registry.stats.snapshot();
+      m.events.length = 0;
+      const warm = await m.request("/v2/library/alpine/manifests/3.20", { accept: INDEX_ACCEPT });
+      expect(warm.status, flavour).toBe(200);
+      expect(m.mirrorEvents()[0], flavour).toMatchObject({ outcome: "stale", upstreamStatus: 429 });
+      const after = m.registry.stats.snapshot();
+      expect(
+        count(after, "manifest", "HEAD", 429) + count(after, "manifest", "GET", 429),
+        flavour,
+      ).toBe(checks);
+      expect(count(after, "manifest", "GET", 200)).toBe(count(before, "manifest", "GET", 200));
+    }
+  });
+
+  it("outage (load balancer 503): warm tag stale, cached content hits, cold content fails as distribution does", async () => {
+    const m = setup({ flavour: "distribution-2.8" });
+    const { platforms } = await m.pull("library/alpine", "3.20");
+    faults(m.registry).add({ type: "outage" });
+    m.events.length = 0;
+    const warm = await m.request("/v2/library/alpine/manifests/3.20", { accept: INDEX_ACCEPT });
+    expect(warm.status).toBe(200);
+    expect(m.mirrorEvents()[0]).toMatchObject({
+      kind: "manifest",
+      outcome: "stale",
+      upstreamStatus: 503,
+    });
+    // Per-request tokens: the token request is what meets the outage.
+    expect(m.requestEvents().map((e) => `${e.kind} ${e.status}`)).toEqual(["token 503"]);
+    const layer = platforms[0]?.layers[0] as Descriptor;
+    expect((await m.request(`/v2/library/alpine/blobs/${layer.digest}`)).status).toBe(200);
+    expect(m.mirrorEvents().at(-1)?.outcome).toBe("hit");
+
+    const coldTag = await m.request("/v2/library/busybox/manifests/latest");
+    expect(coldTag.status).toBe(404);
+    expect(JSON.parse(coldTag.body.toString()).errors[0].code).toBe("MANIFEST_UNKNOWN");
+    const coldBlob = await m.request(`/v2/library/busybox/blobs/sha256:${"1".repeat(64)}`);
+    expect(coldBlob.status).toBe(500);
+    expect(m.mirrorEvents().at(-1)).toMatchObject({ outcome: "error", upstreamStatus: 503 });
+  });
+
+  it("network failure: 2.8 serves the cached tag stale; harbor serves stale only on a rate limit", async () => {
+    const d = setup({ flavour: "distribution-2.8" });
+    await d.pullManifests("library/alpine", "3.20");
+    d.link.down = true;
+    const warm = await d.request("/v2/library/alpine/manifests/3.20", { accept: INDEX_ACCEPT });
+    expect(warm.status).toBe(200);
+    expect(d.mirrorEvents().at(-1)?.outcome).toBe("stale");
+    expect(d.requestEvents().at(-1)).toMatchObject({ status: 0, network: "refused" });
+
+    const h = setup({ flavour: "harbor" });
+    await h.pullManifests("library/alpine", "3.20");
+    h.link.down = true;
+    const refused = await h.request("/v2/library/alpine/manifests/3.20", { accept: INDEX_ACCEPT });
+    expect(refused.status).toBe(502);
+    expect(JSON.parse(refused.body.toString()).errors[0].code).toBe("UNKNOWN");
+    expect(h.mirrorEvents().at(-1)).toMatchObject({ outcome: "error", upstreamStatus: 0 });
+  });
+});
+
+describe("mirror model: upstream auth", () => {
+  it("with credentials, upstream pulls count against the account; only the ping stays anonymous", async () => {
+    const m = setup({ credentials: { user: ALICE.name, password: ALICE.password } });
+    await m.pull("library/alpine", "3.20");
+    const stats = m.registry.stats.snapshot();
+    const alice = stats.byIdentity.alice;
+    expect(alice?.type).toBe("account");
+    expect(alice?.byKind.token?.GET?.["200"]).toBeGreaterThanOrEqual(1);
+    expect(alice?.byKind.manifest?.GET?.["200"]).toBe(3);
+    expect(alice?.byKind.blob?.GET?.["200"]).toBeGreaterThanOrEqual(2);
+    const anonymous = stats.byIdentity[MIRROR_IP];
+    expect(Object.keys(anonymous?.byKind ?? {})).toEqual(["ping"]);
+    const identities = new Set(m.requestEvents().map((e) => `${e.kind}:${e.identity}`));
+    expect(identities.has(`ping:${MIRROR_IP}`)).toBe(true);
+    expect(identities.has("manifest:alice")).toBe(true);
+  });
+
+  it("harbor keeps its token until expires_in passes in simulated time", async () => {
+    const sim = new VirtualSim(1, 10_000_000);
+    const m = setup({ flavour: "harbor", sim });
+    const work = (async () => {
+      await m.request("/v2/library/alpine/manifests/3.20", { accept: INDEX_ACCEPT });
+      await m.request("/v2/library/alpine/manifests/3.20", { accept: INDEX_ACCEPT });
+      expect(m.registry.stats.count("token", "GET")).toBe(1);
+      await sim.sleep(301_000); // the fake registry's tokens say expires_in 300
+      await m.request("/v2/library/alpine/manifests/3.20", { accept: INDEX_ACCEPT });
+    })();
+    await sim.run();
+    await work;
+    expect(m.registry.stats.count("token", "GET")).toBe(2);
+    // Harbor answers the 401 challenge: one unauthenticated HEAD per token fetched.
+    expect(m.registry.stats.count("manifest", "HEAD", 401)).toBe(2);
+  });
+});
+
+const skopeo = checkTools("skopeo");
+
+describe("mirror model served over HTTP (live)", () => {
+  let upstream: RunningRegistry;
+  let work: string;
+  beforeAll(async () => {
+    upstream = await serveRegistry(createRegistry(), { host: "127.0.0.1", port: 0 });
+    work = mkdtempSync(join(tmpdir(), "pullstorm-mirror-model-"));
+  });
+  afterAll(async () => {
+    await upstream?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it("skopeo copies library/alpine:3.20 through serveMirror; the warm copy costs one manifest HEAD", async (ctx) => {
+    if (!skopeo.available) return ctx.skip(skopeo.reason);
+    const sim = new LiveSim(1, 1);
+    const model = new MirrorModel({
+      upstream: {
+        transport: new HttpTransport({ registry: upstream.url }),
+        host: "registry",
+        egressIp: "127.0.0.1",
+      },
+      flavour: "distribution-2.8",
+      sim,
+    });
+    const mirror = await serveMirror(model, { host: "127.0.0.1", port: 0 });
+    try {
+      const copy = (dest: string) =>
+        runCommand(
+          "skopeo",
+          [
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            `docker://${new URL(mirror.url).host}/library/alpine:3.20`,
+            `dir:${join(work, dest)}`,
+          ],
+          { timeoutMs: 60_000 },
+        );
+      upstream.registry.stats.reset();
+      const cold = await copy("cold");
+      expect(cold.status, cold.stderr).toBe(0);
+      expect(verifyDirCopy(join(work, "cold"))).toBeGreaterThanOrEqual(8);
+      expect(upstream.registry.stats.count("manifest", "GET", 200)).toBe(3);
+
+      upstream.registry.stats.reset();
+      const warm = await copy("warm");
+      expect(warm.status, warm.stderr).toBe(0);
+      expect(verifyDirCopy(join(work, "warm"))).toBeGreaterThanOrEqual(8);
+      expect(upstream.registry.stats.count("manifest", "GET")).toBe(0);
+      expect(upstream.registry.stats.count("manifest", "HEAD", 200)).toBe(1);
+      expect(upstream.registry.stats.count("blob", "GET")).toBe(0);
+    } finally {
+      await mirror.close();
+      sim.stop();
+    }
+  });
+});
+
+const realMirror = checkTools("docker-registry", "skopeo");
+
+describe("mirror model against the real docker-registry 2.8", () => {
+  let upstream: RunningRegistry;
+  let work: string;
+  beforeAll(async () => {
+    upstream = await serveRegistry(createRegistry(), { host: "127.0.0.1", port: 0 });
+    work = mkdtempSync(join(tmpdir(), "pullstorm-mirror-vs-real-"));
+  });
+  afterAll(async () => {
+    await upstream?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it("asks upstream for the same things, by kind, method and status, for a cold and a warm skopeo copy", async (ctx) => {
+    if (!realMirror.available) return ctx.skip(realMirror.reason);
+    const copyVia = (host: string, dest: string) =>
+      runCommand(
+        "skopeo",
+        [
+          "copy",
+          "--all",
+          "--src-tls-verify=false",
+          `docker://${host}/library/nginx:1.25`,
+          `dir:${join(work, dest)}`,
+        ],
+        { timeoutMs: 60_000 },
+      );
+    const coldAndWarm = async (host: string, name: string) => {
+      const counts: StatsSnapshot["byKind"][] = [];
+      for (const phase of ["cold", "warm"]) {
+        upstream.registry.stats.reset();
+        const result = await copyVia(host, `${name}-${phase}`);
+        expect(result.status, result.stderr).toBe(0);
+        counts.push(upstream.registry.stats.snapshot().byKind);
+      }
+      return counts;
+    };
+
+    const real = await startDistributionMirror(upstream.url, join(work, "real"));
+    let realCounts: StatsSnapshot["byKind"][];
+    try {
+      realCounts = await coldAndWarm(real.host, "real");
+    } finally {
+      await real.process.stop();
+    }
+
+    const sim = new LiveSim(1, 1);
+    const model = new MirrorModel({
+      upstream: {
+        transport: new HttpTransport({ registry: upstream.url }),
+        host: "registry",
+        egressIp: "127.0.0.1",
+      },
+      flavour: "distribution-2.8",
+      sim,
+    });
+    await model.start();
+    const served = await serveMirror(model);
+    let modelCounts: StatsSnapshot["byKind"][];
+    try {
+      modelCounts = await coldAndWarm(new URL(served.url).host, "model");
+    } finally {
+      await served.close();
+      sim.stop();
+    }
+    expect(modelCounts[0]).toEqual(realCounts[0]);
+    expect(modelCounts[1]).toEqual(realCounts[1]);
+  });
+
+  it("answers clients as the real one does under a spent quota and in an outage", async (ctx) => {
+    if (!realMirror.available) return ctx.skip(realMirror.reason);
+    const steps: { method?: "GET" | "HEAD"; path: string; outage?: true }[] = [
+      { path: "/v2/library/nginx/manifests/1.25" },
+      { path: "/v2/library/redis/manifests/7" }, // the quota (2 manifest GETs) is spent
+      { path: "/v2/library/alpine/manifests/3.20" }, // cold: refused upstream
+      { path: "/v2/library/nginx/manifests/1.25" }, // warm: the HEAD is free
+      { method: "HEAD", path: `/v2/library/nginx/blobs/sha256:${"0".repeat(64)}` },
+      { path: "/v2/library/nginx/manifests/1.25", outage: true },
+      { path: "/v2/library/alpine/manifests/3.20" }, // tag known, manifest never fetched
+      { path: "/v2/library/busybox/manifests/latest" },
+      { path: "/v2/library/nginx/tags/list" },
+      { path: `/v2/library/busybox/blobs/sha256:${"1".repeat(64)}` },
+    ];
+    const run = async (kind: "real" | "model") => {
+      const origin = await serveRegistry(createRegistry({ policy: quota(2) }));
+      const sim = new LiveSim(1, 1);
+      let base = "";
+      let stop: () => Promise<unknown> = async () => undefined;
+      try {
+        if (kind === "real") {
+          const real = await startDistributionMirror(origin.url, join(work, "real-errors"));
+          base = `http://${real.host}`;
+          stop = () => real.process.stop();
+        } else {
+          const model = new MirrorModel({
+            upstream: {
+              transport: new HttpTransport({ registry: origin.url }),
+              host: "registry",
+              egressIp: "127.0.0.1",
+            },
+            flavour: "distribution-2.8",
+            sim,
+          });
+          await model.start();
+          const served = await serveMirror(model);
+          base = served.url;
+          stop = () => served.close();
+        }
+        origin.registry.stats.reset();
+        const answers: string[] = [];
+        for (const step of steps) {
+          if (step.outage) faults(origin.registry).add({ type: "outage" });
+          const res = await fetch(`${base}${step.path}`, {
+            method: step.method ?? "GET",
+            headers: { accept: INDEX_ACCEPT },
+            signal: AbortSignal.timeout(10_000),
+          });
+          const text = await res.text();
+          let what = "";
+          try {
+            const body = JSON.parse(text);
+            what = body.errors
+              ? [body.errors[0].code, body.errors[0].detail?.errors?.[0]?.code].join(" ")
+              : (body.tags?.join(",") ?? body.mediaType ?? "");
+          } catch {
+            what = text.length > 0 ? "non-json" : "";
+          }
+          answers.push(`${step.method ?? "GET"} ${step.path} -> ${res.status} ${what}`.trim());
+        }
+        return { answers, upstream: origin.registry.stats.snapshot().byKind };
+      } finally {
+        await stop();
+        sim.stop();
+        await origin.close();
+      }
+    };
+    const real = await run("real");
+    const model = await run("model");
+    expect(model.answers).toEqual(real.answers);
+    expect(model.upstream).toEqual(real.upstream);
+  });
+});

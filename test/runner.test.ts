@@ -1,0 +1,155 @@
+// The scenario runner end to end: the models decide which design breaks.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { runScenario } from "../simulator/run.ts";
+import { loadScenario } from "../simulator/scenario/load.ts";
+import { checkTarget } from "../simulator/target.ts";
+import { runCommand } from "./helpers/processes.ts";
+
+const root = join(import.meta.dirname, "..");
+const BIN = join(root, "bin", "pullstorm.js");
+const MINI = join(import.meta.dirname, "fixtures", "mini-churn.yaml");
+
+describe("scenario runner, virtual", () => {
+  it("breaks behind one NAT IP and holds with split egress or accounts, from the models' counts", async () => {
+    const { report, events } = await runScenario(loadScenario(MINI), { mode: "virtual" });
+    const by = Object.fromEntries(report.designs.map((d) => [d.name, d]));
+    // 10 new nodes x 2 multi-arch images x 2 counted GETs = 40 > 25 from one IP
+    expect(by["anonymous-nat"]?.verdict).toBe("breaks");
+    expect(by["anonymous-nat"]?.firstBreak?.reason).toBe("quota");
+    expect(by["anonymous-nat"]?.upstream.status["429"]).toBeGreaterThan(0);
+    expect(by["split-egress"]?.verdict).toBe("holds");
+    expect(by["split-egress"]?.upstream.manifestGet).toBe(40);
+    // containerd resolves with HEAD: first a 401 challenge, then the HEAD with a token (free on Docker Hub)
+    expect(by["split-egress"]?.upstream.manifestHead).toBe(40);
+    expect(by.authenticated?.verdict).toBe("holds");
+    expect(by.authenticated?.podStartSeconds?.count).toBe(20);
+    expect(report.expectations.every((e) => e.passed)).toBe(true);
+    expect(events.filter((e) => e.type === "request").length).toBeGreaterThan(100);
+  });
+
+  it("is reproducible: same seed, same report", async () => {
+    const scenario = loadScenario(MINI);
+    const a = await runScenario(scenario, { mode: "virtual", designs: ["anonymous-nat"] });
+    const b = await runScenario(scenario, { mode: "virtual", designs: ["anonymous-nat"] });
+    expect(JSON.stringify(a.report)).toBe(JSON.stringify(b.report));
+  });
+});
+
+describe("scenario runner, live over loopback", () => {
+  it("runs the same story over real HTTP from real 127.0.0.x addresses and agrees with virtual", async () => {
+    const scenario = loadScenario(MINI);
+    const live = await runScenario(scenario, { mode: "live", timeScale: 120 });
+    const virtual = await runScenario(scenario, { mode: "virtual" });
+    for (const name of ["anonymous-nat", "split-egress", "authenticated"]) {
+      const l = live.report.designs.find((d) => d.name === name);
+      const v = virtual.report.designs.find((d) => d.name === name);
+      expect(l?.verdict, name).toBe(v?.verdict);
+    }
+    const split = live.report.designs.find((d) => d.name === "split-egress");
+    expect(split?.upstream.manifestGet).toBe(40);
+    const ips = new Set(
+      live.events
+        .filter((e) => e.type === "request" && e.design === "split-egress")
+        .map((e) => (e.type === "request" ? e.egressIp : "")),
+    );
+    expect(ips.size).toBe(10);
+  });
+});
+
+describe("pullstorm run (CLI)", () => {
+  it("writes events.jsonl and report.json and exits 0 when expectations pass", async () => {
+    const out = mkdtempSync(join(tmpdir(), "pullstorm-run-"));
+    try {
+      const res = await runCommand(process.execPath, [BIN, "run", MINI, "--virtual", "--out", out]);
+      expect(res.status, res.stderr).toBe(0);
+      const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
+      expect(report).toMatchObject({
+        scenario: "mini-churn",
+        mode: "virtual",
+        seed: 1,
+        interrupted: false,
+      });
+      expect(report.designs[0]).toHaveProperty("podStartSeconds.p95");
+      const lines = readFileSync(join(out, "events.jsonl"), "utf8").trim().split("\n");
+      expect(JSON.parse(lines[0] as string)).toHaveProperty("type");
+      expect(res.stdout).toContain("anonymous-nat");
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it("exits 1 when an expectation fails and 2 on a bad scenario, naming file, line and field", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pullstorm-run-"));
+    try {
+      const failing = join(dir, "failing.yaml");
+      writeFileSync(
+        failing,
+        readFileSync(MINI, "utf8").replace(
+          "{ design: anonymous-nat, verdict: breaks }",
+          "{ design: anonymous-nat, verdict: holds }",
+        ),
+      );
+      const res = await runCommand(process.execPath, [
+        BIN,
+        "run",
+        failing,
+        "--virtual",
+        "--out",
+        join(dir, "out1"),
+      ]);
+      expect(res.status).toBe(1);
+      expect(res.stdout).toContain("FAIL  anonymous-nat: verdict == holds");
+      const bad = join(dir, "bad.yaml");
+      writeFileSync(bad, readFileSync(MINI, "utf8").replace("egressIps: 10", "egressIps: lots"));
+      const res2 = await runCommand(process.execPath, [
+        BIN,
+        "run",
+        bad,
+        "--virtual",
+        "--out",
+        join(dir, "out2"),
+      ]);
+      expect(res2.status).toBe(2);
+      expect(res2.stderr).toMatch(/bad\.yaml:\d+:\d+: designs\.1\.egressIps: /);
+      const unknownImage = join(dir, "unknown.yaml");
+      writeFileSync(
+        unknownImage,
+        readFileSync(MINI, "utf8").replace("pods: [web, cache]", "pods: [web, db]"),
+      );
+      const res3 = await runCommand(process.execPath, [BIN, "run", unknownImage, "--virtual"]);
+      expect(res3.status).toBe(2);
+      expect(res3.stderr).toContain('fleet.pods.1: no image named "db"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a remote target without --allow-remote and --max-rps, before any connection", async () => {
+    // The guard is pure: it parses the URL and decides; nothing is resolved or connected.
+    expect(checkTarget("http://127.0.0.1:5000", {})).toMatchObject({ ok: true });
+    expect(checkTarget("http://[::1]:5000", {})).toMatchObject({ ok: true });
+    expect(checkTarget("http://localhost:5000", {})).toMatchObject({ ok: true });
+    const refused = checkTarget("https://registry-1.docker.io", {});
+    expect(refused).toMatchObject({ ok: false });
+    expect(checkTarget("https://registry-1.docker.io", { allowRemote: true })).toMatchObject({
+      ok: false,
+    });
+    expect(checkTarget("https://registry-1.docker.io", { maxRps: 5 })).toMatchObject({ ok: false });
+    expect(
+      checkTarget("https://registry-1.docker.io", { allowRemote: true, maxRps: 5 }),
+    ).toMatchObject({ ok: true, maxRps: 5 });
+    expect(checkTarget("ftp://127.0.0.1", {})).toMatchObject({ ok: false });
+    expect(checkTarget("http://127.0.0.1.example.com", {})).toMatchObject({ ok: false });
+    const res = await runCommand(process.execPath, [
+      BIN,
+      "run",
+      MINI,
+      "--target",
+      "ftp://127.0.0.1:5000",
+    ]);
+    expect(res.status).toBe(2);
+  });
+});
