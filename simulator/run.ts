@@ -123,7 +123,7 @@ async function runDesign(
       } else hosts.registry = options.target as string;
       transport = new HttpTransport(hosts);
     } else {
-      transport = new InProcessTransport({ registry: registry as Registry });
+      transport = new InProcessTransport({ registry: registry as Registry }, sim);
     }
 
     // Accounts: none, one shared, or one per actor (created in the registry as actors appear).
@@ -164,7 +164,7 @@ async function runDesign(
         closers.push(served);
         transport = new HttpTransport({ ...hosts, mirror: served.url });
       } else {
-        transport = new InProcessTransport({ registry: registry as Registry, mirror: model });
+        transport = new InProcessTransport({ registry: registry as Registry, mirror: model }, sim);
       }
     }
     const mirrorRuntime = mirror?.configuredFor ?? scenario.fleet.runtime;

@@ -361,7 +361,9 @@ export class PullClient {
   ): Promise<Outcome> {
     const { sim, transport, egressIp, emit } = this.options;
     const started = performance.now();
-    const res = await sim.track(transport.send({ host, method, path, headers }, egressIp));
+    const res = await sim.trackCall(() =>
+      transport.send({ host, method, path, headers }, egressIp),
+    );
     this.requests++;
     const code = errorCode(res);
     emit({

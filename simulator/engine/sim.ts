@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+
 /**
  * Simulated time for actors. Actors are ordinary async code that `await
  * sim.sleep(ms)`: in virtual mode nothing sleeps (the scheduler jumps to the
@@ -12,6 +14,8 @@ export interface Sim {
   random(): number;
   /** Wraps a request so the virtual scheduler waits for it before moving time on. */
   track<T>(work: Promise<T>): Promise<T>;
+  /** Like track, for work started here: sleeps inside it (slow storage, injected latency) let time move on. */
+  trackCall<T>(fn: () => Promise<T>): Promise<T>;
   /** True once the scenario's end is reached: actors stop starting new work. */
   readonly stopped: boolean;
 }
@@ -92,6 +96,9 @@ export class VirtualSim implements Sim {
   private current = 0;
   private seq = 0;
   private inflight = 0;
+  /** Sleeps inside tracked work (a mirror's slow storage): that work is idle until the timer fires. */
+  private trackedSleepers = 0;
+  private readonly tracking = new AsyncLocalStorage<boolean>();
   private readonly timers = new TimerHeap();
   private done = false;
   private aborted = false;
@@ -112,8 +119,19 @@ export class VirtualSim implements Sim {
   }
 
   sleep(ms: number): Promise<void> {
+    const inside = this.tracking.getStore() === true;
+    if (inside) this.trackedSleepers++;
     return new Promise((resolve) => {
-      this.timers.push({ at: this.current + Math.max(0, ms), seq: this.seq++, resolve });
+      this.timers.push({
+        at: this.current + Math.max(0, ms),
+        seq: this.seq++,
+        resolve: inside
+          ? () => {
+              this.trackedSleepers--;
+              resolve();
+            }
+          : resolve,
+      });
     });
   }
 
@@ -124,6 +142,11 @@ export class VirtualSim implements Sim {
     } finally {
       this.inflight--;
     }
+  }
+
+  /** Runs `fn` as tracked work: its sleeps are known to the scheduler. */
+  trackCall<T>(fn: () => Promise<T>): Promise<T> {
+    return this.track(this.tracking.run(true, fn));
   }
 
   /** Runs until simulated time reaches the end; returns when every actor is idle or the end has passed. */
@@ -155,7 +178,7 @@ export class VirtualSim implements Sim {
   /** Lets continuations run until no request is in flight. */
   private async quiesce(): Promise<void> {
     await settle();
-    while (this.inflight > 0) await settle();
+    while (this.inflight > this.trackedSleepers) await settle();
     await settle();
   }
 }
@@ -200,6 +223,10 @@ export class LiveSim implements Sim {
 
   track<T>(work: Promise<T>): Promise<T> {
     return work;
+  }
+
+  trackCall<T>(fn: () => Promise<T>): Promise<T> {
+    return fn();
   }
 
   /** Ends the run: pending sleeps return at once. */

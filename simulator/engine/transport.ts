@@ -50,11 +50,20 @@ export interface InProcessHandler {
   }>;
 }
 
-/** Virtual mode: no sockets; the handler is called directly, in simulated time. */
+/** How long a client waits for an answer before giving up (a hang ends in this). */
+export const CLIENT_TIMEOUT_MS = 30_000;
+
+/**
+ * Virtual mode: no sockets; the handler is called directly, in simulated time.
+ * Fault effects become simulated waits: latency, a bandwidth cap over the body,
+ * a hang until the client's timeout.
+ */
 export class InProcessTransport implements Transport {
   private readonly hosts: Map<string, InProcessHandler>;
-  constructor(hosts: Record<string, InProcessHandler>) {
+  private readonly sleep: ((ms: number) => Promise<void>) | undefined;
+  constructor(hosts: Record<string, InProcessHandler>, sim?: { sleep(ms: number): Promise<void> }) {
     this.hosts = new Map(Object.entries(hosts));
+    this.sleep = sim ? (ms) => sim.sleep(ms) : undefined;
   }
 
   async send(req: OutboundRequest, egressIp: string): Promise<Outcome> {
