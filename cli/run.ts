@@ -124,6 +124,7 @@ export function runCommand(program: Command): void {
           ...(flags.design ? { designs: flags.design } : {}),
           ...(timeScale ? { timeScale } : {}),
           ...(flags.target ? { target: flags.target } : {}),
+          ...(flags.maxRps ? { maxRps: flags.maxRps } : {}),
           signal: controller.signal,
           onEvent: (e) => eventsFile.write(`${JSON.stringify(e)}\n`),
           onProgress: (design, p) => {

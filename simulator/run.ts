@@ -27,6 +27,8 @@ export interface RunOptions {
   timeScale?: number;
   /** Live: an external registry instead of the embedded one (already vetted by the target guard). */
   target?: string;
+  /** Cap on the request rate to the target (required for remote targets). */
+  maxRps?: number;
   /** Aborts the run; what was collected is kept and the report marked interrupted. */
   signal?: AbortSignal;
   /** Every event as it happens (events.jsonl is written from this). */
@@ -121,7 +123,7 @@ async function runDesign(
         closers.push(served);
         hosts.registry = served.url;
       } else hosts.registry = options.target as string;
-      transport = new HttpTransport(hosts);
+      transport = new HttpTransport(hosts, options.maxRps ? { maxRps: options.maxRps } : {});
     } else {
       transport = new InProcessTransport({ registry: registry as Registry }, sim);
     }
@@ -162,7 +164,10 @@ async function runDesign(
       if (live) {
         const served = await serveMirror(model, { host: "127.0.0.1", port: 0 });
         closers.push(served);
-        transport = new HttpTransport({ ...hosts, mirror: served.url });
+        transport = new HttpTransport(
+          { ...hosts, mirror: served.url },
+          options.maxRps ? { maxRps: options.maxRps } : {},
+        );
       } else {
         transport = new InProcessTransport({ registry: registry as Registry, mirror: model }, sim);
       }

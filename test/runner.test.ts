@@ -73,6 +73,15 @@ describe("scenario runner, live over loopback", () => {
     }
     const split = live.report.designs.find((d) => d.name === "split-egress");
     expect(split?.upstream.manifestGet).toBe(40);
+    // counts agree within a few percent where the outcome does not hinge on timing
+    for (const name of ["split-egress", "authenticated"]) {
+      const l = live.report.designs.find((d) => d.name === name);
+      const v = virtual.report.designs.find((d) => d.name === name);
+      const close = (a = 0, b = 0) => Math.abs(a - b) <= Math.max(1, 0.05 * b);
+      expect(close(l?.upstream.manifestGet, v?.upstream.manifestGet), name).toBe(true);
+      expect(close(l?.upstream.blobGet, v?.upstream.blobGet), name).toBe(true);
+      expect(close(l?.pulls.ok, v?.pulls.ok), name).toBe(true);
+    }
     const ips = new Set(
       live.events
         .filter((e) => e.type === "request" && e.design === "split-egress")
@@ -82,7 +91,62 @@ describe("scenario runner, live over loopback", () => {
   });
 });
 
+describe("HTTP transport rate cap", () => {
+  it("spaces requests so --max-rps is never exceeded", async () => {
+    const { HttpTransport } = await import("../simulator/engine/transport.ts");
+    const { startRegistry } = await import("./helpers/registry.ts");
+    const running = await startRegistry({ auth: false });
+    try {
+      const transport = new HttpTransport({ registry: running.url }, { maxRps: 20 });
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: 11 }, () =>
+          transport.send(
+            { host: "registry", method: "GET", path: "/v2/", headers: {} },
+            "127.0.0.1",
+          ),
+        ),
+      );
+      expect(performance.now() - started).toBeGreaterThanOrEqual(490); // 10 gaps of 50 ms
+      expect(running.registry.stats.count("ping", "GET", 200)).toBe(11);
+    } finally {
+      await running.close();
+    }
+  });
+});
+
 describe("pullstorm run (CLI)", () => {
+  it("on SIGINT writes what it collected, marked interrupted, and exits 130", async () => {
+    const { startProcess, waitFor } = await import("./helpers/processes.ts");
+    const out = mkdtempSync(join(tmpdir(), "pullstorm-run-"));
+    try {
+      const proc = startProcess(process.execPath, [
+        BIN,
+        "run",
+        MINI,
+        "--time-scale",
+        "10",
+        "--out",
+        out,
+      ]);
+      await waitFor(
+        () => proc.output().includes("pullstorm: mini-churn"),
+        20_000,
+        () => proc.output(),
+      );
+      await new Promise((r) => setTimeout(r, 9_000)); // 90 simulated seconds: the churn has begun
+      const code = await proc.stop("SIGINT");
+      expect(code, proc.output()).toBe(130);
+      const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
+      expect(report.interrupted).toBe(true);
+      expect(
+        readFileSync(join(out, "events.jsonl"), "utf8").trim().split("\n").length,
+      ).toBeGreaterThan(10);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it("writes events.jsonl and report.json and exits 0 when expectations pass", async () => {
     const out = mkdtempSync(join(tmpdir(), "pullstorm-run-"));
     try {

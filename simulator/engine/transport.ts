@@ -105,12 +105,29 @@ function lower(headers: Record<string, string>): Record<string, string> {
 export class HttpTransport implements Transport {
   private readonly bases: Map<string, URL>;
   private readonly timeoutMs: number;
-  constructor(bases: Record<string, string>, timeoutMs = 30_000) {
+  private readonly minGapMs: number;
+  private nextSlot = 0;
+  /** `maxRps`: requests are spaced so the rate never exceeds it (the remote-target cap). */
+  constructor(
+    bases: Record<string, string>,
+    options: { timeoutMs?: number; maxRps?: number } = {},
+  ) {
     this.bases = new Map(Object.entries(bases).map(([k, v]) => [k, new URL(v)]));
-    this.timeoutMs = timeoutMs;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.minGapMs = options.maxRps ? 1000 / options.maxRps : 0;
   }
 
-  send(req: OutboundRequest, egressIp: string): Promise<Outcome> {
+  async send(req: OutboundRequest, egressIp: string): Promise<Outcome> {
+    if (this.minGapMs > 0) {
+      const now = performance.now();
+      const slot = Math.max(now, this.nextSlot);
+      this.nextSlot = slot + this.minGapMs;
+      if (slot > now) await new Promise((r) => setTimeout(r, slot - now));
+    }
+    return this.exchange(req, egressIp);
+  }
+
+  private exchange(req: OutboundRequest, egressIp: string): Promise<Outcome> {
     const base = this.bases.get(req.host);
     if (!base)
       return Promise.resolve({ status: 0, error: "refused", message: `no host ${req.host}` });
