@@ -106,6 +106,7 @@ export function runCommand(program: Command): void {
         const out = flags.out ?? join("pullstorm-results", `${scenario.name}-${stamp()}`);
         mkdirSync(out, { recursive: true });
         const eventsFile = createWriteStream(join(out, "events.jsonl"));
+        let eventsClosed = false;
         const controller = new AbortController();
         const onSignal = () => controller.abort();
         process.once("SIGINT", onSignal);
@@ -126,7 +127,10 @@ export function runCommand(program: Command): void {
           ...(flags.target ? { target: flags.target } : {}),
           ...(flags.maxRps ? { maxRps: flags.maxRps } : {}),
           signal: controller.signal,
-          onEvent: (e) => eventsFile.write(`${JSON.stringify(e)}\n`),
+          // Stragglers after the end (in-flight live requests) are dropped, never written to a closed file.
+          onEvent: (e) => {
+            if (!eventsClosed) eventsFile.write(`${JSON.stringify(e)}\n`);
+          },
           onProgress: (design, p) => {
             status.set(design, p);
             if (tty || p.done) {
@@ -135,6 +139,7 @@ export function runCommand(program: Command): void {
             }
           },
         });
+        eventsClosed = true;
         await new Promise<void>((resolve) => eventsFile.end(resolve));
         process.removeListener("SIGINT", onSignal);
         process.removeListener("SIGTERM", onSignal);

@@ -14,8 +14,15 @@ export function renderTerminalSummary(report: Report, out: string): string {
     const p95 = [d.podStartSeconds, d.jobSeconds, d.desktopSeconds]
       .filter((p) => p !== null)
       .map((p) => p?.p95 ?? 0);
+    // Percentiles cover what started; say so when some never did.
+    const start =
+      d.units.failed > 0
+        ? `${d.units.failed} never started`
+        : p95.length
+          ? `${Math.max(...p95)}s`
+          : "-";
     lines.push(
-      `  ${d.name.padEnd(28)} ${d.verdict.padEnd(8)} ${(d.firstBreakSeconds === null ? "-" : `${Math.round(d.firstBreakSeconds)}s`).padEnd(12)} ${`${d.pulls.ok + d.pulls.cached}/${d.pulls.failed}`.padEnd(16)} ${`${d.upstream.manifestGet}/${d.upstream.manifestHead}/${d.upstream.status["429"] ?? 0}`.padEnd(22)} ${p95.length ? `${Math.max(...p95)}s` : "-"}`,
+      `  ${d.name.padEnd(28)} ${d.verdict.padEnd(8)} ${(d.firstBreakSeconds === null ? "-" : `${Math.round(d.firstBreakSeconds)}s`).padEnd(12)} ${`${d.pulls.ok + d.pulls.cached}/${d.pulls.failed}`.padEnd(16)} ${`${d.upstream.manifestGet}/${d.upstream.manifestHead}/${d.upstream.status["429"] ?? 0}`.padEnd(22)} ${start}`,
     );
   }
   const broken = report.designs.filter((d) => d.firstBreak);

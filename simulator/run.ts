@@ -143,7 +143,11 @@ async function runDesign(
     // A pull-through mirror model in front, when the design has one.
     const mirror = design.mirror?.enabled ? design.mirror : undefined;
     if (mirror) {
-      const mirrorAccount = mirror.upstreamAuth ? accountFor("mirror") : undefined;
+      // The mirror's own account, whatever the clients do (a separate machine with its own login).
+      const mirrorAccount: Account | undefined = mirror.upstreamAuth
+        ? { name: "mirror-bot", password: "pw", plan: design.plan }
+        : undefined;
+      if (mirrorAccount) registry?.addAccount(mirrorAccount);
       const cacheBytes = mirror.cacheSize !== undefined ? parseSize(mirror.cacheSize) : undefined;
       const model = new MirrorModel({
         upstream: {
@@ -263,14 +267,18 @@ async function runDesign(
         node.startPod(image, await refOf(image, sim.now()), design.pullPolicy);
     };
     /** Runs `act` over items in waves: the design's pacing, or spread evenly over the step. */
+    /**
+     * Runs `act` over items in waves: with the design's pacing (waveInterval > 0),
+     * maxSurge items per wave; otherwise waves of maxSurge spread evenly over the
+     * step's `over` (one item at a time when maxSurge is unset).
+     */
     const waves = async <T>(items: T[], over: number, act: (item: T) => Promise<void> | void) => {
-      const surge = Math.min(design.rollout.maxSurge, items.length);
-      const interval =
-        design.rollout.waveInterval > 0
-          ? design.rollout.waveInterval
-          : surge > 0
-            ? over / Math.ceil(items.length / surge)
-            : 0;
+      const paced = design.rollout.waveInterval > 0;
+      const unset = design.rollout.maxSurge >= 1_000_000;
+      const perWave = unset && !paced && over > 0 ? 1 : design.rollout.maxSurge;
+      const surge = Math.max(1, Math.min(perWave, items.length));
+      const count = Math.ceil(items.length / surge);
+      const interval = paced ? design.rollout.waveInterval : count > 0 ? over / count : 0;
       for (let i = 0; i < items.length && !sim.stopped; i += surge) {
         if (i > 0) await sim.sleep(interval);
         for (const item of items.slice(i, i + surge)) await act(item);
@@ -310,9 +318,12 @@ async function runDesign(
           return;
         case "tag-move":
           return; // the registry's catalog moves the tag at this time
-        case "ci-fan-out":
-          ci.enqueue(w.jobs, await Promise.all(w.images.map((i) => refOf(i, sim.now()))));
+        case "ci-fan-out": {
+          const refs = await Promise.all(w.images.map((i) => refOf(i, sim.now())));
+          if (w.over > 0) await spread(w.jobs, w.over, () => ci.enqueue(1, refs));
+          else ci.enqueue(w.jobs, refs);
           return;
+        }
         case "arrivals": {
           const refs = await Promise.all(w.images.map((i) => refOf(i, sim.now())));
           const arrivals: Promise<void>[] = [];

@@ -91,7 +91,7 @@ describe("scenario library", () => {
       }
     });
 
-    it("names only images and tags the registry serves", async () => {
+    it("names only images and tags the registry serves", () => {
       const scenario = load();
       const extra = scenario.registry.catalog ? draftsFrom(scenario.registry.catalog) : undefined;
       const catalog = new Catalog({

@@ -118,11 +118,15 @@ const designSchema = z
     prePull: z
       .boolean()
       .default(false)
-      .describe("pull rollout images ahead of rollouts and tag moves, paced"),
+      .describe(
+        "pull each rolling restart's image on every node during the 15 minutes before it, paced",
+      ),
     pin: z
       .enum(["tag", "digest"])
       .default("tag")
-      .describe("reference images by tag or by the digest at start"),
+      .describe(
+        "by tag, or by the digest the tag names when the pod is created or rolled out (as a deploy pipeline pins)",
+      ),
     pullPolicy: z.enum(["default", "Always", "IfNotPresent"]).default("default"),
     rollout: z
       .object({
