@@ -133,9 +133,23 @@ export function runCommand(program: Command): void {
           },
           onProgress: (design, p) => {
             status.set(design, p);
-            if (tty || p.done) {
-              const line = `  ${design.padEnd(28)} t=${Math.round(p.simSeconds)}s  pulls ok ${p.pullsOk}  failed ${p.pullsFailed}  429s ${p.status429}${p.done ? "  done" : ""}`;
-              process.stderr.write(tty && !p.done ? `\r${line}` : `${tty ? "\r" : ""}${line}\n`);
+            if (p.done) {
+              // A finished design gets its own line; on a TTY it replaces the live status line.
+              const line = `  ${design.padEnd(28)} t=${Math.round(p.simSeconds)}s  pulls ok ${p.pullsOk}  failed ${p.pullsFailed}  429s ${p.status429}  done`;
+              process.stderr.write(`${tty ? "\r\x1b[K" : ""}${line}\n`);
+            } else if (tty) {
+              // One status line for every running design: simulated time, pulls ok/failed, 429s.
+              const running = [...status].filter(([, s]) => !s.done);
+              const parts = running.map(
+                ([d, s]) => `${d} ${s.pullsOk}/${s.pullsFailed}/${s.status429}`,
+              );
+              const t = Math.round(Math.max(...running.map(([, s]) => s.simSeconds)));
+              process.stderr.write(
+                `\r\x1b[K  t=${t}s  ok/failed/429: ${parts.join(" | ")}`.slice(
+                  0,
+                  (process.stderr.columns ?? 120) + 8,
+                ),
+              );
             }
           },
         });

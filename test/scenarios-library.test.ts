@@ -117,3 +117,13 @@ describe("scenario library", () => {
     }
   });
 });
+
+describe("published JSON Schema", () => {
+  it("scenarios/scenario.schema.json is the current schema (regenerate with `pullstorm scenario schema`)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { scenarioJsonSchema } = await import("../simulator/scenario/schema.ts");
+    const file = join(import.meta.dirname, "..", "scenarios", "scenario.schema.json");
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual(scenarioJsonSchema());
+  });
+});
