@@ -69,6 +69,8 @@ export interface Handled {
 }
 
 const API_VERSION = { "docker-distribution-api-version": "registry/2.0" };
+/** Names the refusing layer on refused answers (quota, token-quota, abuse, edge, ban, ...). */
+export const REFUSAL_HEADER = "pullstorm-refusal";
 const HOST_RE = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
 const PRE_AUTH: Layer[] = ["edge", "abuse"];
 
@@ -172,6 +174,8 @@ export class Registry {
     }
     // A fault's answer comes from whatever is in front (a load balancer), not the registry.
     if (handled.refusal?.reason !== "fault") Object.assign(handled.response.headers, API_VERSION);
+    // Testbed instrumentation: which layer said no, for reports (real registries send nothing like it).
+    if (handled.refusal) handled.response.headers[REFUSAL_HEADER] = handled.refusal.reason;
     this.stats.record(handled.kind, req.method, handled.response.status, handled.identity);
     this.metrics.requests.inc({
       kind: handled.kind,

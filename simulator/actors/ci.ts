@@ -92,7 +92,7 @@ export class CiFleet {
         identity: client.options.credentials?.user ?? client.options.egressIp,
         image: formatReference(ref),
         outcome: result.ok ? (result.cached ? "cached" : "ok") : "failed",
-        ...(result.ok ? {} : { reason: result.reason, status: result.status }),
+        ...(result.ok ? {} : { reason: result.reason, status: result.status, host: result.host }),
         durationSeconds: (sim.now() - started) / 1000,
         requests: result.requests,
       });
@@ -164,7 +164,7 @@ export class Desktops {
         identity: client.options.credentials?.user ?? client.options.egressIp,
         image: formatReference(ref),
         outcome: result.ok ? (result.cached ? "cached" : "ok") : "failed",
-        ...(result.ok ? {} : { reason: result.reason, status: result.status }),
+        ...(result.ok ? {} : { reason: result.reason, status: result.status, host: result.host }),
         durationSeconds: (sim.now() - started) / 1000,
         requests: result.requests,
       });

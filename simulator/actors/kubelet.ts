@@ -188,7 +188,7 @@ export class KubeletNode {
       identity: this.client.options.credentials?.user ?? this.client.options.egressIp,
       image: formatReference(ref),
       outcome: result.ok ? (result.cached ? "cached" : "ok") : "failed",
-      ...(result.ok ? {} : { reason: result.reason, status: result.status }),
+      ...(result.ok ? {} : { reason: result.reason, status: result.status, host: result.host }),
       durationSeconds: (sim.now() - started) / 1000,
       requests: result.requests,
     });

@@ -1,6 +1,6 @@
 import { decodePath, parseRoute } from "../../fake-registry/core/route.ts";
 import type { EndpointKind } from "../../fake-registry/core/types.ts";
-import type { EventSink } from "../engine/events.ts";
+import { type EventSink, rateLimitOf } from "../engine/events.ts";
 import type { Sim } from "../engine/sim.ts";
 import {
   type InboundResponse,
@@ -34,7 +34,7 @@ export interface PullClientOptions {
 
 export type PullResult =
   | { ok: true; digest: string; cached: boolean; requests: number; host: string }
-  | { ok: false; reason: string; status: number; code?: string; requests: number };
+  | { ok: false; reason: string; status: number; code?: string; requests: number; host: string };
 
 const ACCEPT = [
   "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -108,10 +108,12 @@ export class PullClient {
     this.requests = 0;
     const { hosts, runtime } = this.options;
     let last: Outcome | undefined;
+    let lastHost = hosts[0]?.host ?? "";
     for (const [i, route] of hosts.entries()) {
       const result = await this.pullFrom(route, ref);
       if (result.ok) return { ...result, requests: this.requests };
       last = result.response;
+      lastHost = route.host;
       const fallThrough = runtime.fallThroughHosts && i < hosts.length - 1;
       if (!fallThrough) break;
     }
@@ -123,6 +125,7 @@ export class PullClient {
       status: res.status,
       ...(code ? { code } : {}),
       requests: this.requests,
+      host: lastHost,
     };
   }
 
@@ -366,6 +369,7 @@ export class PullClient {
     );
     this.requests++;
     const code = errorCode(res);
+    const rateLimit = isNetworkError(res) ? undefined : rateLimitOf(res.headers);
     emit({
       type: "request",
       t: sim.now() / 1000,
@@ -381,6 +385,8 @@ export class PullClient {
       latencyMs: Math.round((performance.now() - started) * 10) / 10,
       ...(isNetworkError(res) ? { network: res.error } : {}),
       ...(code ? { code } : {}),
+      ...(rateLimit ? { rateLimit } : {}),
+      ...(!isNetworkError(res) && res.headers["pullstorm-refusal"] ? { refusal: res.headers["pullstorm-refusal"] } : {}),
     });
     return res;
   }

@@ -19,6 +19,32 @@ export interface RequestEvent {
   network?: string;
   /** The error code from an OCI body, or "HAP429"/"html" for other shapes. */
   code?: string;
+  /** The registry's RateLimit headers on this answer, when it sent them. */
+  rateLimit?: RateLimitSeen;
+  /** The fake registry's `pullstorm-refusal` header: which layer refused (quota, token-quota, abuse, edge, ...). */
+  refusal?: string;
+}
+
+export interface RateLimitSeen {
+  limit: number;
+  remaining: number;
+  windowSeconds: number;
+  /** docker-ratelimit-source: the IP, /64 or account the registry counted. */
+  source?: string;
+}
+
+/** Reads `ratelimit-limit: 100;w=21600`, `ratelimit-remaining: 76;w=21600`, `docker-ratelimit-source`. */
+export function rateLimitOf(headers: Record<string, string>): RateLimitSeen | undefined {
+  const limit = /^(\d+);w=(\d+)/.exec(headers["ratelimit-limit"] ?? "");
+  const remaining = /^(\d+)/.exec(headers["ratelimit-remaining"] ?? "");
+  if (!limit || !remaining) return undefined;
+  const source = headers["docker-ratelimit-source"];
+  return {
+    limit: Number(limit[1]),
+    remaining: Number(remaining[1]),
+    windowSeconds: Number(limit[2]),
+    ...(source ? { source } : {}),
+  };
 }
 
 /** Every pull attempt's outcome. */
@@ -30,6 +56,8 @@ export interface PullEvent {
   identity: string;
   image: string;
   outcome: "ok" | "failed" | "cached";
+  /** The host whose answer ended the pull (mirror or registry). */
+  host?: string;
   /** Why it failed, in the layer's words: quota, auth, not-found, network, qps, fault... */
   reason?: string;
   status?: number;

@@ -1,3 +1,4 @@
+import { rateLimitOf } from "../engine/events.ts";
 import { decodePath, parseRoute } from "../../fake-registry/core/route.ts";
 import type { EndpointKind } from "../../fake-registry/core/types.ts";
 import type { EventSink } from "../engine/events.ts";
@@ -161,6 +162,8 @@ export class Upstream {
         latencyMs: 0,
         ...(failed ? { network: outcome.error } : {}),
         ...(code ? { code } : {}),
+        ...(!failed && rateLimitOf(outcome.headers) ? { rateLimit: rateLimitOf(outcome.headers) } : {}),
+        ...(!failed && outcome.headers["pullstorm-refusal"] ? { refusal: outcome.headers["pullstorm-refusal"] } : {}),
       });
     }
     return outcome;
