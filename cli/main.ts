@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { breakpointCommand } from "./breakpoint.ts";
 import { registryCommand } from "./registry.ts";
 import { runCommand } from "./run.ts";
 import { scenarioCommand } from "./scenario.ts";
@@ -10,6 +11,7 @@ const program = new Command("pullstorm")
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 runCommand(program);
+breakpointCommand(program);
 registryCommand(program);
 scenarioCommand(program);
 
