@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { breakpointCommand } from "./breakpoint.ts";
 import { registryCommand } from "./registry.ts";
+import { reportCommand } from "./report.ts";
 import { runCommand } from "./run.ts";
 import { scenarioCommand } from "./scenario.ts";
 
@@ -12,6 +13,7 @@ const program = new Command("pullstorm")
 
 runCommand(program);
 breakpointCommand(program);
+reportCommand(program);
 registryCommand(program);
 scenarioCommand(program);
 

@@ -1,8 +1,10 @@
-import { createWriteStream, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { copyFileSync, createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
+import { analyze } from "../reports/analysis.ts";
 import type { Report } from "../reports/summary.ts";
 import { renderTerminalSummary } from "../reports/terminal.ts";
+import { writeRunReports } from "../reports/write.ts";
 import { type DesignProgress, defaultTimeScale, runScenario } from "../simulator/run.ts";
 import { loadScenario } from "../simulator/scenario/load.ts";
 import { checkTarget } from "../simulator/target.ts";
@@ -34,12 +36,6 @@ function stamp(): string {
     .toISOString()
     .replace(/[:.]/g, "-")
     .replace(/-\d{3}Z$/, "Z");
-}
-
-/** Writes a file whole or not at all. */
-function writeAtomic(file: string, text: string): void {
-  writeFileSync(`${file}.tmp`, text);
-  renameSync(`${file}.tmp`, file);
 }
 
 export function runCommand(program: Command): void {
@@ -105,6 +101,8 @@ export function runCommand(program: Command): void {
         }
         const out = flags.out ?? join("pullstorm-results", `${scenario.name}-${stamp()}`);
         mkdirSync(out, { recursive: true });
+        // The scenario as run, so `pullstorm report DIR` can re-render without the original file.
+        copyFileSync(file, join(out, "scenario.yaml"));
         const eventsFile = createWriteStream(join(out, "events.jsonl"));
         let eventsClosed = false;
         const controller = new AbortController();
@@ -119,7 +117,7 @@ export function runCommand(program: Command): void {
         process.stderr.write(
           `pullstorm: ${scenario.name}, ${mode}${timeScale ? ` (time x${Math.round(timeScale * 10) / 10})` : ""}, ${scenario.designs.length} design(s) -> ${out}\n`,
         );
-        const { report } = await runScenario(scenario, {
+        const { report, events } = await runScenario(scenario, {
           mode,
           ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
           ...(flags.design ? { designs: flags.design } : {}),
@@ -157,9 +155,15 @@ export function runCommand(program: Command): void {
         await new Promise<void>((resolve) => eventsFile.end(resolve));
         process.removeListener("SIGINT", onSignal);
         process.removeListener("SIGTERM", onSignal);
-        writeAtomic(join(out, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
+        const analysis = analyze(scenario, events, report);
+        const files = ["events.jsonl", "scenario.yaml", ...writeRunReports(out, report, analysis)];
         process.stdout.write(
-          flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderTerminalSummary(report, out),
+          flags.json
+            ? `${JSON.stringify(report, null, 2)}\n`
+            : renderTerminalSummary(analysis, out, {
+                color: Boolean(process.stdout.isTTY && !process.env.NO_COLOR),
+                files,
+              }),
         );
         process.exitCode = exitCodeOf(report);
       } catch (error) {

@@ -83,7 +83,13 @@ export interface DesignAnalysis {
   firstBreak: FirstBreak | null;
   timeline: TimelineBucket[];
   bucketSeconds: number;
-  blastRadius: { units: number; peakWaiting: number; peakWaitingShare: number; peakAt: number | null; peakInBackoff: number };
+  blastRadius: {
+    units: number;
+    peakWaiting: number;
+    peakWaitingShare: number;
+    peakAt: number | null;
+    peakInBackoff: number;
+  };
   /** Requests (all hosts) per successful pull. */
   retryAmplification: number | null;
   /** Bursts of retries landing together (kubelet's synchronised backoff). */

@@ -1,47 +1,205 @@
-import type { Report } from "./summary.ts";
+import { createColors } from "picocolors";
+import type { Analysis, DesignAnalysis, FirstBreak } from "./analysis-types.ts";
+import type { DesignSummary, ExpectationResult, Percentiles } from "./summary.ts";
+import { formatSeconds } from "./time.ts";
 
-/** The summary printed after every run: one line per design, the expectations, and where it broke. */
-export function renderTerminalSummary(report: Report, out: string): string {
+/** Seconds as a person reads them (2m10s, 2h, 0.4s); "-" for none. */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "-";
+  if (seconds < 0) return `-${formatDuration(-seconds)}`;
+  // Sub-0.1 s latencies (a warm mirror, virtual time) would all round to "0s".
+  if (seconds > 0 && seconds < 0.1) return `${Math.max(1, Math.round(seconds * 1000))}ms`;
+  return formatSeconds(seconds);
+}
+
+/** "node-17 (127.1.0.2) pulling library/nginx:1.25: registry-quota 429" */
+export function describeBreak(b: FirstBreak): string {
+  const who = `${b.actor}${b.identity ? ` (${b.identity})` : ""}${b.image ? ` pulling ${b.image}` : ""}`;
+  const layer = `${b.layer}${b.status ? ` ${b.status}` : ""}`;
+  // The client's own words when they say more than the layer's name does.
+  const reason = b.reason && !b.layer.includes(b.reason) ? ` (${b.reason})` : "";
+  return `${who}: ${layer}${reason}`;
+}
+
+/** The highest p95 of whatever started (pods, jobs, desktops), seconds. */
+export function p95StartOf(summary: DesignSummary): number | null {
+  const all = [summary.podStartSeconds, summary.jobSeconds, summary.desktopSeconds].filter(
+    (p): p is Percentiles => p !== null,
+  );
+  return all.length === 0 ? null : Math.max(...all.map((p) => p.p95));
+}
+
+/** "p95 start" cell: percentiles cover what started, so say when some never did. */
+export function startCell(d: DesignAnalysis): string {
+  const p95 = p95StartOf(d.summary);
+  const base = p95 === null ? "-" : formatDuration(p95);
+  return d.summary.units.failed > 0 ? `${base} (${d.summary.units.failed} never started)` : base;
+}
+
+export function actualText(actual: ExpectationResult["actual"]): string {
+  return actual === null ? "none" : String(actual);
+}
+
+const severityRank = { critical: 0, warning: 1, info: 2 } as const;
+
+/** Findings, most severe first; stable within a severity. */
+export function rankFindings(findings: Analysis["findings"]): Analysis["findings"] {
+  return findings
+    .map((f, i) => ({ f, i }))
+    .sort((a, b) => severityRank[a.f.severity] - severityRank[b.f.severity] || a.i - b.i)
+    .map((x) => x.f);
+}
+
+export interface TerminalOptions {
+  color: boolean;
+  /** Files written to `out`, named in the last line (default: events.jsonl and report.json). */
+  files?: string[];
+  /** Findings shown (default 5); the rest are counted. */
+  maxFindings?: number;
+}
+
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/** Findings are wrapped to this many columns (fixed, so the output does not depend on the terminal). */
+const WIDTH = 100;
+
+/** Greedy word wrap; a word longer than the width gets a line of its own. */
+export function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+function pad(text: string, width: number, paint: (s: string) => string = (s) => s): string {
+  return paint(text) + " ".repeat(Math.max(0, width - text.length));
+}
+
+/** The summary printed after every run: the design matrix, first breaks, top findings, expectations and where the files are. */
+export function renderTerminalSummary(
+  analysis: Analysis,
+  out: string,
+  options: TerminalOptions,
+): string {
+  const c = createColors(options.color);
+  const { scenario } = analysis;
   const lines: string[] = [];
   lines.push(
-    `${report.scenario} (${report.mode}, seed ${report.seed})${report.interrupted ? "  INTERRUPTED" : ""}`,
+    `${c.bold(scenario.name)} ${c.dim(`(${scenario.mode}, seed ${scenario.seed}, ${formatDuration(scenario.durationSeconds)} simulated${scenario.preset ? `, ${scenario.preset}` : ""})`)}${scenario.interrupted ? `  ${c.yellow(c.bold("INTERRUPTED"))}` : ""}`,
   );
+
+  // The design matrix.
+  const header = [
+    "design",
+    "verdict",
+    "first break",
+    "pulls ok/failed",
+    "upstream GET/HEAD/429",
+    "p95 start",
+  ];
+  const rows = analysis.designs.map((d) => {
+    const s = d.summary;
+    return {
+      d,
+      cells: [
+        d.name,
+        s.verdict,
+        d.firstBreak
+          ? `${formatDuration(d.firstBreak.t)} ${d.firstBreak.layer}`
+          : s.firstBreakSeconds !== null
+            ? formatDuration(s.firstBreakSeconds)
+            : "-",
+        `${s.pulls.ok + s.pulls.cached}/${s.pulls.failed}`,
+        `${s.upstream.manifestGet}/${s.upstream.manifestHead}/${s.upstream.status["429"] ?? 0}`,
+        startCell(d),
+      ],
+    };
+  });
+  const widths = header.map((h, i) =>
+    Math.max(h.length, ...rows.map((r) => r.cells[i]?.length ?? 0)),
+  );
+  const w = (i: number) => widths[i] ?? 0;
   lines.push("");
   lines.push(
-    `  ${"design".padEnd(28)} ${"verdict".padEnd(8)} ${"first break".padEnd(12)} ${"pulls ok/failed".padEnd(16)} ${"upstream GET/HEAD/429".padEnd(22)} p95 start`,
+    c.dim(`    ${header.map((h, i) => (i === header.length - 1 ? h : pad(h, w(i)))).join("  ")}`),
   );
-  for (const d of report.designs) {
-    const p95 = [d.podStartSeconds, d.jobSeconds, d.desktopSeconds]
-      .filter((p) => p !== null)
-      .map((p) => p?.p95 ?? 0);
-    // Percentiles cover what started; say so when some never did.
-    const start =
-      d.units.failed > 0
-        ? `${d.units.failed} never started`
-        : p95.length
-          ? `${Math.max(...p95)}s`
-          : "-";
-    lines.push(
-      `  ${d.name.padEnd(28)} ${d.verdict.padEnd(8)} ${(d.firstBreakSeconds === null ? "-" : `${Math.round(d.firstBreakSeconds)}s`).padEnd(12)} ${`${d.pulls.ok + d.pulls.cached}/${d.pulls.failed}`.padEnd(16)} ${`${d.upstream.manifestGet}/${d.upstream.manifestHead}/${d.upstream.status["429"] ?? 0}`.padEnd(22)} ${start}`,
-    );
-  }
-  const broken = report.designs.filter((d) => d.firstBreak);
-  if (broken.length > 0) {
-    lines.push("");
-    for (const d of broken) {
-      const b = d.firstBreak;
-      if (!b) continue;
-      lines.push(
-        `  ${d.name}: first break at ${Math.round(d.firstBreakSeconds ?? 0)}s: ${b.actor}${b.identity ? ` (${b.identity})` : ""}${b.image ? ` pulling ${b.image}` : ""}: ${b.reason}${b.status ? ` (${b.status})` : ""}`,
-      );
-    }
-  }
-  if (report.expectations.length > 0) {
-    lines.push("");
-    for (const e of report.expectations)
-      lines.push(`  ${e.passed ? "PASS" : "FAIL"}  ${e.design}: ${e.check} (actual ${e.actual})`);
+  for (const { d, cells } of rows) {
+    const cheapest = analysis.cheapestHolding === d.name;
+    const marker = cheapest ? c.green("*") : " ";
+    const paintVerdict = d.summary.verdict === "holds" ? c.green : c.red;
+    const text = cells.map((cell, i) => {
+      if (i === 0) return pad(cell, w(i), cheapest ? c.bold : undefined);
+      if (i === 1) return pad(cell, w(i), paintVerdict);
+      if (i === 2 && d.firstBreak) return pad(cell, w(i), c.red);
+      if (i === cells.length - 1) return cell;
+      return pad(cell, w(i));
+    });
+    lines.push(`  ${marker} ${text.join("  ")}`);
   }
   lines.push("");
-  lines.push(`  events and report.json in ${out}`);
+  lines.push(
+    analysis.cheapestHolding
+      ? `  ${c.green("*")} cheapest design that holds: ${c.bold(c.green(analysis.cheapestHolding))}`
+      : `  ${c.red("no design holds")}`,
+  );
+
+  // First breaks.
+  const broken = analysis.designs.filter((d) => d.firstBreak !== null);
+  if (broken.length > 0) {
+    lines.push("");
+    lines.push(c.bold("  First breaks"));
+    const nameWidth = Math.max(...broken.map((d) => d.name.length));
+    for (const d of broken) {
+      const b = d.firstBreak as FirstBreak;
+      lines.push(`    ${pad(d.name, nameWidth)}  at ${formatDuration(b.t)} ${describeBreak(b)}`);
+    }
+  }
+
+  // Top findings.
+  if (analysis.findings.length > 0) {
+    const max = options.maxFindings ?? 5;
+    const ranked = rankFindings(analysis.findings);
+    lines.push("");
+    lines.push(c.bold("  Findings"));
+    for (const f of ranked.slice(0, max)) {
+      const paint =
+        f.severity === "critical" ? c.red : f.severity === "warning" ? c.yellow : c.cyan;
+      const [first = "", ...rest] = wrap(`${f.design}: ${f.diagnosis}`, WIDTH - 14);
+      lines.push(`    ${pad(f.severity.toUpperCase(), 8, paint)}  ${first}`);
+      for (const l of rest) lines.push(`              ${l}`);
+      const [fix = "", ...more] = wrap(f.fix, WIDTH - 17);
+      lines.push(`              ${c.dim("->")} ${fix}`);
+      for (const l of more) lines.push(`                 ${l}`);
+    }
+    if (ranked.length > max) lines.push(c.dim(`    ... and ${ranked.length - max} more`));
+  }
+
+  // Expectations.
+  if (analysis.expectations.length > 0) {
+    lines.push("");
+    lines.push(c.bold("  Expectations"));
+    for (const e of analysis.expectations)
+      lines.push(
+        `    ${e.passed ? c.green("PASS") : c.red(c.bold("FAIL"))}  ${e.design}: ${e.check} (actual ${actualText(e.actual)})`,
+      );
+    const failed = analysis.expectations.filter((e) => !e.passed).length;
+    lines.push(
+      failed === 0
+        ? c.green(`    ${plural(analysis.expectations.length, "expectation")} checked, all pass`)
+        : c.red(`    ${failed} of ${plural(analysis.expectations.length, "expectation")} failed`),
+    );
+  }
+
+  lines.push("");
+  const files = options.files ?? ["events.jsonl", "report.json"];
+  lines.push(`  ${files.join(", ")} in ${c.bold(out)}`);
   return `${lines.join("\n")}\n`;
 }

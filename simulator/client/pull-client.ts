@@ -386,7 +386,9 @@ export class PullClient {
       ...(isNetworkError(res) ? { network: res.error } : {}),
       ...(code ? { code } : {}),
       ...(rateLimit ? { rateLimit } : {}),
-      ...(!isNetworkError(res) && res.headers["pullstorm-refusal"] ? { refusal: res.headers["pullstorm-refusal"] } : {}),
+      ...(!isNetworkError(res) && res.headers["pullstorm-refusal"]
+        ? { refusal: res.headers["pullstorm-refusal"] }
+        : {}),
     });
     return res;
   }

@@ -136,6 +136,8 @@ export class VirtualSim implements Sim {
   }
 
   async track<T>(work: Promise<T>): Promise<T> {
+    // Work nested in tracked work (a mirror's upstream request) is already counted once.
+    if (this.tracking.getStore() === true) return work;
     this.inflight++;
     try {
       return await work;

@@ -45,7 +45,7 @@ export interface InProcessHandler {
       status: number;
       headers: Record<string, string>;
       body?: Buffer | string;
-      effects?: { reset?: boolean; hang?: boolean };
+      effects?: { reset?: boolean; hang?: boolean; delayMs?: number; bytesPerSecond?: number };
     };
   }>;
 }
@@ -61,9 +61,19 @@ export const CLIENT_TIMEOUT_MS = 30_000;
 export class InProcessTransport implements Transport {
   private readonly hosts: Map<string, InProcessHandler>;
   private readonly sleep: ((ms: number) => Promise<void>) | undefined;
-  constructor(hosts: Record<string, InProcessHandler>, sim?: { sleep(ms: number): Promise<void> }) {
+  private readonly network: { rttMs: number; bytesPerMs: number };
+  /**
+   * `network`: the modelled link between client and host, so simulated pulls
+   * take time as real ones do (default: none; requests are instantaneous).
+   */
+  constructor(
+    hosts: Record<string, InProcessHandler>,
+    sim?: { sleep(ms: number): Promise<void> },
+    network: { rttMs: number; bytesPerSecond: number } = { rttMs: 0, bytesPerSecond: 0 },
+  ) {
     this.hosts = new Map(Object.entries(hosts));
     this.sleep = sim ? (ms) => sim.sleep(ms) : undefined;
+    this.network = { rttMs: network.rttMs, bytesPerMs: network.bytesPerSecond / 1000 };
   }
 
   async send(req: OutboundRequest, egressIp: string): Promise<Outcome> {
@@ -81,14 +91,29 @@ export class InProcessTransport implements Transport {
       { ip: egressIp },
     );
     const r = handled.response;
-    if (r.effects?.reset) return { status: 0, error: "reset", message: "connection reset by peer" };
-    if (r.effects?.hang) return { status: 0, error: "timeout", message: "no answer (hang)" };
+    const effects = r.effects ?? {};
+    if (effects.delayMs && this.sleep) await this.sleep(effects.delayMs);
+    if (effects.reset) return { status: 0, error: "reset", message: "connection reset by peer" };
+    if (effects.hang) {
+      if (this.sleep) await this.sleep(CLIENT_TIMEOUT_MS);
+      return { status: 0, error: "timeout", message: "no answer (hang)" };
+    }
     const body =
       r.body === undefined
         ? Buffer.alloc(0)
         : Buffer.isBuffer(r.body)
           ? r.body
           : Buffer.from(r.body);
+    if (this.sleep) {
+      const size = req.method === "HEAD" ? 0 : body.length;
+      const transfer = effects.bytesPerSecond
+        ? (size / effects.bytesPerSecond) * 1000
+        : this.network.bytesPerMs > 0
+          ? size / this.network.bytesPerMs
+          : 0;
+      const wait = this.network.rttMs + transfer;
+      if (wait > 0) await this.sleep(wait);
+    }
     return {
       status: r.status,
       headers: r.headers,

@@ -1,7 +1,7 @@
-import { rateLimitOf } from "../engine/events.ts";
 import { decodePath, parseRoute } from "../../fake-registry/core/route.ts";
 import type { EndpointKind } from "../../fake-registry/core/types.ts";
 import type { EventSink } from "../engine/events.ts";
+import { rateLimitOf } from "../engine/events.ts";
 import type { Sim } from "../engine/sim.ts";
 import type { NetworkError, Outcome, Transport } from "../engine/transport.ts";
 import type { FlavourProfile } from "./flavours.ts";
@@ -162,8 +162,12 @@ export class Upstream {
         latencyMs: 0,
         ...(failed ? { network: outcome.error } : {}),
         ...(code ? { code } : {}),
-        ...(!failed && rateLimitOf(outcome.headers) ? { rateLimit: rateLimitOf(outcome.headers) } : {}),
-        ...(!failed && outcome.headers["pullstorm-refusal"] ? { refusal: outcome.headers["pullstorm-refusal"] } : {}),
+        ...(!failed && rateLimitOf(outcome.headers)
+          ? { rateLimit: rateLimitOf(outcome.headers) }
+          : {}),
+        ...(!failed && outcome.headers["pullstorm-refusal"]
+          ? { refusal: outcome.headers["pullstorm-refusal"] }
+          : {}),
       });
     }
     return outcome;

@@ -1,0 +1,78 @@
+import { create } from "xmlbuilder2";
+import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
+import type { ExpectationResult } from "./summary.ts";
+import { actualText, describeBreak, formatDuration } from "./terminal.ts";
+
+function firstBreakText(d: DesignAnalysis | undefined): string {
+  if (!d) return "";
+  if (d.firstBreak) return `at ${formatDuration(d.firstBreak.t)} ${describeBreak(d.firstBreak)}`;
+  if (d.summary.firstBreakSeconds !== null)
+    return `at ${formatDuration(d.summary.firstBreakSeconds)}`;
+  return "none";
+}
+
+/**
+ * junit.xml: one <testsuite> per design, one <testcase> per expectation of that design
+ * (classname `scenario.design`, name the check), a <failure> with actual vs expected when
+ * it failed, and the design's verdict and first break as <properties>.
+ */
+export function renderJunit(analysis: Analysis): string {
+  const { scenario } = analysis;
+  // Designs in the analysis' order, then any design only an expectation names.
+  const names = [...analysis.designs.map((d) => d.name)];
+  for (const e of analysis.expectations) if (!names.includes(e.design)) names.push(e.design);
+  const byDesign = new Map<string, ExpectationResult[]>(names.map((n) => [n, []]));
+  for (const e of analysis.expectations) byDesign.get(e.design)?.push(e);
+
+  const failures = analysis.expectations.filter((e) => !e.passed).length;
+  // Control characters cannot appear in XML 1.0 even escaped: replace them rather than emit a broken file.
+  const doc = create({ version: "1.0", encoding: "UTF-8", invalidCharReplacement: "\uFFFD" });
+  const root = doc.ele("testsuites", {
+    name: `pullstorm ${scenario.name}`,
+    tests: String(analysis.expectations.length),
+    failures: String(failures),
+    errors: "0",
+  });
+
+  for (const name of names) {
+    const design = analysis.designs.find((d) => d.name === name);
+    const cases = byDesign.get(name) ?? [];
+    const suite = root.ele("testsuite", {
+      name: `${scenario.name}.${name}`,
+      tests: String(cases.length),
+      failures: String(cases.filter((e) => !e.passed).length),
+      errors: "0",
+      skipped: "0",
+    });
+    const props = suite.ele("properties");
+    const prop = (n: string, v: string | number | boolean) =>
+      props.ele("property", { name: n, value: String(v) });
+    prop("scenario", scenario.name);
+    prop("design", name);
+    prop("mode", scenario.mode);
+    prop("seed", scenario.seed);
+    if (scenario.interrupted) prop("interrupted", true);
+    if (design) {
+      prop("verdict", design.summary.verdict);
+      prop("firstBreak", firstBreakText(design));
+      const t = design.firstBreak?.t ?? design.summary.firstBreakSeconds;
+      if (t !== null) prop("firstBreakSeconds", t);
+      if (design.firstBreak) prop("firstBreakLayer", design.firstBreak.layer);
+    }
+    prop("cheapestHolding", analysis.cheapestHolding ?? "none");
+
+    for (const e of cases) {
+      const tc = suite.ele("testcase", { classname: `${scenario.name}.${name}`, name: e.check });
+      if (!e.passed) {
+        const message = `expected ${e.check}, actual ${actualText(e.actual)}`;
+        const detail = [
+          message,
+          `design ${name}: ${design ? design.summary.verdict : "not run"}`,
+          `first break: ${firstBreakText(design) || "none"}`,
+        ];
+        tc.ele("failure", { message, type: "ExpectationFailed" }).txt(detail.join("\n"));
+      }
+    }
+  }
+  return doc.end({ prettyPrint: true });
+}

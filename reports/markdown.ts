@@ -1,0 +1,336 @@
+import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
+import {
+  actualText,
+  describeBreak,
+  formatDuration,
+  p95StartOf,
+  plural,
+  rankFindings,
+} from "./terminal.ts";
+
+/** A table cell: one line, `|` escaped so it cannot open a column. */
+export function cell(value: unknown): string {
+  const text = value === null || value === undefined ? "" : String(value);
+  return noHtml(text.replace(/\\/g, "\\\\")).replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+}
+
+/** `<word`, `</`, `<!`, `<?` would open raw HTML (and vanish when rendered); `<=` stays readable. */
+function noHtml(text: string): string {
+  return text.replace(/<(?=[A-Za-z/!?])/g, "&lt;");
+}
+
+/** Running text from the scenario or the findings. */
+function prose(text: string): string {
+  return noHtml(text.trim());
+}
+
+function table(header: string[], rows: unknown[][], align?: Array<"l" | "r">): string[] {
+  const sep = header.map((_, i) => (align?.[i] === "r" ? "---:" : "---"));
+  return [
+    `| ${header.map(cell).join(" | ")} |`,
+    `| ${sep.join(" | ")} |`,
+    ...rows.map((r) => `| ${r.map(cell).join(" | ")} |`),
+  ];
+}
+
+function percent(share: number | null | undefined): string {
+  if (share === null || share === undefined || !Number.isFinite(share)) return "-";
+  return `${Math.round(share * 1000) / 10}%`;
+}
+
+function ratio(n: number | null | undefined, digits = 2): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return "-";
+  return String(Math.round(n * 10 ** digits) / 10 ** digits);
+}
+
+function scope(value: unknown): string {
+  if (value === undefined || value === null) return "everything";
+  if (typeof value === "string") return value;
+  return JSON.stringify(value);
+}
+
+function designLabel(analysis: Analysis, d: DesignAnalysis): string {
+  return analysis.cheapestHolding === d.name ? `**${d.name}** (cheapest that holds)` : d.name;
+}
+
+/** Identities shown per design in the headroom table (the lowest); the rest share one row. */
+const HEADROOM_ROWS = 5;
+
+/** report.md: a game-day write-up of the run, to paste into a ticket. */
+export function renderMarkdown(analysis: Analysis): string {
+  const { scenario } = analysis;
+  const md: string[] = [];
+  const blank = () => md.push("");
+
+  md.push(`# Game day: ${scenario.name}`);
+  blank();
+  md.push(
+    `pullstorm, ${scenario.mode} run, seed ${scenario.seed}, ${formatDuration(scenario.durationSeconds)} simulated${scenario.preset ? `, registry preset \`${scenario.preset}\`` : ""}, ${plural(analysis.designs.length, "design")}.`,
+  );
+  if (scenario.interrupted) {
+    blank();
+    md.push(
+      "> **Interrupted:** the run was stopped before the end; the numbers below cover what was collected.",
+    );
+  }
+
+  blank();
+  md.push("## Hypothesis");
+  blank();
+  md.push(
+    scenario.description.trim()
+      ? prose(scenario.description)
+      : "_The scenario has no description._",
+  );
+
+  blank();
+  md.push("## Steady state: design matrix");
+  blank();
+  md.push(
+    ...table(
+      [
+        "design",
+        "verdict",
+        "first break",
+        "layer",
+        "pulls ok",
+        "pulls failed",
+        "upstream manifest GET",
+        "upstream manifest HEAD",
+        "upstream 429",
+        "p95 start",
+        "units started",
+      ],
+      analysis.designs.map((d) => {
+        const s = d.summary;
+        const units = s.units.pods + s.units.jobs + s.units.desktops;
+        const p95 = p95StartOf(s);
+        return [
+          designLabel(analysis, d),
+          s.verdict,
+          d.firstBreak ? formatDuration(d.firstBreak.t) : formatDuration(s.firstBreakSeconds),
+          d.firstBreak?.layer ?? "-",
+          s.pulls.ok + s.pulls.cached,
+          s.pulls.failed,
+          s.upstream.manifestGet,
+          s.upstream.manifestHead,
+          s.upstream.status["429"] ?? 0,
+          p95 === null ? "-" : formatDuration(p95),
+          `${s.units.started}/${units}`,
+        ];
+      }),
+      ["l", "l", "r", "l", "r", "r", "r", "r", "r", "r", "r"],
+    ),
+  );
+
+  blank();
+  md.push("## Faults injected");
+  blank();
+  if (analysis.faults.length === 0)
+    md.push("No faults were injected: the registry's throttling alone.");
+  else
+    md.push(
+      ...table(
+        ["fault", "type", "from", "to", "scope"],
+        [...analysis.faults]
+          .sort((a, b) => a.start - b.start)
+          .map((f) => [
+            f.id,
+            f.type,
+            formatDuration(f.start),
+            f.end === null ? "end of run" : formatDuration(f.end),
+            scope(f.scope),
+          ]),
+      ),
+    );
+
+  blank();
+  md.push("## Blast radius");
+  blank();
+  md.push(
+    ...table(
+      [
+        "design",
+        "units",
+        "peak waiting",
+        "peak waiting share",
+        "peak at",
+        "peak pods in backoff",
+        "retry amplification",
+        "retry waves",
+      ],
+      analysis.designs.map((d) => [
+        d.name,
+        d.blastRadius.units,
+        d.blastRadius.peakWaiting,
+        percent(d.blastRadius.peakWaitingShare),
+        formatDuration(d.blastRadius.peakAt),
+        d.blastRadius.peakInBackoff,
+        d.retryAmplification === null ? "-" : `${ratio(d.retryAmplification)} requests/pull`,
+        d.retryWaves,
+      ]),
+      ["l", "r", "r", "r", "r", "r", "r", "r"],
+    ),
+  );
+
+  blank();
+  md.push("## Verdict");
+  blank();
+  for (const d of analysis.designs) {
+    const b = d.firstBreak;
+    md.push(
+      `- **${d.name}** ${d.summary.verdict}${b ? `: first break at ${formatDuration(b.t)}, ${describeBreak(b)}` : d.summary.firstBreakSeconds !== null ? `: first break at ${formatDuration(d.summary.firstBreakSeconds)}` : ""}`,
+    );
+  }
+  blank();
+  md.push(
+    analysis.cheapestHolding
+      ? `**Cheapest design that holds: ${analysis.cheapestHolding}.**`
+      : "**No design holds** (or none that holds also meets its expectations).",
+  );
+
+  blank();
+  md.push("## Findings");
+  blank();
+  const findings = rankFindings(analysis.findings);
+  if (findings.length === 0) md.push("No findings.");
+  for (const f of findings) {
+    md.push(`- **${f.severity}**, ${f.design}: ${prose(f.diagnosis)}`);
+    md.push(`  - Fix: ${prose(f.fix)}`);
+  }
+
+  blank();
+  md.push("## Action items");
+  blank();
+  const actions = new Map<string, string[]>();
+  for (const f of findings) {
+    if (f.severity === "info") continue;
+    const designs = actions.get(f.fix) ?? [];
+    if (!designs.includes(f.design)) designs.push(f.design);
+    actions.set(f.fix, designs);
+  }
+  if (actions.size === 0) md.push("None.");
+  for (const [fix, designs] of actions) md.push(`- [ ] ${prose(fix)} (${designs.join(", ")})`);
+
+  blank();
+  md.push("## Expectations");
+  blank();
+  if (analysis.expectations.length === 0) md.push("The scenario states no expectations.");
+  else {
+    const failed = analysis.expectations.filter((e) => !e.passed).length;
+    md.push(
+      failed === 0
+        ? `All ${plural(analysis.expectations.length, "expectation")} pass.`
+        : `${failed} of ${plural(analysis.expectations.length, "expectation")} failed.`,
+    );
+    blank();
+    md.push(
+      ...table(
+        ["result", "design", "check", "actual"],
+        analysis.expectations.map((e) => [
+          e.passed ? "PASS" : "**FAIL**",
+          e.design,
+          e.check,
+          actualText(e.actual),
+        ]),
+      ),
+    );
+  }
+
+  blank();
+  md.push("## Quota headroom");
+  blank();
+  const headroomRows: unknown[][] = [];
+  for (const d of analysis.designs) {
+    const series = [...d.headroom].sort(
+      (a, b) => a.minRemaining - b.minRemaining || a.identity.localeCompare(b.identity),
+    );
+    for (const h of series.slice(0, HEADROOM_ROWS))
+      headroomRows.push([
+        d.name,
+        h.identity,
+        `${h.limit} / ${formatDuration(h.windowSeconds)}`,
+        h.minRemaining,
+        h.exhaustedAt === null ? "never" : formatDuration(h.exhaustedAt),
+      ]);
+    // The rest in one row: they had at least as much left as the last one shown.
+    const rest = series.slice(HEADROOM_ROWS);
+    if (rest.length > 0) {
+      const limits = [
+        ...new Set(rest.map((h) => `${h.limit} / ${formatDuration(h.windowSeconds)}`)),
+      ];
+      const exhausted = rest.filter((h) => h.exhaustedAt !== null).length;
+      headroomRows.push([
+        d.name,
+        `${rest.length} more ${rest.length === 1 ? "identity" : "identities"}`,
+        limits.join(", "),
+        `>= ${Math.min(...rest.map((h) => h.minRemaining))}`,
+        exhausted === 0 ? "never" : `${exhausted} exhausted`,
+      ]);
+    }
+  }
+  if (headroomRows.length === 0) md.push("No answer carried RateLimit headers.");
+  else
+    md.push(
+      ...table(["design", "identity", "limit", "min remaining", "exhausted at"], headroomRows, [
+        "l",
+        "l",
+        "r",
+        "r",
+        "r",
+      ]),
+    );
+
+  blank();
+  md.push("## Heavy hitters");
+  blank();
+  const hitters = analysis.designs.flatMap((d) =>
+    d.heavyHitters.map((h) => [d.name, h.identity, h.upstreamRequests, percent(h.share)]),
+  );
+  if (hitters.length === 0) md.push("No upstream requests.");
+  else
+    md.push(
+      ...table(["design", "identity", "upstream requests", "share"], hitters, ["l", "l", "r", "r"]),
+    );
+
+  blank();
+  md.push("## Mirror effectiveness");
+  blank();
+  const mirrors = analysis.designs.filter((d) => d.mirror !== null);
+  if (mirrors.length === 0) md.push("No design uses a mirror.");
+  else
+    md.push(
+      ...table(
+        [
+          "design",
+          "client requests",
+          "hits",
+          "misses",
+          "revalidated",
+          "stale",
+          "errors",
+          "hit ratio",
+          "upstream counted per pull",
+          "during upstream failure (stale / errors)",
+        ],
+        mirrors.map((d) => {
+          const m = d.mirror as NonNullable<DesignAnalysis["mirror"]>;
+          return [
+            d.name,
+            m.clientRequests,
+            m.hits,
+            m.misses,
+            m.revalidated,
+            m.stale,
+            m.errors,
+            percent(m.hitRatio),
+            ratio(m.upstreamCountedPerPull),
+            `${m.duringUpstreamFailure.stale} / ${m.duringUpstreamFailure.errors}`,
+          ];
+        }),
+        ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r"],
+      ),
+    );
+
+  return `${md.join("\n")}\n`;
+}
