@@ -40,7 +40,11 @@ describe("report files", () => {
       }
       const terminal = await runCommand(process.execPath, [BIN, "report", out]);
       expect(terminal.stdout).toContain("anonymous-nat");
-      const bad = await runCommand(process.execPath, [BIN, "report", tmpdir() + "/nope-pullstorm"]);
+      const bad = await runCommand(process.execPath, [
+        BIN,
+        "report",
+        join(tmpdir(), "nope-pullstorm"),
+      ]);
       expect(bad.status).toBe(2);
       expect(bad.stderr).toContain("no scenario.yaml");
       const badFormat = await runCommand(process.execPath, [BIN, "report", out, "--format", "pdf"]);

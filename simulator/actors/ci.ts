@@ -1,6 +1,6 @@
 import { ContentStore } from "../client/content-store.ts";
-import { formatReference, type ImageRef } from "../client/reference.ts";
-import type { ActorContext } from "./common.ts";
+import type { ImageRef } from "../client/reference.ts";
+import { type ActorContext, pullAndRecord } from "./common.ts";
 
 interface Job {
   id: string;
@@ -82,20 +82,7 @@ export class CiFleet {
     });
     let ok = true;
     for (const ref of job.images) {
-      const started = sim.now();
-      const result = await client.pull(ref);
-      emit({
-        type: "pull",
-        t: sim.now() / 1000,
-        design,
-        actor: job.id,
-        identity: client.options.credentials?.user ?? client.options.egressIp,
-        image: formatReference(ref),
-        outcome: result.ok ? (result.cached ? "cached" : "ok") : "failed",
-        ...(result.ok ? {} : { reason: result.reason, status: result.status, host: result.host }),
-        durationSeconds: (sim.now() - started) / 1000,
-        requests: result.requests,
-      });
+      const result = await pullAndRecord(this.ctx, client, job.id, ref);
       if (!result.ok) {
         ok = false;
         break;
@@ -154,20 +141,7 @@ export class Desktops {
     this.pending.set(name, arrived);
     let ok = true;
     for (const ref of images) {
-      const started = sim.now();
-      const result = await client.pull(ref);
-      emit({
-        type: "pull",
-        t: sim.now() / 1000,
-        design,
-        actor: name,
-        identity: client.options.credentials?.user ?? client.options.egressIp,
-        image: formatReference(ref),
-        outcome: result.ok ? (result.cached ? "cached" : "ok") : "failed",
-        ...(result.ok ? {} : { reason: result.reason, status: result.status, host: result.host }),
-        durationSeconds: (sim.now() - started) / 1000,
-        requests: result.requests,
-      });
+      const result = await pullAndRecord(this.ctx, client, name, ref);
       if (!result.ok) ok = false;
     }
     this.pending.delete(name);

@@ -1,5 +1,6 @@
 import type { Account } from "../../fake-registry/auth/users.ts";
-import type { PullClient } from "../client/pull-client.ts";
+import type { PullClient, PullResult } from "../client/pull-client.ts";
+import { formatReference, type ImageRef } from "../client/reference.ts";
 import type { EventSink } from "../engine/events.ts";
 import type { Sim } from "../engine/sim.ts";
 
@@ -27,3 +28,27 @@ export function egressAddress(i: number): string {
 }
 
 export type AccountFor = (index: number, actor: string) => Account | undefined;
+
+/** Pulls one image and records the outcome as a pull event: every actor pulls this way. */
+export async function pullAndRecord(
+  ctx: ActorContext,
+  client: PullClient,
+  actor: string,
+  ref: ImageRef,
+): Promise<PullResult> {
+  const started = ctx.sim.now();
+  const result = await client.pull(ref);
+  ctx.emit({
+    type: "pull",
+    t: ctx.sim.now() / 1000,
+    design: ctx.design,
+    actor,
+    identity: client.options.credentials?.user ?? client.options.egressIp,
+    image: formatReference(ref),
+    outcome: result.ok ? (result.cached ? "cached" : "ok") : "failed",
+    ...(result.ok ? {} : { reason: result.reason, status: result.status, host: result.host }),
+    durationSeconds: (ctx.sim.now() - started) / 1000,
+    requests: result.requests,
+  });
+  return result;
+}

@@ -1,7 +1,7 @@
 import { ContentStore } from "../client/content-store.ts";
 import type { PullClient } from "../client/pull-client.ts";
 import { defaultPullPolicy, formatReference, type ImageRef } from "../client/reference.ts";
-import type { ActorContext } from "./common.ts";
+import { type ActorContext, pullAndRecord } from "./common.ts";
 
 /** kubelet's numbers (kubernetes/kubernetes; FACTS.md), as data. */
 export const KUBELET = {
@@ -177,22 +177,7 @@ export class KubeletNode {
   }
 
   private async pullOnce(ref: ImageRef, actor: string): Promise<boolean> {
-    const { sim } = this.ctx;
-    const started = sim.now();
-    const result = await this.client.pull(ref);
-    this.ctx.emit({
-      type: "pull",
-      t: sim.now() / 1000,
-      design: this.ctx.design,
-      actor,
-      identity: this.client.options.credentials?.user ?? this.client.options.egressIp,
-      image: formatReference(ref),
-      outcome: result.ok ? (result.cached ? "cached" : "ok") : "failed",
-      ...(result.ok ? {} : { reason: result.reason, status: result.status, host: result.host }),
-      durationSeconds: (sim.now() - started) / 1000,
-      requests: result.requests,
-    });
-    return result.ok;
+    return (await pullAndRecord(this.ctx, this.client, actor, ref)).ok;
   }
 
   /** registryPullQPS / registryBurst: a token bucket checked without waiting. */
