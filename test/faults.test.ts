@@ -3,7 +3,6 @@
 // seen by node's HTTP client and by skopeo.
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -367,36 +366,18 @@ interface Timed {
   ms: number;
 }
 
-/** One request with a client-side timeout; rejects with the socket error (code ECONNRESET, TIMEOUT, ...). */
-function timedRequest(
+/** One request with a client-side timeout, timed; rejects with the socket error (code ECONNRESET, TIMEOUT, ...). */
+async function timedRequest(
   url: string,
   options: { method?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<Timed> {
   const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      { method: options.method ?? "GET", headers: options.headers, agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks),
-            ms: performance.now() - started,
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.setTimeout(options.timeoutMs ?? 10_000, () =>
-      req.destroy(Object.assign(new Error("client timeout"), { code: "TIMEOUT" })),
-    );
-    req.on("error", (error) => reject(Object.assign(error, { ms: performance.now() - started })));
-    req.end();
-  });
+  try {
+    const res = await httpRequest(url, options);
+    return { ...res, ms: performance.now() - started };
+  } catch (error) {
+    throw Object.assign(error as Error, { ms: performance.now() - started });
+  }
 }
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;

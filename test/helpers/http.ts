@@ -17,6 +17,8 @@ export function httpRequest(
     body?: string;
     /** A keep-alive agent (with its own localAddress) instead of one connection per request. */
     agent?: Agent;
+    /** Client-side timeout; the request then fails with code TIMEOUT (default 10 s). */
+    timeoutMs?: number;
   } = {},
 ): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
@@ -41,7 +43,9 @@ export function httpRequest(
         res.on("error", reject);
       },
     );
-    req.setTimeout(10_000, () => req.destroy(new Error(`timeout: ${url}`)));
+    req.setTimeout(options.timeoutMs ?? 10_000, () =>
+      req.destroy(Object.assign(new Error(`client timeout: ${url}`), { code: "TIMEOUT" })),
+    );
     req.on("error", reject);
     req.end(options.body);
   });
