@@ -7,7 +7,7 @@ import { buildReport, type Report } from "../reports/summary.ts";
 import { CiFleet, Desktops } from "./actors/ci.ts";
 import { type ActorContext, egressAddress } from "./actors/common.ts";
 import { KubeletNode } from "./actors/kubelet.ts";
-import type { ContentStore } from "./client/content-store.ts";
+import { ContentStore } from "./client/content-store.ts";
 import { type HostRoute, PullClient } from "./client/pull-client.ts";
 import { type ImageRef, parseReference } from "./client/reference.ts";
 import { RUNTIMES } from "./client/runtimes.ts";
@@ -217,18 +217,34 @@ async function runDesign(
       }
       return ref;
     };
+    // What a warm store holds for an image at t=0, worked out once per image, not once per node.
+    const warmContent = new Map<
+      string,
+      Promise<Array<{ ref: ImageRef; content: { digest: string; blobs: string[] } }>>
+    >();
+    const warmEntries = (image: string) => {
+      let entries = warmContent.get(image);
+      if (!entries) {
+        entries = (async () => {
+          if (!registry) return [];
+          const tagged = parseReference(
+            scenario.images.find((i) => i.name === image)?.ref as string,
+          ) as ImageRef;
+          const content = await contentOf(registry.catalog, tagged, 0);
+          return content
+            ? [
+                { ref: tagged, content },
+                { ref: await refOf(image, 0), content },
+              ]
+            : [];
+        })();
+        warmContent.set(image, entries);
+      }
+      return entries;
+    };
     const warm = async (store: ContentStore, images: string[]) => {
-      if (!registry) return;
       for (const image of images) {
-        const ref = await refOf(image, 0);
-        const tagged = parseReference(
-          scenario.images.find((i) => i.name === image)?.ref as string,
-        ) as ImageRef;
-        const content = await contentOf(registry.catalog, tagged, 0);
-        if (content) {
-          seedStore(store, tagged, content);
-          seedStore(store, ref, content);
-        }
+        for (const { ref, content } of await warmEntries(image)) seedStore(store, ref, content);
       }
     };
 
@@ -408,8 +424,7 @@ async function warmSeeder(
   warm: (store: ContentStore, images: string[]) => Promise<void>,
 ) {
   // Computed once, copied into each arriving desktop's store.
-  const { ContentStore: Store } = await import("./client/content-store.ts");
-  const template = new Store();
+  const template = new ContentStore();
   await warm(template, images);
   return (store: ContentStore) => {
     for (const b of template.blobs) store.blobs.add(b);
