@@ -634,7 +634,7 @@ describe("mirror model against the real docker-registry 2.8", () => {
     try {
       realCounts = await coldAndWarm(real.host, "real");
     } finally {
-      await real.process.stop();
+      await real.stop();
     }
 
     const sim = new LiveSim(1, 1);
@@ -683,7 +683,7 @@ describe("mirror model against the real docker-registry 2.8", () => {
         if (kind === "real") {
           const real = await startDistributionMirror(origin.url, join(work, "real-errors"));
           base = `http://${real.host}`;
-          stop = () => real.process.stop();
+          stop = () => real.stop();
         } else {
           const model = new MirrorModel({
             upstream: {

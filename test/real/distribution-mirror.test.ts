@@ -26,7 +26,7 @@ describe("distribution pull-through mirror in front of the fake registry", () =>
   });
 
   afterAll(async () => {
-    await Promise.all(mirrors.map((m) => m.process.stop("SIGTERM")));
+    await Promise.all(mirrors.map((m) => m.stop()));
     await running?.close();
     if (work) rmSync(work, { recursive: true, force: true });
   });

@@ -31,7 +31,7 @@ describe("HEAD is free through a real distribution mirror", () => {
     work = mkdtempSync(join(tmpdir(), "pullstorm-mirror-throttle-"));
   });
   afterAll(async () => {
-    await mirror?.process.stop();
+    await mirror?.stop();
     await running?.close();
     rmSync(work, { recursive: true, force: true });
   });

@@ -1,0 +1,299 @@
+/**
+ * Mirrors under test, one interface, four backends:
+ * - process:   CNCF distribution (`docker-registry`, the Debian/Ubuntu package) started by
+ *              pullstorm as a pull-through cache, from a generated config;
+ * - container: the same through testcontainers (`registry:2` by default) where a Docker
+ *              engine exists;
+ * - external:  any running mirror by URL (a team's Harbor or zot);
+ * - model:     the simulator's own mirror model (see model.ts), the fallback.
+ * Whichever serves, `describe` is what report.json records for the design.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, type Managed, runCommand, startProcess, waitFor } from "../util/processes.ts";
+
+export type MirrorBackendKind = "process" | "container" | "external" | "model";
+
+export interface MirrorDescription {
+  backend: MirrorBackendKind;
+  /** Where clients reach it. */
+  url?: string;
+  /** The program or image serving (docker-registry 2.8.2, registry:2, ...). */
+  program?: string;
+  version?: string;
+  /** Why this backend and not the one asked for (e.g. the model when docker-registry is missing). */
+  reason?: string;
+  [key: string]: unknown;
+}
+
+export interface StartedMirror {
+  /** Base URL clients use, e.g. http://127.0.0.1:5001 */
+  url: string;
+  /** host:port, for docker:// references and hosts.toml. */
+  host: string;
+  describe: MirrorDescription;
+  /** The program's output so far (process and container backends). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface MirrorStartOptions {
+  /** The upstream registry the mirror pulls through from (the fake registry's URL). */
+  upstream: string;
+  /** The mirror's own upstream account, when it pulls authenticated. */
+  credentials?: { username: string; password: string };
+  /** Storage root; default: a fresh temporary directory, removed on stop. */
+  storageDir?: string;
+  /** Listen port on 127.0.0.1; default: a free one. */
+  port?: number;
+  /** How long to wait for it to answer /v2/ (default 20 s). */
+  startTimeoutMs?: number;
+}
+
+export class MirrorStartError extends Error {
+  readonly backend: MirrorBackendKind;
+  constructor(backend: MirrorBackendKind, message: string) {
+    super(message);
+    this.name = "MirrorStartError";
+    this.backend = backend;
+  }
+}
+
+/** The distribution binaries pullstorm knows how to start, in the order it looks for them. */
+const DISTRIBUTION_BINARIES = ["docker-registry", "registry"];
+
+/** The installed CNCF distribution binary and its version, or undefined. Never throws. */
+export async function findDistribution(): Promise<{ binary: string; version: string } | undefined> {
+  for (const binary of DISTRIBUTION_BINARIES) {
+    try {
+      const r = await runCommand(binary, ["--version"], { timeoutMs: 5_000 });
+      // "docker-registry github.com/docker/distribution 2.8.2+ds1"
+      const version = /(\d+\.\d+\.\d+)/.exec(r.stdout)?.[1];
+      if (r.status === 0 && version && /distribution/.test(r.stdout)) return { binary, version };
+    } catch {
+      // not installed
+    }
+  }
+  return undefined;
+}
+
+/** A distribution config.yml for a pull-through cache of `upstream` (YAML; every value JSON-quoted). */
+export function distributionConfig(options: {
+  upstream: string;
+  rootDirectory: string;
+  addr: string;
+  credentials?: { username: string; password: string };
+}): string {
+  const lines = [
+    "version: 0.1",
+    "log:",
+    "  level: info",
+    "  accesslog:",
+    "    disabled: false",
+    "storage:",
+    "  filesystem:",
+    `    rootdirectory: ${JSON.stringify(options.rootDirectory)}`,
+    "  delete:",
+    "    enabled: true",
+    "http:",
+    `  addr: ${JSON.stringify(options.addr)}`,
+    "proxy:",
+    `  remoteurl: ${JSON.stringify(options.upstream)}`,
+  ];
+  if (options.credentials) {
+    lines.push(`  username: ${JSON.stringify(options.credentials.username)}`);
+    lines.push(`  password: ${JSON.stringify(options.credentials.password)}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+async function answersV2(url: string): Promise<boolean> {
+  const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
+  await res.arrayBuffer();
+  // 200 for an open mirror; 401 if someone put auth in front of it: either way it is up.
+  return res.status === 200 || res.status === 401;
+}
+
+/**
+ * Starts CNCF distribution as a pull-through cache of `options.upstream` on
+ * 127.0.0.1, waits until /v2/ answers (bounded), and returns it. Throws a
+ * MirrorStartError naming the reason (binary missing, exited, never answered).
+ */
+export async function startProcessMirror(
+  options: MirrorStartOptions & { binary?: string },
+): Promise<StartedMirror> {
+  const found = options.binary
+    ? { binary: options.binary, version: "unknown" }
+    : await findDistribution();
+  if (!found)
+    throw new MirrorStartError(
+      "process",
+      "CNCF distribution is not installed (apt-get install docker-registry)",
+    );
+  const ownDir = options.storageDir === undefined;
+  const dir = options.storageDir ?? mkdtempSync(join(tmpdir(), "pullstorm-mirror-"));
+  mkdirSync(join(dir, "storage"), { recursive: true });
+  const port = options.port ?? (await freePort());
+  const host = `127.0.0.1:${port}`;
+  const config = join(dir, "config.yml");
+  writeFileSync(
+    config,
+    distributionConfig({
+      upstream: options.upstream,
+      rootDirectory: join(dir, "storage"),
+      addr: host,
+      ...(options.credentials ? { credentials: options.credentials } : {}),
+    }),
+  );
+  let proc: Managed;
+  try {
+    proc = startProcess(found.binary, ["serve", config]);
+  } catch (error) {
+    throw new MirrorStartError("process", `could not start ${found.binary}: ${String(error)}`);
+  }
+  const cleanup = async () => {
+    await proc.stop("SIGTERM");
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+  };
+  const url = `http://${host}`;
+  try {
+    await waitFor(
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error("exited");
+        return answersV2(url);
+      },
+      options.startTimeoutMs ?? 20_000,
+      () => `${found.binary} did not answer on ${host}:\n${proc.output().slice(-2_000)}`,
+    );
+  } catch (error) {
+    await cleanup();
+    throw new MirrorStartError("process", (error as Error).message);
+  }
+  return {
+    url,
+    host,
+    describe: {
+      backend: "process",
+      url,
+      program: found.binary,
+      version: found.version,
+      upstreamAuth: options.credentials !== undefined,
+    },
+    output: () => proc.output(),
+    stop: cleanup,
+  };
+}
+
+/** Testcontainers' own words for why no container can run here, or undefined when one can. */
+export async function containerRuntimeProblem(): Promise<string | undefined> {
+  try {
+    const { getContainerRuntimeClient } = await import("testcontainers");
+    await getContainerRuntimeClient();
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/**
+ * The same pull-through cache in a container through testcontainers
+ * (`registry:2` by default, or any distribution-compatible image). The
+ * upstream, when on this machine's loopback, is exposed into the container
+ * with testcontainers' host-port forwarding and named host.testcontainers.internal.
+ * Throws a MirrorStartError with testcontainers' own reason when no container
+ * runtime is available (as on machines without a Docker engine).
+ */
+export async function startContainerMirror(
+  options: MirrorStartOptions & { image?: string },
+): Promise<StartedMirror> {
+  const image = options.image ?? "registry:2";
+  const problem = await containerRuntimeProblem();
+  if (problem)
+    throw new MirrorStartError("container", `testcontainers cannot run ${image}: ${problem}`);
+  const { GenericContainer, TestContainers, Wait } = await import("testcontainers");
+  const upstream = new URL(options.upstream);
+  if (["127.0.0.1", "localhost", "[::1]"].includes(upstream.hostname)) {
+    await TestContainers.exposeHostPorts(Number(upstream.port));
+    upstream.hostname = "host.testcontainers.internal";
+  }
+  const env: Record<string, string> = {
+    REGISTRY_PROXY_REMOTEURL: upstream.toString().replace(/\/$/, ""),
+  };
+  if (options.credentials) {
+    env.REGISTRY_PROXY_USERNAME = options.credentials.username;
+    env.REGISTRY_PROXY_PASSWORD = options.credentials.password;
+  }
+  const container = await new GenericContainer(image)
+    .withEnvironment(env)
+    .withExposedPorts(5000)
+    .withWaitStrategy(Wait.forHttp("/v2/", 5000).forStatusCodeMatching((s) => s < 500))
+    .withStartupTimeout(options.startTimeoutMs ?? 60_000)
+    .start();
+  const host = `${container.getHost()}:${container.getMappedPort(5000)}`;
+  const url = `http://${host}`;
+  let logs = "";
+  return {
+    url,
+    host,
+    describe: { backend: "container", url, program: image },
+    output: () => logs,
+    stop: async () => {
+      const stream = await container.logs().catch(() => undefined);
+      stream?.on("data", (d: Buffer) => {
+        logs += d.toString();
+      });
+      await container.stop();
+    },
+  };
+}
+
+/**
+ * A mirror someone else runs (a team's Harbor or zot). pullstorm neither starts
+ * nor stops it; the caller vets the URL with the target guard first.
+ */
+export async function externalMirror(url: string): Promise<StartedMirror> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new MirrorStartError(
+      "external",
+      `mirror URL "${url}" is not a URL; write e.g. http://127.0.0.1:5001`,
+    );
+  }
+  const base = parsed.toString().replace(/\/$/, "");
+  try {
+    if (!(await answersV2(base)))
+      throw new MirrorStartError("external", `${base}/v2/ does not answer like a registry`);
+  } catch (error) {
+    if (error instanceof MirrorStartError) throw error;
+    throw new MirrorStartError("external", `${base} is not reachable: ${(error as Error).message}`);
+  }
+  return {
+    url: base,
+    host: parsed.host,
+    describe: { backend: "external", url: base },
+    output: () => "",
+    stop: async () => {},
+  };
+}
+
+/** Starts the named real backend (process, container or external). */
+export function startMirror(
+  options: MirrorStartOptions &
+    (
+      | { backend: "process"; binary?: string }
+      | { backend: "container"; image?: string }
+      | { backend: "external"; url: string }
+    ),
+): Promise<StartedMirror> {
+  switch (options.backend) {
+    case "process":
+      return startProcessMirror(options);
+    case "container":
+      return startContainerMirror(options);
+    case "external":
+      return externalMirror(options.url);
+  }
+}
