@@ -63,14 +63,22 @@ export interface HeavyHitter {
 }
 
 export interface MirrorEffectiveness {
+  /** What served: process (docker-registry), container, external or the model. */
+  backend: "process" | "container" | "external" | "model";
+  /** In words: "docker-registry 2.8.2 (process)", "model distribution-2.8 (docker-registry is not installed)". */
+  servedBy: string;
   clientRequests: number;
   hits: number;
   misses: number;
   revalidated: number;
   stale: number;
   errors: number;
-  /** (hits + revalidated + stale) / mirror decisions. */
+  /**
+   * The model: (hits + revalidated + stale) / mirror decisions. A real mirror does
+   * not say, so: 1 - upstream GETs / client GETs (the share of GETs it answered alone).
+   */
   hitRatio: number;
+  hitRatioFrom: "decisions" | "offload";
   /** Upstream counted requests (manifest GETs) per successful client pull. */
   upstreamCountedPerPull: number;
   /** What the mirror did while the upstream failed: stale answers and errors. */

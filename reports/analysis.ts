@@ -14,7 +14,7 @@ import type {
   MirrorEffectiveness,
   TimelineBucket,
 } from "./analysis-types.ts";
-import type { Report } from "./summary.ts";
+import type { DesignSummary, Report } from "./summary.ts";
 import { formatSeconds } from "./time.ts";
 
 const UPSTREAM = "registry";
@@ -157,6 +157,8 @@ function analyzeDesign(
   let upstreamTotal = 0;
   let successfulPulls = 0;
   let mirrorClientRequests = 0;
+  let mirrorClientGets = 0;
+  let mirrorUpstreamGets = 0;
   const mirror = { hits: 0, misses: 0, revalidated: 0, stale: 0, errors: 0 };
   let upstreamFailing = false;
   const duringFailure = { stale: 0, errors: 0 };
@@ -168,6 +170,9 @@ function analyzeDesign(
       b.requests++;
       if (e.actor !== "mirror") clientRequests++;
       if (e.host === "mirror") mirrorClientRequests++;
+      const isGet = e.method === "GET" && (e.kind === "manifest" || e.kind === "blob");
+      if (isGet && e.host === "mirror" && e.actor !== "mirror") mirrorClientGets++;
+      if (isGet && e.host === UPSTREAM && e.actor === "mirror") mirrorUpstreamGets++;
       if (e.status === 429) {
         b.status429++;
         times429.push(e.t);
@@ -296,12 +301,25 @@ function analyzeDesign(
   const decisions = mirror.hits + mirror.misses + mirror.revalidated + mirror.stale + mirror.errors;
   const mirrorEff: MirrorEffectiveness | null = design.mirror?.enabled
     ? {
+        backend: summary.mirror?.backend ?? "model",
+        servedBy: servedBy(summary.mirror),
         clientRequests: mirrorClientRequests,
         ...mirror,
-        hitRatio: decisions
-          ? Math.round(((mirror.hits + mirror.revalidated + mirror.stale) / decisions) * 1000) /
-            1000
-          : 0,
+        ...(summary.mirror && summary.mirror.backend !== "model"
+          ? {
+              hitRatio: mirrorClientGets
+                ? Math.round(Math.max(0, 1 - mirrorUpstreamGets / mirrorClientGets) * 1000) / 1000
+                : 0,
+              hitRatioFrom: "offload" as const,
+            }
+          : {
+              hitRatio: decisions
+                ? Math.round(
+                    ((mirror.hits + mirror.revalidated + mirror.stale) / decisions) * 1000,
+                  ) / 1000
+                : 0,
+              hitRatioFrom: "decisions" as const,
+            }),
         upstreamCountedPerPull: successfulPulls
           ? Math.round((summary.upstream.manifestGet / successfulPulls) * 100) / 100
           : 0,
@@ -510,4 +528,13 @@ export function analyze(scenario: Scenario, events: SimEvent[], report: Report):
     cheapestHolding: cheapest,
     findings,
   };
+}
+
+/** "docker-registry 2.8.2 (process)", "model distribution-2.8 (docker-registry is not installed)". */
+export function servedBy(m: DesignSummary["mirror"]): string {
+  if (!m) return "model";
+  if (m.backend === "model")
+    return `model${m.flavour ? ` ${String(m.flavour)}` : ""}${m.reason ? ` (${m.reason})` : ""}`;
+  const what = [m.program, m.version].filter(Boolean).join(" ");
+  return `${what || m.url || "mirror"} (${m.backend})`;
 }

@@ -303,11 +303,12 @@ function mirrorTable(d: DesignAnalysis): string {
   return `<h4>Mirror effectiveness</h4>
 <table class="kv">
 <tbody>
+<tr><th>Served by</th><td>${esc(m.servedBy)}</td></tr>
 <tr><th>Client requests</th><td class="num">${int(m.clientRequests)}</td></tr>
 <tr><th>Hits / misses</th><td class="num">${int(m.hits)} / ${int(m.misses)}</td></tr>
 <tr><th>Revalidated / stale</th><td class="num">${int(m.revalidated)} / ${int(m.stale)}</td></tr>
 <tr><th>Errors</th><td class="num">${int(m.errors)}</td></tr>
-<tr><th>Hit ratio</th><td class="num">${pct(m.hitRatio)} <meter min="0" max="1" value="${esc(m.hitRatio)}"></meter></td></tr>
+<tr><th>Hit ratio${m.hitRatioFrom === "offload" ? " (GETs answered without upstream)" : ""}</th><td class="num">${pct(m.hitRatio)} <meter min="0" max="1" value="${esc(m.hitRatio)}"></meter></td></tr>
 <tr><th>Upstream counted GETs per pull</th><td class="num">${ratio(m.upstreamCountedPerPull, 3)}</td></tr>
 <tr><th>While the upstream failed</th><td class="num">${int(m.duringUpstreamFailure.stale)} stale, ${int(m.duringUpstreamFailure.errors)} errors</td></tr>
 </tbody>

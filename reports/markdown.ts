@@ -303,6 +303,7 @@ export function renderMarkdown(analysis: Analysis): string {
       ...table(
         [
           "design",
+          "served by",
           "client requests",
           "hits",
           "misses",
@@ -317,6 +318,7 @@ export function renderMarkdown(analysis: Analysis): string {
           const m = d.mirror as NonNullable<DesignAnalysis["mirror"]>;
           return [
             d.name,
+            m.servedBy,
             m.clientRequests,
             m.hits,
             m.misses,

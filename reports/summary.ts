@@ -1,5 +1,6 @@
 import * as hdr from "hdr-histogram-js";
 import type { SimEvent } from "../simulator/engine/events.ts";
+import type { MirrorDescription } from "../simulator/mirror/backends.ts";
 import type { Expectation, Scenario } from "../simulator/scenario/schema.ts";
 
 export interface Percentiles {
@@ -34,13 +35,16 @@ export interface DesignSummary {
   podStartSeconds: Percentiles | null;
   jobSeconds: Percentiles | null;
   desktopSeconds: Percentiles | null;
-  mirror?: {
-    backend: "model";
-    hits: number;
-    misses: number;
-    revalidated: number;
-    stale: number;
-    errors: number;
+  /**
+   * Which mirror served (backend process | container | external | model, program,
+   * version, why the model when it fell back) and, for the model, its decisions.
+   */
+  mirror?: MirrorDescription & {
+    hits?: number;
+    misses?: number;
+    revalidated?: number;
+    stale?: number;
+    errors?: number;
   };
 }
 
@@ -88,8 +92,8 @@ export function summarizeDesign(
   };
   const starts: Record<"pod" | "job" | "desktop", number[]> = { pod: [], job: [], desktop: [] };
   const units = { pods: 0, jobs: 0, desktops: 0, started: 0, failed: 0 };
+  let described: MirrorDescription = { backend: "model" };
   const mirror = {
-    backend: "model" as const,
     hits: 0,
     misses: 0,
     revalidated: 0,
@@ -143,6 +147,12 @@ export function summarizeDesign(
           });
         }
         break;
+      case "setup":
+        if (e.mirror) {
+          sawMirror = true;
+          described = e.mirror;
+        }
+        break;
       case "mirror":
         sawMirror = true;
         if (e.outcome === "hit") mirror.hits++;
@@ -166,7 +176,10 @@ export function summarizeDesign(
     podStartSeconds: percentiles(starts.pod),
     jobSeconds: percentiles(starts.job),
     desktopSeconds: percentiles(starts.desktop),
-    ...(sawMirror ? { mirror } : {}),
+    // The model's decisions; a real mirror is a black box (its upstream traffic is in `upstream`).
+    ...(sawMirror
+      ? { mirror: described.backend === "model" ? { ...described, ...mirror } : described }
+      : {}),
   };
 }
 

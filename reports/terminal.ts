@@ -151,6 +151,19 @@ export function renderTerminalSummary(
       : `  ${c.red("no design holds")}`,
   );
 
+  // Which mirror served each mirror design: a real one, or the model (and why).
+  const mirrored = analysis.designs.filter((d) => d.mirror !== null);
+  if (mirrored.length > 0) {
+    lines.push("");
+    lines.push(c.bold("  Mirrors"));
+    const nameWidth = Math.max(...mirrored.map((d) => d.name.length));
+    for (const d of mirrored) {
+      const m = d.mirror as NonNullable<typeof d.mirror>;
+      const text = `${pad(d.name, nameWidth)}  ${m.servedBy}`;
+      lines.push(`    ${m.backend === "model" ? c.yellow(text) : text}`);
+    }
+  }
+
   // First breaks.
   const broken = analysis.designs.filter((d) => d.firstBreak !== null);
   if (broken.length > 0) {

@@ -14,9 +14,17 @@ import { RUNTIMES } from "./client/runtimes.ts";
 import type { SimEvent } from "./engine/events.ts";
 import { LiveSim, type Sim, VirtualSim } from "./engine/sim.ts";
 import { HttpTransport, InProcessTransport, type Transport } from "./engine/transport.ts";
+import { MirrorStartError } from "./mirror/backends.ts";
+import {
+  chooseMirrorBackend,
+  modelDescription,
+  serveTappedRegistry,
+  startChosenMirror,
+} from "./mirror/live.ts";
 import { MirrorModel, serveMirror } from "./mirror/model.ts";
 import { contentOf, SimClock, scenarioRegistry, seedStore } from "./registry-setup.ts";
 import type { Design, Scenario, WorkloadStep } from "./scenario/schema.ts";
+import { checkTarget } from "./target.ts";
 
 export interface RunOptions {
   mode: "live" | "virtual";
@@ -29,6 +37,8 @@ export interface RunOptions {
   target?: string;
   /** Cap on the request rate to the target (required for remote targets). */
   maxRps?: number;
+  /** Remote targets and external mirrors off this machine are allowed (with maxRps). */
+  allowRemote?: boolean;
   /** Aborts the run; what was collected is kept and the report marked interrupted. */
   signal?: AbortSignal;
   /** Every event as it happens (events.jsonl is written from this). */
@@ -140,14 +150,68 @@ async function runDesign(
       return account;
     };
 
-    // A pull-through mirror model in front, when the design has one.
+    // A pull-through mirror in front, when the design has one: a real one in live runs
+    // when there is one to run, otherwise the simulator's model.
     const mirror = design.mirror?.enabled ? design.mirror : undefined;
-    if (mirror) {
-      // The mirror's own account, whatever the clients do (a separate machine with its own login).
-      const mirrorAccount: Account | undefined = mirror.upstreamAuth
-        ? { name: "mirror-bot", password: "pw", plan: design.plan }
-        : undefined;
-      if (mirrorAccount) registry?.addAccount(mirrorAccount);
+    const choice = mirror ? await chooseMirrorBackend(mirror, options.mode) : undefined;
+    // The mirror's own account, whatever the clients do (a separate machine with its own login).
+    const mirrorAccount: Account | undefined = mirror?.upstreamAuth
+      ? { name: "mirror-bot", password: "pw", plan: design.plan }
+      : undefined;
+    if (mirrorAccount) registry?.addAccount(mirrorAccount);
+    if (mirror && choice && choice.backend !== "model") {
+      if (choice.backend === "external") {
+        const check = checkTarget(mirror.url as string, {
+          ...(options.allowRemote ? { allowRemote: true } : {}),
+          ...(options.maxRps ? { maxRps: options.maxRps } : {}),
+        });
+        if (!check.ok)
+          throw new MirrorStartError(
+            "external",
+            check.reason.replace("--target", `design ${design.name}: mirror url`),
+          );
+      }
+      // The embedded registry, served to the mirror on a listener of its own: what arrives there is the mirror's upstream traffic.
+      let upstream = options.target as string;
+      if (registry && choice.backend !== "external") {
+        const tap = await serveTappedRegistry(registry, {
+          design: design.name,
+          emit,
+          now: () => sim.now(),
+        });
+        closers.push(tap);
+        upstream = tap.url;
+      }
+      const started = await startChosenMirror(
+        choice,
+        mirror,
+        upstream,
+        mirrorAccount
+          ? { username: mirrorAccount.name, password: mirrorAccount.password }
+          : undefined,
+      );
+      closers.push({ close: () => started.stop() });
+      transport = new HttpTransport(
+        { ...hosts, mirror: started.url },
+        options.maxRps ? { maxRps: options.maxRps } : {},
+      );
+      emit({
+        type: "setup",
+        t: 0,
+        design: design.name,
+        mirror: {
+          ...started.describe,
+          flavour: mirror.flavour,
+          upstreamObserved: registry !== undefined && choice.backend !== "external",
+        },
+      });
+    } else if (mirror) {
+      emit({
+        type: "setup",
+        t: 0,
+        design: design.name,
+        mirror: modelDescription(mirror, choice?.backend === "model" ? choice.reason : undefined),
+      });
       const cacheBytes = mirror.cacheSize !== undefined ? parseSize(mirror.cacheSize) : undefined;
       const model = new MirrorModel({
         upstream: {

@@ -1,4 +1,5 @@
 import type { EndpointKind } from "../../fake-registry/core/types.ts";
+import type { MirrorDescription } from "../mirror/backends.ts";
 
 /** Every request a client model makes, as one line of events.jsonl. */
 export interface RequestEvent {
@@ -88,6 +89,14 @@ export interface MirrorEvent {
   upstreamStatus?: number;
 }
 
-export type SimEvent = RequestEvent | PullEvent | StartEvent | MirrorEvent;
+/** How a design was set up, emitted once at its start: which mirror served, for the report. */
+export interface SetupEvent {
+  type: "setup";
+  t: number;
+  design: string;
+  mirror?: MirrorDescription;
+}
+
+export type SimEvent = RequestEvent | PullEvent | StartEvent | MirrorEvent | SetupEvent;
 
 export type EventSink = (event: SimEvent) => void;

@@ -121,10 +121,10 @@ async function answersV2(url: string): Promise<boolean> {
  * MirrorStartError naming the reason (binary missing, exited, never answered).
  */
 export async function startProcessMirror(
-  options: MirrorStartOptions & { binary?: string },
+  options: MirrorStartOptions & { binary?: string; version?: string },
 ): Promise<StartedMirror> {
   const found = options.binary
-    ? { binary: options.binary, version: "unknown" }
+    ? { binary: options.binary, version: options.version ?? "unknown" }
     : await findDistribution();
   if (!found)
     throw new MirrorStartError(
@@ -283,7 +283,7 @@ export async function externalMirror(url: string): Promise<StartedMirror> {
 export function startMirror(
   options: MirrorStartOptions &
     (
-      | { backend: "process"; binary?: string }
+      | { backend: "process"; binary?: string; version?: string }
       | { backend: "container"; image?: string }
       | { backend: "external"; url: string }
     ),

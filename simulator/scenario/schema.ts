@@ -79,6 +79,22 @@ const workloadSchema = z.discriminatedUnion("type", [
 const mirrorSchema = z
   .object({
     enabled: z.boolean().default(true),
+    backend: z
+      .enum(["auto", "process", "container", "external", "model"])
+      .default("auto")
+      .describe(
+        "what serves the mirror in live runs: auto = CNCF distribution (docker-registry) started by pullstorm when installed and the design needs nothing only the model has, else the model; process = docker-registry, required; container = registry:2 through testcontainers (needs a Docker engine); external = a running mirror at `url`; model = the simulator's mirror model. Virtual runs always use the model.",
+      ),
+    url: z
+      .string()
+      .optional()
+      .describe(
+        "backend external: the running mirror's URL (loopback, or remote with --allow-remote)",
+      ),
+    image: z
+      .string()
+      .optional()
+      .describe("backend container: the image to run (default registry:2)"),
     flavour: z.enum(["distribution-2.8", "distribution-3", "harbor"]).default("distribution-2.8"),
     upstreamAuth: z
       .boolean()
@@ -94,7 +110,27 @@ const mirrorSchema = z
       .optional()
       .describe("the runtime the mirror is configured on; default: the one the nodes run"),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.backend === "external" && !m.url)
+      ctx.addIssue({
+        code: "custom",
+        path: ["url"],
+        message: "backend external needs the mirror's url",
+      });
+    if (m.url !== undefined && m.backend !== "external")
+      ctx.addIssue({
+        code: "custom",
+        path: ["url"],
+        message: "url is only for backend external",
+      });
+    if (m.image !== undefined && m.backend !== "container")
+      ctx.addIssue({
+        code: "custom",
+        path: ["image"],
+        message: "image is only for backend container",
+      });
+  });
 
 const designSchema = z
   .object({

@@ -1,0 +1,238 @@
+// Mirror designs in live runs are served by a real mirror when there is one:
+// CNCF distribution started by pullstorm (process), a container through
+// testcontainers, or someone's running mirror (external); the model otherwise.
+// report.json says which, and the terminal summary says so.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningRegistry } from "../../fake-registry/index.ts";
+import { analyze } from "../../reports/analysis.ts";
+import { renderTerminalSummary } from "../../reports/terminal.ts";
+import {
+  containerRuntimeProblem,
+  MirrorStartError,
+  startContainerMirror,
+  startProcessMirror,
+} from "../../simulator/mirror/backends.ts";
+import { chooseMirrorBackend } from "../../simulator/mirror/live.ts";
+import { runScenario } from "../../simulator/run.ts";
+import { parseScenario } from "../../simulator/scenario/load.ts";
+import type { Design } from "../../simulator/scenario/schema.ts";
+import { startRegistry } from "../helpers/registry.ts";
+import { checkTools } from "../helpers/tools.ts";
+
+const MINI = readFileSync(join(import.meta.dirname, "..", "fixtures", "mini-churn.yaml"), "utf8");
+
+/** mini-churn with one extra design behind a mirror of the given backend. */
+function withMirror(mirror: string, upstreamAuth = true) {
+  return parseScenario(
+    MINI.replace(
+      "designs:\n",
+      `designs:\n  - name: mirrored\n    mirror: { enabled: true, upstreamAuth: ${upstreamAuth}, ${mirror} }\n`,
+    ),
+    "mirrored.yaml",
+  );
+}
+
+const spec = (m: Partial<NonNullable<Design["mirror"]>>) =>
+  ({
+    enabled: true,
+    backend: "auto",
+    flavour: "distribution-2.8",
+    upstreamAuth: false,
+    ...m,
+  }) as NonNullable<Design["mirror"]>;
+const found = async () => ({ binary: "docker-registry", version: "2.8.2" });
+const missing = async () => undefined;
+
+describe("choosing a mirror backend", () => {
+  it("virtual runs always use the model, and say why when something else was asked", async () => {
+    expect(await chooseMirrorBackend(spec({}), "virtual", found)).toEqual({ backend: "model" });
+    const asked = await chooseMirrorBackend(spec({ backend: "process" }), "virtual", found);
+    expect(asked).toMatchObject({ backend: "model", reason: /simulated time/ });
+  });
+
+  it("auto: the process when docker-registry is installed, the model with the reason otherwise", async () => {
+    expect(await chooseMirrorBackend(spec({}), "live", found)).toMatchObject({
+      backend: "process",
+      version: "2.8.2",
+    });
+    expect(await chooseMirrorBackend(spec({}), "live", missing)).toMatchObject({
+      backend: "model",
+      reason: /docker-registry is not installed/,
+    });
+    // Only the model has Harbor's behaviour, a cache size or slow storage.
+    expect(
+      await chooseMirrorBackend(spec({ flavour: "harbor", cacheSize: "1GB" }), "live", found),
+    ).toMatchObject({
+      backend: "model",
+      reason: "flavour harbor, cacheSize: only the model has these",
+    });
+    // distribution 3 asked, 2.8 installed: not the same program.
+    expect(
+      await chooseMirrorBackend(spec({ flavour: "distribution-3" }), "live", found),
+    ).toMatchObject({
+      backend: "model",
+      reason: /distribution-3 and docker-registry here is 2.8.2/,
+    });
+  });
+
+  it("an explicit process backend without docker-registry is an error, not a silent model", async () => {
+    await expect(
+      chooseMirrorBackend(spec({ backend: "process" }), "live", missing),
+    ).rejects.toThrow(/not installed \(apt-get install docker-registry\)/);
+  });
+
+  it("the scenario schema wants a url for external, and url/image only where they mean something", () => {
+    expect(() => withMirror("backend: external")).toThrow(/mirror\.url.*needs the mirror's url/s);
+    expect(() => withMirror("backend: process, url: 'http://127.0.0.1:1'")).toThrow(
+      /only for backend external/,
+    );
+    expect(() => withMirror("backend: model, image: 'registry:2'")).toThrow(
+      /only for backend container/,
+    );
+  });
+});
+
+describe("the container backend (testcontainers)", () => {
+  it("goes as far as the runtime probe and fails with testcontainers' own reason when there is no engine", async (ctx) => {
+    const problem = await containerRuntimeProblem();
+    if (!problem) return ctx.skip("a container runtime is available: the real test below runs");
+    const error = await startContainerMirror({ upstream: "http://127.0.0.1:1" }).catch((e) => e);
+    expect(error).toBeInstanceOf(MirrorStartError);
+    expect(error.backend).toBe("container");
+    expect(error.message).toContain("testcontainers cannot run registry:2");
+    expect(error.message).toContain(problem);
+  });
+
+  it("runs registry:2 as a pull-through cache of the fake registry", async (ctx) => {
+    const problem = await containerRuntimeProblem();
+    // No Docker engine on this project's machines: skipped with testcontainers' reason.
+    if (problem) return ctx.skip(`testcontainers: ${problem}`);
+    const running = await startRegistry();
+    try {
+      const mirror = await startContainerMirror({ upstream: running.url });
+      try {
+        const res = await fetch(`${mirror.url}/v2/library/alpine/manifests/3.20`, {
+          headers: { accept: "application/vnd.oci.image.index.v1+json" },
+          signal: AbortSignal.timeout(30_000),
+        });
+        expect(res.status).toBe(200);
+        expect(mirror.describe.backend).toBe("container");
+      } finally {
+        await mirror.stop();
+      }
+    } finally {
+      await running.close();
+    }
+  }, 180_000);
+});
+
+const tools = checkTools("docker-registry");
+
+describe("live runs with a real mirror", () => {
+  let work: string;
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), "pullstorm-backends-"));
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it("auto serves the mirror design with docker-registry; report.json and the summary say so, upstream traffic recorded", async (ctx) => {
+    if (!tools.available) return ctx.skip(tools.reason);
+    const scenario = withMirror("backend: auto");
+    const { report, events } = await runScenario(scenario, {
+      mode: "live",
+      timeScale: 120,
+      designs: ["mirrored"],
+    });
+    const d = report.designs.find((x) => x.name === "mirrored");
+    expect(d?.mirror).toMatchObject({
+      backend: "process",
+      program: "docker-registry",
+      upstreamAuth: true,
+      upstreamObserved: true,
+    });
+    expect(d?.mirror?.version).toMatch(/^\d+\.\d+\.\d+$/);
+    // A black box: no model decisions, but what it sent upstream was recorded, as the mirror's account.
+    expect(d?.mirror?.hits).toBeUndefined();
+    const upstream = events.filter(
+      (e) => e.type === "request" && e.actor === "mirror" && e.design === "mirrored",
+    );
+    expect(upstream.length).toBeGreaterThan(0);
+    expect(upstream.some((e) => e.type === "request" && e.identity === "mirror-bot")).toBe(true);
+    // Clients pulled from the mirror only; the origin saw the mirror, not the nodes.
+    expect(d?.verdict).toBe("holds");
+    expect(d?.pulls.failed).toBe(0);
+    expect(
+      events.some(
+        (e) =>
+          e.type === "request" &&
+          e.design === "mirrored" &&
+          e.actor !== "mirror" &&
+          e.host === "registry",
+      ),
+    ).toBe(false);
+    const analysis = analyze(scenario, events, report);
+    const text = renderTerminalSummary(analysis, work, { color: false });
+    expect(text).toMatch(/Mirrors\n\s+mirrored\s+docker-registry \d+\.\d+\.\d+ \(process\)/);
+    const m = analysis.designs.find((x) => x.name === "mirrored")?.mirror;
+    expect(m?.hitRatioFrom).toBe("offload");
+    expect(m?.clientRequests).toBeGreaterThan(0);
+  }, 120_000);
+
+  it("backend model in a live run serves the model, and the summary names it", async () => {
+    const scenario = withMirror("backend: model");
+    const { report, events } = await runScenario(scenario, {
+      mode: "live",
+      timeScale: 240,
+      designs: ["mirrored"],
+    });
+    const d = report.designs.find((x) => x.name === "mirrored");
+    expect(d?.mirror).toMatchObject({ backend: "model", flavour: "distribution-2.8" });
+    expect(d?.mirror?.misses).toBeGreaterThan(0);
+    const text = renderTerminalSummary(analyze(scenario, events, report), work, { color: false });
+    expect(text).toMatch(/mirrored\s+model distribution-2.8/);
+  }, 120_000);
+
+  it("external: a mirror someone else runs, in front of a registry given as --target", async (ctx) => {
+    if (!tools.available) return ctx.skip(tools.reason);
+    const origin: RunningRegistry = await startRegistry({ accounts: [] });
+    const theirs = await startProcessMirror({ upstream: origin.url });
+    try {
+      const scenario = withMirror(`backend: external, url: "${theirs.url}"`, false);
+      const { report, events } = await runScenario(scenario, {
+        mode: "live",
+        timeScale: 240,
+        designs: ["mirrored"],
+        target: origin.url,
+      });
+      const d = report.designs.find((x) => x.name === "mirrored");
+      expect(d?.mirror).toMatchObject({
+        backend: "external",
+        url: theirs.url,
+        upstreamObserved: false,
+      });
+      expect(d?.pulls.ok).toBeGreaterThan(0);
+      expect(
+        events.filter((e) => e.type === "request" && e.host === "mirror").length,
+      ).toBeGreaterThan(0);
+      // The origin saw the pulls: through their mirror, not from the nodes.
+      const stats = (await (await fetch(`${origin.url}/_pullstorm/stats`)).json()) as {
+        total: number;
+      };
+      expect(stats.total).toBeGreaterThan(0);
+    } finally {
+      await theirs.stop();
+      await origin.close();
+    }
+  }, 120_000);
+
+  it("refuses an external mirror off this machine without --allow-remote, before any connection", async () => {
+    // 192.0.2.0/24 is TEST-NET-1: the guard is pure and never resolves or connects.
+    const scenario = withMirror('backend: external, url: "http://192.0.2.10:5000"');
+    await expect(
+      runScenario(scenario, { mode: "live", timeScale: 240, designs: ["mirrored"] }),
+    ).rejects.toThrow(/design mirrored: mirror url 192\.0\.2\.10:5000 is not on this machine/);
+  });
+});
