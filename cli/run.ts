@@ -124,6 +124,7 @@ export function runCommand(program: Command): void {
           ...(timeScale ? { timeScale } : {}),
           ...(flags.target ? { target: flags.target } : {}),
           ...(flags.maxRps ? { maxRps: flags.maxRps } : {}),
+          ...(flags.allowRemote ? { allowRemote: true } : {}),
           signal: controller.signal,
           // Stragglers after the end (in-flight live requests) are dropped, never written to a closed file.
           onEvent: (e) => {

@@ -1,0 +1,144 @@
+// docker-compose.yml cannot run on these machines (no Docker engine), so its
+// structure is checked here: the services exist and point at each other, every
+// flag it passes is one the CLI knows, the scenario it runs parses, and nothing
+// listens beyond loopback on the host.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { z } from "zod";
+import { loadScenario } from "../simulator/scenario/load.ts";
+import { runCommand } from "./helpers/processes.ts";
+
+const root = join(import.meta.dirname, "..");
+const BIN = join(root, "bin", "pullstorm.js");
+
+const service = z
+  .object({
+    image: z.string().optional(),
+    build: z.string().optional(),
+    command: z.array(z.string()).optional(),
+    environment: z.record(z.string(), z.string()).optional(),
+    ports: z.array(z.string()).optional(),
+    volumes: z.array(z.string()).optional(),
+    depends_on: z
+      .record(
+        z.string(),
+        z.object({ condition: z.enum(["service_started", "service_healthy"]) }).strict(),
+      )
+      .optional(),
+    healthcheck: z
+      .object({
+        test: z.array(z.string()),
+        interval: z.string(),
+        timeout: z.string(),
+        retries: z.number().int(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((s) => s.image || s.build, "a service needs an image or a build");
+const compose = z
+  .object({ name: z.string(), services: z.record(z.string(), service) })
+  .strict()
+  .parse(parse(readFileSync(join(root, "docker-compose.yml"), "utf8")));
+const services = compose.services;
+
+function flagValue(args: string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+async function helpOf(...command: string[]): Promise<string> {
+  const r = await runCommand(join(root, "node_modules", ".bin", "node"), [
+    BIN,
+    ...command,
+    "--help",
+  ]);
+  expect(r.status).toBe(0);
+  return r.stdout;
+}
+const flagsOf = (args: string[]) => args.filter((a) => a.startsWith("--"));
+
+describe("docker-compose.yml", () => {
+  it("has the fake registry, a registry:2 mirror, Redis and a runner", () => {
+    expect(Object.keys(services).sort()).toEqual(["mirror", "redis", "registry", "runner"]);
+    expect(services.mirror?.image).toBe("registry:2");
+    expect(services.redis?.image).toMatch(/^redis:/);
+    expect(services.registry?.build).toBe(".");
+    expect(services.runner?.image).toBe(services.registry?.image);
+  });
+
+  it("every dependency names a service, and health-gated ones have a healthcheck", () => {
+    for (const [name, s] of Object.entries(services))
+      for (const [dep, how] of Object.entries(s.depends_on ?? {})) {
+        expect(services[dep], `${name} depends on ${dep}`).toBeDefined();
+        if (how.condition === "service_healthy")
+          expect(services[dep]?.healthcheck, `${dep} needs a healthcheck`).toBeDefined();
+      }
+  });
+
+  it("publishes ports on the host's loopback only", () => {
+    for (const s of Object.values(services))
+      for (const p of s.ports ?? []) expect(p).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+  });
+
+  it("the registry serves on its port with quotas in the redis service, with flags the CLI knows", async () => {
+    const args = services.registry?.command ?? [];
+    expect(args.slice(0, 2)).toEqual(["registry", "serve"]);
+    const help = await helpOf("registry", "serve");
+    for (const flag of flagsOf(args)) expect(help, flag).toContain(flag);
+    expect(flagValue(args, "--host")).toBe("0.0.0.0");
+    const store = new URL(flagValue(args, "--store") ?? "");
+    expect(store.protocol).toBe("redis:");
+    expect(services[store.hostname]?.image).toMatch(/^redis:/);
+    expect(services.registry?.ports).toContain(`127.0.0.1:5000:${flagValue(args, "--port")}`);
+  });
+
+  it("the mirror pulls through from the registry service", () => {
+    const remote = new URL(services.mirror?.environment?.REGISTRY_PROXY_REMOTEURL ?? "");
+    expect(remote.hostname).toBe("registry");
+    expect(remote.port).toBe(flagValue(services.registry?.command ?? [], "--port"));
+  });
+
+  it("the runner plays a scenario that parses, against the registry, with one design through the mirror", async () => {
+    const args = services.runner?.command ?? [];
+    expect(args[0]).toBe("run");
+    const help = await helpOf("run");
+    for (const flag of flagsOf(args)) expect(help, flag).toContain(flag);
+    const file = join(root, args[1] ?? "");
+    expect(existsSync(file)).toBe(true);
+    const scenario = loadScenario(file);
+    const target = new URL(flagValue(args, "--target") ?? "");
+    expect(target.hostname).toBe("registry");
+    // Not loopback inside the compose network: the remote-target guard wants both flags.
+    expect(args).toContain("--allow-remote");
+    expect(Number(flagValue(args, "--max-rps"))).toBeGreaterThan(0);
+    const mirrored = scenario.designs.filter((d) => d.mirror?.enabled);
+    expect(mirrored.map((d) => d.mirror?.backend)).toEqual(["external"]);
+    const url = new URL(mirrored[0]?.mirror?.url ?? "");
+    expect(url.hostname).toBe("mirror");
+    expect(url.port).toBe("5000");
+    // Reports land in the volume mounted from the host.
+    const out = flagValue(args, "--out") ?? "";
+    expect(
+      services.runner?.volumes?.some((v) => `/app/${out}`.startsWith(v.split(":")[1] ?? "-")),
+    ).toBe(true);
+  });
+
+  it("the image it builds runs the CLI from the files compose refers to", () => {
+    const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8");
+    expect(dockerfile).toMatch(/^FROM node:24/m);
+    expect(dockerfile).toMatch(/RUN npm ci --omit=dev/);
+    // What the services run must be in the image: the runner's scenario, the CLI's sources.
+    const copied = [...dockerfile.matchAll(/^COPY (\S+) /gm)].map((m) => m[1]);
+    const scenarioFile = services.runner?.command?.[1] ?? "";
+    expect(copied.some((c) => c && scenarioFile.startsWith(c))).toBe(true);
+    for (const dir of ["bin", "cli", "fake-registry", "simulator", "reports"])
+      expect(copied).toContain(dir);
+    expect(dockerfile).toContain('ENTRYPOINT ["node", "bin/pullstorm.js"]');
+    expect(dockerfile).toMatch(/^WORKDIR \/app$/m);
+    const ignored = readFileSync(join(root, ".dockerignore"), "utf8").split("\n");
+    expect(ignored).toContain("node_modules");
+  });
+});
