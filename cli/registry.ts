@@ -1,9 +1,18 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import pino from "pino";
 import { type Account, parseUser } from "../fake-registry/auth/users.ts";
+import { ConfigError } from "../fake-registry/config/yaml-file.ts";
 import { formatDuration, parseSize } from "../fake-registry/core/units.ts";
-import { createRegistry, DEFAULT_SERVICE, serveRegistry } from "../fake-registry/index.ts";
+import {
+  createQuotaStore,
+  createRegistry,
+  DEFAULT_SERVICE,
+  parseStoreSpec,
+  type StoreSpec,
+  serveRegistry,
+} from "../fake-registry/index.ts";
 import { PRESETS } from "../fake-registry/policy/presets.ts";
+import type { QuotaStore, StoreFailureMode } from "../fake-registry/policy/store.ts";
 import { exitOnError } from "./errors.ts";
 
 function integer(name: string, min: number, max: number) {
@@ -47,6 +56,17 @@ interface ServeFlags {
   timeScale: number;
   controlToken?: string;
   faults?: string;
+  store: StoreSpec;
+  storeFailure: StoreFailureMode;
+}
+
+function storeSpec(value: string): StoreSpec {
+  try {
+    return parseStoreSpec(value);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new InvalidArgumentError(error.message);
+    throw error;
+  }
 }
 
 function positive(name: string) {
@@ -171,6 +191,22 @@ export function registryCommand(program: Command): void {
       1,
     )
     .option("--faults <file>", "YAML list of faults to inject from the start (docs/faults.md)")
+    .addOption(
+      new Option(
+        "--store <memory|redis://HOST:PORT[/DB]>",
+        "where quota counters live: this process's memory, or Redis shared by replicas (docs/redis.md)",
+      )
+        .argParser(storeSpec)
+        .default({ kind: "memory" }, "memory"),
+    )
+    .addOption(
+      new Option(
+        "--store-failure <mode>",
+        "while Redis is unreachable: open admits requests uncounted, closed answers 503",
+      )
+        .choices(["open", "closed"])
+        .default("open"),
+    )
     .option(
       "--control-token <token>",
       "let non-loopback clients use /_pullstorm/* and /metrics with this Bearer token",
@@ -181,9 +217,17 @@ export function registryCommand(program: Command): void {
         .default("info"),
     )
     .action(async (flags: ServeFlags) => {
+      let store: QuotaStore | undefined;
       try {
         const logger = pino({ level: flags.logLevel }, pino.destination(2));
+        const quotas = createQuotaStore(flags.store, {
+          failure: flags.storeFailure,
+          timeScale: flags.timeScale,
+          logger,
+        });
+        store = quotas.store;
         const core = createRegistry({
+          store,
           seed: flags.seed,
           auth: flags.auth,
           accounts: flags.user ?? [],
@@ -202,23 +246,29 @@ export function registryCommand(program: Command): void {
           ...(flags.controlToken ? { controlToken: flags.controlToken } : {}),
           ...(flags.faults ? { faultsFile: flags.faults } : {}),
         });
+        // Flags, catalog and policy are checked; now Redis, before listening.
+        await quotas.start();
         const running = await serveRegistry(core, { host: flags.host, port: flags.port, logger });
         process.stdout.write(
-          `pullstorm registry listening on ${running.url} (seed ${flags.seed}, ${core.catalog.size} images, auth ${flags.auth ? `on, service ${flags.service}` : "off"}, policy ${core.policy.preset}${flags.timeScale !== 1 ? `, time x${flags.timeScale}` : ""})\n`,
+          `pullstorm registry listening on ${running.url} (seed ${flags.seed}, ${core.catalog.size} images, auth ${flags.auth ? `on, service ${flags.service}` : "off"}, policy ${core.policy.preset}${flags.timeScale !== 1 ? `, time x${flags.timeScale}` : ""}${flags.store.kind === "redis" ? `, quotas in ${flags.store.url} fail-${flags.storeFailure}` : ""})\n`,
         );
         let stopping = false;
         const stop = (signal: string) => {
           if (stopping) return;
           stopping = true;
           logger.info({ signal }, "stopping");
-          running.close().then(
-            () => process.exit(0),
-            () => process.exit(1),
-          );
+          running
+            .close()
+            .then(() => store?.close?.())
+            .then(
+              () => process.exit(0),
+              () => process.exit(1),
+            );
         };
         process.on("SIGINT", () => stop("SIGINT"));
         process.on("SIGTERM", () => stop("SIGTERM"));
       } catch (error) {
+        await store?.close?.();
         exitOnError(error);
       }
     });

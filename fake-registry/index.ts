@@ -10,12 +10,21 @@ import { FaultSet } from "./faults/index.ts";
 import { createHttpServer, urlOf } from "./http/server.ts";
 import { loadPolicyFile } from "./policy/file.ts";
 import { DEFAULT_PRESET, preset } from "./policy/presets.ts";
-import type { QuotaStore } from "./policy/store.ts";
+import {
+  parseRedisUrl,
+  REDIS_URL_HINT,
+  type RedisAddress,
+  RedisQuotaStore,
+  type StoreLogger,
+} from "./policy/redis-store.ts";
+import { MemoryQuotaStore, type QuotaStore, type StoreFailureMode } from "./policy/store.ts";
 import type { Policy } from "./policy/types.ts";
 
 export { Catalog } from "./catalog/catalog.ts";
 export { ManualClock, ScaledClock, SystemClock } from "./core/clock.ts";
 export { Registry } from "./core/registry.ts";
+export { RedisQuotaStore } from "./policy/redis-store.ts";
+export { MemoryQuotaStore, type QuotaStore } from "./policy/store.ts";
 
 export const DEFAULT_SERVICE = "registry.pullstorm.test";
 
@@ -41,6 +50,7 @@ export interface FakeRegistryOptions {
   policyFile?: string;
   /** A ready policy (wins over preset and policyFile). */
   policy?: Policy;
+  /** Where quota counters live: memory by default; `openQuotaStore("redis://...")` for a shared one. */
   store?: QuotaStore;
   controlToken?: string;
   /** A YAML file with a list of fault specs to load at start (docs/faults.md). */
@@ -117,4 +127,69 @@ export async function serveRegistry(
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : (listen.port ?? 0);
   return { url: urlOf(host, port), registry, app, close: () => app.close() };
+}
+
+/** A `--store` value: `memory`, or Redis at `redis://HOST:PORT[/DB]`. */
+export type StoreSpec = { kind: "memory" } | ({ kind: "redis" } & RedisAddress);
+
+/** Parses `--store`; throws a ConfigError (exit 2) naming what is expected. */
+export function parseStoreSpec(spec: string): StoreSpec {
+  if (spec === "memory") return { kind: "memory" };
+  const redis = parseRedisUrl(spec);
+  if (!redis) {
+    const shown = spec.length > 80 ? `${spec.slice(0, 80)}...` : spec;
+    throw new ConfigError([
+      `--store: expected memory or ${REDIS_URL_HINT}, got ${JSON.stringify(shown)}`,
+    ]);
+  }
+  return { kind: "redis", ...redis };
+}
+
+export interface OpenStoreOptions {
+  /** While a shared store is unreachable: admit unchecked (open, default) or answer 503 (closed). */
+  failure?: StoreFailureMode;
+  /** The registry's `--time-scale`: a shared store scales its own clock (Redis TIME) by it. */
+  timeScale?: number;
+  logger?: StoreLogger;
+  /** Key prefix in a shared store (default `pullstorm:`). */
+  prefix?: string;
+  /** Per-command timeout for a shared store (default 1000 ms). */
+  commandTimeoutMs?: number;
+}
+
+/**
+ * The store `--store` names, not connected yet: build the registry with it,
+ * then `await start()` (a no-op for memory), so bad flags and files are
+ * reported before the network is tried. Close it with `store.close?.()` after
+ * the registry stops.
+ */
+export function createQuotaStore(
+  spec: string | StoreSpec,
+  options: OpenStoreOptions = {},
+): { store: QuotaStore; start(): Promise<void> } {
+  const parsed = typeof spec === "string" ? parseStoreSpec(spec) : spec;
+  if (parsed.kind === "memory") return { store: new MemoryQuotaStore(), start: async () => {} };
+  const store = new RedisQuotaStore({
+    url: parsed.url,
+    time: "redis",
+    ...(options.failure ? { failure: options.failure } : {}),
+    ...(options.timeScale ? { timeScale: options.timeScale } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.prefix ? { prefix: options.prefix } : {}),
+    ...(options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
+  });
+  return { store, start: () => store.start() };
+}
+
+/**
+ * Opens the store `--store` names: memory, or Redis (connected and checked
+ * before this resolves; an unreachable Redis throws an error naming the URL).
+ */
+export async function openQuotaStore(
+  spec: string | StoreSpec,
+  options: OpenStoreOptions = {},
+): Promise<QuotaStore> {
+  const { store, start } = createQuotaStore(spec, options);
+  await start();
+  return store;
 }

@@ -5,10 +5,14 @@ import type { Document } from "../catalog/build.ts";
 import type { Catalog } from "../catalog/catalog.ts";
 import { mergeEffects } from "../faults/index.ts";
 import type { FaultContext } from "../faults/types.ts";
-import { PolicyEnforcer, type RefusalReason } from "../policy/enforcer.ts";
+import {
+  PolicyEnforcer,
+  type RefusalReason,
+  storeUnavailableResponse,
+} from "../policy/enforcer.ts";
 import { LoginLockouts } from "../policy/lockout.ts";
 import { DEFAULT_PRESET, preset } from "../policy/presets.ts";
-import { MemoryQuotaStore, type QuotaStore } from "../policy/store.ts";
+import { MemoryQuotaStore, type QuotaStore, QuotaStoreUnavailableError } from "../policy/store.ts";
 import { ipSource } from "../policy/subject.ts";
 import type { Layer, Policy } from "../policy/types.ts";
 import type { Clock } from "./clock.ts";
@@ -102,9 +106,11 @@ export class Registry {
     this.clock = options.clock;
     this.faults = options.faults;
     this.controlToken = options.controlToken;
+    const store = options.store ?? new MemoryQuotaStore();
+    this.metrics.watchQuotaStore(store);
     this.enforcer = new PolicyEnforcer(
       options.policy ?? (preset(DEFAULT_PRESET) as Policy),
-      options.store ?? new MemoryQuotaStore(),
+      store,
       options.clock,
     );
     if (options.auth) {
@@ -164,10 +170,14 @@ export class Registry {
     let handled: Handled;
     try {
       handled = await this.dispatch(req, client, now);
-    } catch {
-      // Never leak internals: the adapter logs the request, the client gets an OCI body.
+    } catch (error) {
+      // Never leak internals: the adapter logs the request, the client gets an OCI body
+      // (control endpoints reach a fail-closed store too: 503 naming it).
       handled = {
-        response: ociError("UNKNOWN", "internal error"),
+        response:
+          error instanceof QuotaStoreUnavailableError
+            ? storeUnavailableResponse(error)
+            : ociError("UNKNOWN", "internal error"),
         kind: "other",
         identity: anonymous(client),
       };

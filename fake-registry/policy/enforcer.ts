@@ -1,7 +1,7 @@
 import type { Clock } from "../core/clock.ts";
 import type { EndpointKind, Identity, RegistryResponse } from "../core/types.ts";
 import { deniedResponse, refusalResponse } from "./refusal.ts";
-import type { QuotaState, QuotaStore } from "./store.ts";
+import { type QuotaState, type QuotaStore, QuotaStoreUnavailableError } from "./store.ts";
 import { planOf, subjectKey } from "./subject.ts";
 import type { Layer, Limit, MisleadingErrors, Policy, QuotaRule } from "./types.ts";
 
@@ -20,7 +20,8 @@ export type RefusalReason =
   | "edge"
   | "ban"
   | "misleading-denied"
-  | "login-lockout";
+  | "login-lockout"
+  | "quota-store";
 
 export interface PolicyDecision {
   refused?: { response: RegistryResponse; reason: RefusalReason; rule: string };
@@ -101,10 +102,27 @@ export class PolicyEnforcer {
   }
 
   async check(layers: Layer[], req: PolicyRequest): Promise<PolicyDecision> {
+    const at = { rule: "" };
+    try {
+      return await this.evaluate(layers, req, at);
+    } catch (error) {
+      // A shared store that fails closed could not be asked: say so, do not guess.
+      if (!(error instanceof QuotaStoreUnavailableError)) throw error;
+      const response = storeUnavailableResponse(error);
+      return { refused: { response, reason: "quota-store", rule: at.rule }, headers: {} };
+    }
+  }
+
+  private async evaluate(
+    layers: Layer[],
+    req: PolicyRequest,
+    at: { rule: string },
+  ): Promise<PolicyDecision> {
     const headers: Record<string, string> = {};
     const misleading = this.current.misleading;
     for (const rule of this.current.rules) {
       if (!layers.includes(rule.layer)) continue;
+      at.rule = rule.name;
       const cost = costOf(rule, req.kind, req.method);
       if (cost === undefined) continue;
       const { key, source } = subjectKey(req.identity, rule.anonymousBy, rule.authenticatedBy);
@@ -126,7 +144,7 @@ export class PolicyEnforcer {
         cost > 0
           ? await this.store.consume(`${rule.name}:${key}`, limit, cost, req.now)
           : await this.store.peek(`${rule.name}:${key}`, limit, req.now);
-      if (rule.headers && req.kind === "manifest") {
+      if (rule.headers && req.kind === "manifest" && !state.unchecked) {
         const w = Math.round(limit.windowMs / 1000);
         headers["ratelimit-limit"] = `${limit.limit};w=${w}`;
         headers["ratelimit-remaining"] = `${state.remaining};w=${w}`;
@@ -230,4 +248,19 @@ export class PolicyEnforcer {
       pull_limit_interval: String(Math.round(limit.windowMs / 1000)),
     };
   }
+}
+
+/** 503 UNAVAILABLE (distribution's errcode for "service unavailable") naming the unreachable store. */
+export function storeUnavailableResponse(error: QuotaStoreUnavailableError): RegistryResponse {
+  const errors = [
+    {
+      code: "UNAVAILABLE",
+      message: `quota store ${error.store} unreachable: ${error.consequence}`,
+    },
+  ];
+  return {
+    status: 503,
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ errors }),
+  };
 }

@@ -1,3 +1,4 @@
+import type { RegistryMetrics } from "../core/metrics.ts";
 import type { Limit } from "./types.ts";
 
 /** The outcome of counting one request against one key. */
@@ -8,7 +9,16 @@ export interface QuotaState {
   remaining: number;
   /** How long until the next unit frees up, ms of registry time (0 when some remain). */
   retryAfterMs: number;
+  /**
+   * The store could not be asked and fails open: the request was admitted
+   * without being counted, so used and remaining mean nothing (no RateLimit
+   * headers are sent).
+   */
+  unchecked?: boolean;
 }
+
+/** What a shared store does while it cannot be reached (`--store-failure`). */
+export type StoreFailureMode = "open" | "closed";
 
 /**
  * Where quota counters live. Every call is atomic per key: the memory store
@@ -22,6 +32,37 @@ export interface QuotaStore {
   /** Raw window hits, for ban thresholds: counts every request, admitted or not. */
   hit(key: string, windowMs: number, now: number): Promise<number>;
   reset(): Promise<void>;
+  /** What the store is, for logs and metrics: "memory", "redis://HOST:PORT/DB". */
+  readonly name?: string;
+  /** False while a shared store cannot be reached (pullstorm_quota_store_up). */
+  readonly up?: boolean;
+  /** Lets a shared store count its failures in a registry's metrics. */
+  instrument?(metrics: RegistryMetrics): void;
+  /** Releases connections; the store is unusable afterwards. */
+  close?(): Promise<void>;
+}
+
+/**
+ * A shared store that fails closed could not be asked: the registry answers
+ * 503 UNAVAILABLE naming the store instead of guessing.
+ */
+export class QuotaStoreUnavailableError extends Error {
+  override name = "QuotaStoreUnavailableError";
+  readonly store: string;
+  /** What the registry does about it, for the client: "refusing requests it would count ...". */
+  readonly consequence: string;
+  constructor(
+    store: string,
+    cause: unknown,
+    consequence = "refusing requests it would count (--store-failure closed)",
+  ) {
+    super(
+      `quota store ${store} unreachable: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
+    this.store = store;
+    this.consequence = consequence;
+  }
 }
 
 /** Rolling window as an exact log of admission times: a ring of at most `limit` entries per key. */
@@ -109,7 +150,8 @@ function gcra(state: Gcra, limit: Limit, cost: number, now: number, commit: bool
   if (admitted && commit) state.tat = newTat;
   const effective = admitted && commit ? newTat : tat;
   const capacity = (limit.burst ?? 0) + 1;
-  const used = Math.min(capacity, Math.ceil((effective - now) / interval - 1e-9));
+  // max(0, ...): never -0 when nothing is pending.
+  const used = Math.min(capacity, Math.max(0, Math.ceil((effective - now) / interval - 1e-9)));
   return {
     admitted,
     used,
@@ -120,6 +162,8 @@ function gcra(state: Gcra, limit: Limit, cost: number, now: number, commit: bool
 
 /** The default store: counters in this process's memory. */
 export class MemoryQuotaStore implements QuotaStore {
+  readonly name = "memory";
+  readonly up = true;
   private readonly logs = new Map<string, RollingLog>();
   private readonly fixedCounters = new Map<string, FixedCounter>();
   private readonly cells = new Map<string, Gcra>();
