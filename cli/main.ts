@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { breakpointCommand } from "./breakpoint.ts";
+import { checkMirrorCommand } from "./check-mirror.ts";
 import { registryCommand } from "./registry.ts";
 import { reportCommand } from "./report.ts";
 import { runCommand } from "./run.ts";
@@ -16,5 +17,6 @@ breakpointCommand(program);
 reportCommand(program);
 registryCommand(program);
 scenarioCommand(program);
+checkMirrorCommand(program);
 
 await program.parseAsync(process.argv);
