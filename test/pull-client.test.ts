@@ -1,6 +1,8 @@
 // The client model's pull protocol against the registry core, in simulated time.
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../fake-registry/core/clock.ts";
+import type { Registry } from "../fake-registry/core/registry.ts";
+import { FaultSet } from "../fake-registry/faults/index.ts";
 import { createRegistry } from "../fake-registry/index.ts";
 import { parsePolicyDocument } from "../fake-registry/policy/file.ts";
 import type { Policy } from "../fake-registry/policy/types.ts";
@@ -51,20 +53,84 @@ describe("reference parsing and pull policy defaults", () => {
 });
 
 describe("pull client", () => {
-  it("containerd: token, HEAD resolve, index, platform manifest, config and layers; a re-pull costs one HEAD", async () => {
+  it("containerd: token, HEAD resolve, index, platform manifest, config and layers; a re-pull costs one counted HEAD", async () => {
     const { client, registry, store } = setup("containerd");
     const first = await client.pull(ref("library/nginx:1.25"));
     expect(first.ok).toBe(true);
     expect(registry.stats.count("manifest", "HEAD", 200)).toBe(1);
     expect(registry.stats.count("manifest", "GET", 200)).toBe(2); // index + amd64 manifest
     expect(registry.stats.count("blob", "GET", 200)).toBeGreaterThanOrEqual(3);
-    expect(registry.stats.count("token", "GET", 200)).toBe(1);
+    // The resolver and the fetcher each build their own authorizer: a challenge and a token each (as real ctr).
+    expect(registry.stats.count("token", "GET", 200)).toBe(2);
+    expect(registry.stats.count("manifest", "HEAD", 401)).toBe(1);
+    expect(registry.stats.count("manifest", "GET", 401)).toBe(1);
     expect(store.hasImage("library/nginx:1.25")).toBe(true);
     const blobsBefore = registry.stats.count("blob", "GET");
+    // A new pull, a new resolver: challenged, a token, then the one HEAD that counts.
     const again = await client.pull(ref("library/nginx:1.25"));
-    expect(again).toMatchObject({ ok: true, cached: true, requests: 1 });
+    expect(again).toMatchObject({ ok: true, cached: true, requests: 3 });
     expect(registry.stats.count("manifest", "HEAD", 200)).toBe(2);
+    expect(registry.stats.count("manifest", "GET", 200)).toBe(2);
     expect(registry.stats.count("blob", "GET")).toBe(blobsBefore);
+  });
+
+  it("cri-o (containers/image): GET /v2/ first, a token from its challenge, then requests with it", async () => {
+    const { client, registry } = setup("cri-o");
+    expect((await client.pull(ref("library/nginx:1.25"))).ok).toBe(true);
+    expect(registry.stats.count("ping", "GET", 401)).toBe(1);
+    expect(registry.stats.count("token", "GET", 200)).toBe(1);
+    expect(registry.stats.count("manifest", "GET", 401)).toBe(0);
+    expect(registry.stats.count("manifest", "GET", 200)).toBe(2); // by tag (the index) + amd64 manifest
+    // A ping answered with anything but 200/401 ends the host, after a v1 ping.
+    registry.faults = new FaultSet({ seed: 1 });
+    (registry.faults as FaultSet).add({ type: "outage" });
+    const down = await client.pull(ref("library/alpine:3.20"));
+    expect(down).toMatchObject({ ok: false, status: 503 });
+    expect(registry.stats.count("ping", "GET", 503)).toBe(1);
+    expect(registry.stats.count("other", "GET", 404)).toBe(1);
+    expect(registry.stats.count("manifest", "GET", 503)).toBe(0);
+  });
+
+  it("with a mirror: containerd tries every request on the mirror first, containers/image picks a host by the manifest", async () => {
+    for (const runtime of ["containerd", "cri-o"] as const) {
+      const { registry, events, sim, store } = setup(runtime);
+      // A mirror that has the manifests but answers 500 for every blob.
+      const mirror = {
+        handle: async (req: Parameters<Registry["handle"]>[0]) => {
+          if (req.path.includes("/blobs/"))
+            return { response: { status: 500, headers: {}, body: "broken" } };
+          const { response } = await registry.handle(req, { ip: "127.0.0.9" });
+          return { response };
+        },
+      };
+      const client = new PullClient({
+        actor: "node-1",
+        design: "d",
+        runtime: RUNTIMES[runtime],
+        hosts: [
+          { host: "mirror", role: "mirror" },
+          { host: "registry", role: "upstream" },
+        ],
+        egressIp: "127.0.0.2",
+        transport: new InProcessTransport({ registry, mirror }),
+        sim,
+        store,
+        emit: (e) => events.push(e),
+      });
+      const res = await client.pull(ref("library/alpine:3.20"));
+      const direct = events.filter(
+        (e) => e.type === "request" && e.host === "registry" && e.kind === "manifest",
+      );
+      if (runtime === "containerd") {
+        // Each failed blob goes to the registry; the manifests stay with the mirror.
+        expect(res.ok, runtime).toBe(true);
+        expect(direct, runtime).toEqual([]);
+      } else {
+        // The mirror answered the manifest, so it is the source: a blob failure fails the pull.
+        expect(res, runtime).toMatchObject({ ok: false, status: 500, host: "mirror" });
+        expect(events.some((e) => e.type === "request" && e.host === "registry")).toBe(false);
+      }
+    }
   });
 
   it("shares layers between images in one store: a second image on the same base skips the base layer", async () => {
@@ -94,18 +160,25 @@ describe("pull client", () => {
 
     const c = setup("containerd", { limits: { pulls: { anonymous: { limit: 2, window: "6h" } } } });
     expect((await c.client.pull(ref("library/alpine:3.20"))).ok).toBe(true); // HEAD free, 2 GETs counted
-    const r = await c.client.pull(ref("library/redis:7")); // HEAD free, index GET refused 6 times
+    // HEAD free; the fetcher's index GET is challenged, then refused: 6 responses, the 401 among them.
+    const r = await c.client.pull(ref("library/redis:7"));
     expect(r).toMatchObject({ ok: false, reason: "quota" });
-    expect(c.registry.stats.count("manifest", "GET", 429)).toBe(6);
+    expect(c.registry.stats.count("manifest", "GET", 429)).toBe(5);
   });
 
-  it("pulls by digest without resolving a tag", async () => {
-    const { client, registry } = setup("containerd");
-    const build = await registry.catalog.resolveTag("library/busybox", "latest", 0);
-    const digest = build?.index?.docker.digest as string;
-    const res = await client.pull(ref(`library/busybox@${digest}`));
-    expect(res).toMatchObject({ ok: true, digest });
-    expect(registry.stats.count("manifest", "HEAD")).toBe(0);
+  it("pulls by digest: containerd still resolves the digest with HEAD, cri-o GETs it", async () => {
+    for (const [runtime, heads] of [
+      ["containerd", 1],
+      ["cri-o", 0],
+    ] as const) {
+      const { client, registry } = setup(runtime);
+      const build = await registry.catalog.resolveTag("library/busybox", "latest", 0);
+      const digest = build?.index?.docker.digest as string;
+      const res = await client.pull(ref(`library/busybox@${digest}`));
+      expect(res, runtime).toMatchObject({ ok: true, digest });
+      expect(registry.stats.count("manifest", "HEAD", 200), runtime).toBe(heads);
+      expect(registry.stats.count("manifest", "GET", 200), runtime).toBe(2); // index + amd64 manifest
+    }
   });
 
   it("records every request as an event with kind, status and identity", async () => {

@@ -48,6 +48,8 @@ interface CachedToken {
   expiresAt: number;
 }
 
+const NO_HOST: Outcome = { status: 0, error: "refused", message: "no host to pull from" };
+
 function kindOf(path: string): EndpointKind {
   const p = decodePath(path.split("?")[0] ?? "") ?? "";
   if (p === "/token") return "token";
@@ -89,14 +91,41 @@ export function failureReason(res: Outcome): string {
   return `http-${res.status}`;
 }
 
+/** Tokens, and what each host's ping said, for one stretch of a pull (see RuntimeModel.tokenScope). */
+class AuthState {
+  readonly tokens = new Map<string, CachedToken>();
+  /** host -> the Bearer challenge its ping answered with ("" for none), or the failed ping. */
+  readonly pings = new Map<string, { challenge: string } | { failed: Outcome }>();
+}
+
+/** Where one pull's requests go: every request tries `routes` in order. */
+interface Lane {
+  routes: HostRoute[];
+  /** Auth for resolving the reference, and for fetching content. */
+  resolve: AuthState;
+  fetch: AuthState;
+}
+
+type Stage = "manifest" | "content";
+
+type Answered =
+  | { ok: true; response: InboundResponse; host: string }
+  | { ok: false; response: Outcome; host: string };
+
+type Attempt =
+  | { ok: true; digest: string; cached: boolean; host: string }
+  | { ok: false; response: Outcome; host: string; stage: Stage };
+
 /**
- * The pull protocol as a runtime speaks it: token (cached until expiry),
- * resolve the tag (HEAD or GET), index -> platform manifest -> config and
- * layers, skipping what the content store already has; hosts tried in order.
+ * The pull protocol as a runtime speaks it: token, resolve the tag (HEAD or
+ * GET), index -> platform manifest -> config and layers, skipping what the
+ * content store already has; hosts tried the runtime's way (per request for
+ * containerd, per pull for containers/image and dockerd).
  */
 export class PullClient {
   readonly options: PullClientOptions;
-  private readonly tokens = new Map<string, CachedToken>();
+  /** Tokens kept across pulls (tokenScope "client"). */
+  private readonly clientAuth = new AuthState();
   private requests = 0;
 
   constructor(options: PullClientOptions) {
@@ -107,17 +136,23 @@ export class PullClient {
   async pull(ref: ImageRef): Promise<PullResult> {
     this.requests = 0;
     const { hosts, runtime } = this.options;
-    let last: Outcome | undefined;
-    let lastHost = hosts[0]?.host ?? "";
-    for (const [i, route] of hosts.entries()) {
-      const result = await this.pullFrom(route, ref);
+    const lanes =
+      runtime.fallThroughHosts && runtime.hostFallback === "per-request"
+        ? [hosts]
+        : hosts.map((h) => [h]);
+    let last: Attempt | undefined;
+    for (const [i, routes] of lanes.entries()) {
+      const result = await this.pullVia(this.lane(routes), ref);
       if (result.ok) return { ...result, requests: this.requests };
-      last = result.response;
-      lastHost = route.host;
-      const fallThrough = runtime.fallThroughHosts && i < hosts.length - 1;
-      if (!fallThrough) break;
+      last = result;
+      const more =
+        runtime.fallThroughHosts &&
+        i < lanes.length - 1 &&
+        (runtime.hostFallback === "any-error" || result.stage === "manifest");
+      if (!more) break;
     }
-    const res = last as Outcome;
+    const failed = last as Extract<Attempt, { ok: false }>;
+    const res = failed.response;
     const code = errorCode(res);
     return {
       ok: false,
@@ -125,65 +160,98 @@ export class PullClient {
       status: res.status,
       ...(code ? { code } : {}),
       requests: this.requests,
-      host: lastHost,
+      host: failed.host,
     };
   }
 
-  private async pullFrom(
-    route: HostRoute,
-    ref: ImageRef,
-  ): Promise<
-    { ok: true; digest: string; cached: boolean; host: string } | { ok: false; response: Outcome }
-  > {
+  private lane(routes: HostRoute[]): Lane {
+    switch (this.options.runtime.tokenScope) {
+      case "client":
+        return { routes, resolve: this.clientAuth, fetch: this.clientAuth };
+      case "pull": {
+        const auth = new AuthState();
+        return { routes, resolve: auth, fetch: auth };
+      }
+      case "phase":
+        return { routes, resolve: new AuthState(), fetch: new AuthState() };
+    }
+  }
+
+  private async pullVia(lane: Lane, ref: ImageRef): Promise<Attempt> {
     const { store, runtime } = this.options;
     const scope = `repository:${ref.repository}:pull`;
-    const ns = route.role === "mirror" && runtime.mirrorNamespaceParam ? "?ns=docker.io" : "";
-    const base = `/v2/${ref.repository}/manifests`;
+    const manifests = `/v2/${ref.repository}/manifests`;
+    const accept = { accept: ACCEPT };
     let digest = ref.digest;
     let top: InboundResponse | undefined;
-    if (!digest) {
-      const method = runtime.resolveMethod;
-      let res = await this.send(
-        route.host,
+    let host = lane.routes[0]?.host ?? "";
+    if (!digest || runtime.resolveMethod === "GET") {
+      // Resolve by tag (HEAD or GET), or, for GET runtimes, fetch the manifest by digest.
+      const reference = digest ?? ref.tag;
+      const method = digest ? "GET" : runtime.resolveMethod;
+      let got = await this.request(
+        lane,
+        lane.resolve,
         method,
-        `${base}/${ref.tag}${ns}`,
-        { accept: ACCEPT },
+        `${manifests}/${reference}`,
+        accept,
         scope,
       );
-      if (
-        !isNetworkError(res) &&
-        res.status === 200 &&
-        method === "HEAD" &&
-        !res.headers["docker-content-digest"]
-      ) {
-        res = await this.send(
-          route.host,
+      if (got.ok && method === "HEAD" && !got.response.headers["docker-content-digest"]) {
+        const route = lane.routes.filter((r) => r.host === got.host);
+        got = await this.request(
+          { ...lane, routes: route },
+          lane.resolve,
           "GET",
-          `${base}/${ref.tag}${ns}`,
-          { accept: ACCEPT },
+          `${manifests}/${reference}`,
+          accept,
           scope,
         );
       }
-      if (isNetworkError(res) || res.status !== 200) return { ok: false, response: res };
-      digest = res.headers["docker-content-digest"] as string;
+      if (!got.ok) return { ...got, stage: "manifest" };
+      const res = got.response;
+      host = got.host;
+      if (!digest) digest = res.headers["docker-content-digest"] as string;
       if (method === "GET") top = res;
+    } else if (runtime.resolveDigests) {
+      // containerd resolves a digest too: manifests/<digest> on every host, then blobs/<digest>.
+      let got = await this.request(
+        lane,
+        lane.resolve,
+        "HEAD",
+        `${manifests}/${digest}`,
+        accept,
+        scope,
+      );
+      if (!got.ok)
+        got = await this.request(
+          lane,
+          lane.resolve,
+          "HEAD",
+          `/v2/${ref.repository}/blobs/${digest}`,
+          accept,
+          scope,
+        );
+      if (!got.ok) return { ...got, stage: "manifest" };
+      host = got.host;
     }
     const refText = formatReference(ref);
     // A top-level digest enters the store only with everything under it: the image is here.
     if (store.blobs.has(digest)) {
       store.images.set(refText, digest);
-      return { ok: true, digest, cached: true, host: route.host };
+      return { ok: true, digest, cached: true, host };
     }
     if (!top) {
-      const res = await this.send(
-        route.host,
+      const got = await this.request(
+        lane,
+        lane.fetch,
         "GET",
-        `${base}/${digest}${ns}`,
-        { accept: ACCEPT },
+        `${manifests}/${digest}`,
+        accept,
         scope,
       );
-      if (isNetworkError(res) || res.status !== 200) return { ok: false, response: res };
-      top = res;
+      if (!got.ok) return { ...got, stage: "content" };
+      top = got.response;
     }
     let manifest = JSON.parse(top.body.toString()) as {
       mediaType?: string;
@@ -200,17 +268,20 @@ export class PullClient {
         return {
           ok: false,
           response: { status: 404, headers: {}, body: Buffer.from("no platform") },
+          host,
+          stage: "content",
         };
       if (!store.blobs.has(entry.digest)) {
-        const res = await this.send(
-          route.host,
+        const got = await this.request(
+          lane,
+          lane.fetch,
           "GET",
-          `${base}/${entry.digest}${ns}`,
-          { accept: ACCEPT },
+          `${manifests}/${entry.digest}`,
+          accept,
           scope,
         );
-        if (isNetworkError(res) || res.status !== 200) return { ok: false, response: res };
-        manifest = JSON.parse(res.body.toString());
+        if (!got.ok) return { ...got, stage: "content" };
+        manifest = JSON.parse(got.response.body.toString());
       } else {
         // A stored platform manifest still has to be read: model it as known content.
         manifest = { config: { digest: "" }, layers: [] };
@@ -220,37 +291,62 @@ export class PullClient {
     const blobs = [manifest.config?.digest, ...(manifest.layers ?? []).map((l) => l.digest)].filter(
       (d): d is string => Boolean(d) && !store.blobs.has(d as string),
     );
-    const failure = await this.fetchBlobs(route, ref, blobs, ns);
-    if (failure) return { ok: false, response: failure };
+    const failure = await this.fetchBlobs(lane, ref, blobs);
+    if (failure)
+      return { ok: false, response: failure.response, host: failure.host, stage: "content" };
     for (const d of [...fetched, ...blobs]) store.blobs.add(d);
     store.images.set(refText, digest);
-    return { ok: true, digest, cached: false, host: route.host };
+    return { ok: true, digest, cached: false, host };
+  }
+
+  /**
+   * One logical request, tried on the lane's hosts in order until one answers 2xx
+   * (containerd moves on after any failure, a 404 included); the last failure otherwise.
+   */
+  private async request(
+    lane: Lane,
+    auth: AuthState,
+    method: "GET" | "HEAD",
+    path: string,
+    headers: Record<string, string>,
+    scope: string,
+  ): Promise<Answered> {
+    let last: Answered = { ok: false, response: NO_HOST, host: "" };
+    for (const route of lane.routes) {
+      const ns =
+        route.role === "mirror" && this.options.runtime.mirrorNamespaceParam ? "?ns=docker.io" : "";
+      const response = await this.send(route.host, method, `${path}${ns}`, headers, scope, auth);
+      if (!isNetworkError(response) && response.status >= 200 && response.status < 300)
+        return { ok: true, response, host: route.host };
+      last = { ok: false, response, host: route.host };
+    }
+    return last;
   }
 
   /** Layers with the runtime's download concurrency; dockerd retries a failed layer after 5, 10, 15, 20 s. */
   private async fetchBlobs(
-    route: HostRoute,
+    lane: Lane,
     ref: ImageRef,
     digests: string[],
-    ns: string,
-  ): Promise<Outcome | undefined> {
+  ): Promise<{ response: Outcome; host: string } | undefined> {
     const queue = [...digests];
-    let failure: Outcome | undefined;
+    let failure: { response: Outcome; host: string } | undefined;
     const worker = async () => {
       for (let digest = queue.shift(); digest && !failure; digest = queue.shift()) {
         const delays = this.options.runtime.layerRetryDelaysMs;
         for (let attempt = 0; ; attempt++) {
-          const res = await this.send(
-            route.host,
+          const got = await this.request(
+            lane,
+            lane.fetch,
             "GET",
-            `/v2/${ref.repository}/blobs/${digest}${ns}`,
+            `/v2/${ref.repository}/blobs/${digest}`,
             {},
             `repository:${ref.repository}:pull`,
           );
-          if (res.status === 200) break;
+          if (got.ok) break;
           const delay = delays[attempt];
           if (delay === undefined || this.options.sim.stopped) {
-            failure = res;
+            failure = { response: got.response, host: got.host };
             break;
           }
           await this.options.sim.sleep(delay);
@@ -262,34 +358,81 @@ export class PullClient {
     return failure;
   }
 
-  /** One logical request: bearer token flow, immediate retries and 429 back-off as the runtime does them. */
+  /** One request to one host: ping and token first where the runtime does, then immediate retries and 429 back-off as the runtime does them. */
   private async send(
     host: string,
     method: "GET" | "HEAD",
     path: string,
     headers: Record<string, string>,
     scope: string,
+    auth: AuthState,
   ): Promise<Outcome> {
-    const { runtime, sim } = this.options;
-    let responses = 0;
-    let backoffAttempt = 0;
-    for (;;) {
-      const token = this.cachedToken(host, scope);
-      let res = await this.exchange(
+    const { runtime } = this.options;
+    if (runtime.pingFirst) {
+      const ping = await this.ping(host, auth);
+      if ("failed" in ping) return ping.failed;
+      if (ping.challenge && !this.cachedToken(auth, host, scope))
+        await this.fetchToken(auth, host, ping.challenge, scope);
+    }
+    return this.retrying(async () => {
+      const token = this.cachedToken(auth, host, scope);
+      const res = await this.exchange(
         host,
         method,
         path,
         token ? { ...headers, authorization: `Bearer ${token}` } : headers,
       );
-      if (res.status === 401) {
-        const fresh = await this.fetchToken(host, res, scope);
-        if (fresh)
-          res = await this.exchange(host, method, path, {
+      if (res.status === 401 && !isNetworkError(res)) {
+        const challenge = res.headers["www-authenticate"] ?? "";
+        const fresh = await this.fetchToken(auth, host, challenge, scope);
+        if (fresh) {
+          const again = await this.exchange(host, method, path, {
             ...headers,
             authorization: `Bearer ${fresh}`,
           });
+          // containerd counts the challenge among the responses it retries within.
+          return { res: again, responses: 2 };
+        }
       }
-      responses++;
+      return { res, responses: 1 };
+    });
+  }
+
+  /** containers/image's detectProperties: GET /v2/ once per host and auth state; a failure is remembered. */
+  private async ping(
+    host: string,
+    auth: AuthState,
+  ): Promise<{ challenge: string } | { failed: Outcome }> {
+    const known = auth.pings.get(host);
+    if (known) return known;
+    const res = await this.retrying(async () => ({
+      res: await this.exchange(host, "GET", "/v2/", {}),
+      responses: 1,
+    }));
+    let result: { challenge: string } | { failed: Outcome };
+    if (!isNetworkError(res) && (res.status === 200 || res.status === 401)) {
+      const header = res.headers["www-authenticate"] ?? "";
+      result = { challenge: /^bearer\s/i.test(header) ? header : "" };
+    } else {
+      // Best effort to tell a v1 registry apart before giving up on the host.
+      await this.exchange(host, "GET", "/v1/_ping", {});
+      result = { failed: res };
+    }
+    auth.pings.set(host, result);
+    return result;
+  }
+
+  /** Immediate retries (containerd: 429/408 until 6 responses, a 401 challenge included) and 429 back-off (containers/image). */
+  private async retrying(
+    attempt: () => Promise<{ res: Outcome; responses: number }>,
+  ): Promise<Outcome> {
+    const { runtime, sim } = this.options;
+    let responses = 0;
+    let backoffAttempt = 0;
+    for (;;) {
+      const answered = await attempt();
+      const res = answered.res;
+      responses += answered.responses;
       if (
         runtime.immediateRetryStatuses.includes(res.status) &&
         responses < runtime.maxResponsesPerRequest
@@ -310,21 +453,21 @@ export class PullClient {
     }
   }
 
-  private cachedToken(host: string, scope: string): string | undefined {
-    const cached = this.tokens.get(`${host}|${scope}`);
+  private cachedToken(auth: AuthState, host: string, scope: string): string | undefined {
+    const cached = auth.tokens.get(`${host}|${scope}`);
     return cached && cached.expiresAt > this.options.sim.now() ? cached.token : undefined;
   }
 
+  /** Asks the realm of a Bearer challenge for a token (Basic with credentials); undefined when none is had. */
   private async fetchToken(
+    auth: AuthState,
     host: string,
-    challenge: Outcome,
+    header: string,
     scope: string,
   ): Promise<string | undefined> {
-    if (isNetworkError(challenge)) return undefined;
-    const header = challenge.headers["www-authenticate"] ?? "";
     const realm = /realm="([^"]+)"/.exec(header)?.[1];
     const service = /service="([^"]+)"/.exec(header)?.[1];
-    if (!realm || !header.startsWith("Bearer")) return undefined;
+    if (!realm || !/^bearer\s/i.test(header)) return undefined;
     let path: string;
     try {
       path = new URL(realm).pathname;
@@ -341,15 +484,16 @@ export class PullClient {
         }
       : {};
     const res = await this.exchange(host, "GET", `${path}?${query}`, headers);
-    if (res.status !== 200) return undefined;
-    const body = JSON.parse(res.body.toString()) as {
-      token?: string;
-      access_token?: string;
-      expires_in?: number;
-    };
+    if (res.status !== 200 || isNetworkError(res)) return undefined;
+    let body: { token?: string; access_token?: string; expires_in?: number };
+    try {
+      body = JSON.parse(res.body.toString());
+    } catch {
+      return undefined;
+    }
     const token = body.token ?? body.access_token;
     if (!token) return undefined;
-    this.tokens.set(`${host}|${scope}`, {
+    auth.tokens.set(`${host}|${scope}`, {
       token,
       expiresAt: this.options.sim.now() + (body.expires_in ?? 60) * 1000 * 0.9,
     });

@@ -1,6 +1,8 @@
 /**
  * How each container runtime pulls (../shared/FACTS.md): which request resolves
- * a tag, what it retries, how mirrors are tried. Numbers as data.
+ * a tag, what it retries, how mirrors are tried. Numbers as data. containerd and
+ * cri-o (containers/image, as skopeo) are held against the real programs by
+ * test/real/calibration.test.ts (docs/calibration.md).
  */
 export interface RuntimeModel {
   name: "containerd" | "dockerd" | "cri-o";
@@ -18,6 +20,27 @@ export interface RuntimeModel {
   backoff429?: { attempts: number; firstMs: number; maxMs: number; honourRetryAfter: boolean };
   /** containerd adds ?ns=<registry> on requests to mirrors. */
   mirrorNamespaceParam: boolean;
+  /**
+   * How hosts share a pull (when `fallThroughHosts`):
+   * "per-request": every request tries the hosts in order (containerd's resolver and fetcher);
+   * "manifest": the first host whose top-level manifest answers serves the whole pull, and a
+   * later failure fails the pull (containers/image picks its pull source that way);
+   * "any-error": any failure moves the whole pull to the next host (dockerd's endpoints).
+   */
+  hostFallback: "per-request" | "manifest" | "any-error";
+  /** A pull by digest is resolved too: HEAD manifests/<digest> (then blobs/<digest>) before the GET (containerd). */
+  resolveDigests: boolean;
+  /**
+   * GET /v2/ on a host before its first request of a pull, and a token before the first
+   * request when the answer was a Bearer challenge; a ping answered with anything but
+   * 200/401 fails that host after a GET /v1/_ping (containers/image's detectProperties).
+   */
+  pingFirst: boolean;
+  /**
+   * How long a token is kept: "phase": containerd's resolve and fetch each build their own
+   * authorizer (a token each); "pull": one per pull (and host); "client": until it expires.
+   */
+  tokenScope: "phase" | "pull" | "client";
 }
 
 export const RUNTIMES: Record<RuntimeModel["name"], RuntimeModel> = {
@@ -30,6 +53,10 @@ export const RUNTIMES: Record<RuntimeModel["name"], RuntimeModel> = {
     maxConcurrentDownloads: 3,
     layerRetryDelaysMs: [],
     mirrorNamespaceParam: true,
+    hostFallback: "per-request",
+    resolveDigests: true,
+    pingFirst: false,
+    tokenScope: "phase",
   },
   dockerd: {
     name: "dockerd",
@@ -40,6 +67,11 @@ export const RUNTIMES: Record<RuntimeModel["name"], RuntimeModel> = {
     maxConcurrentDownloads: 3,
     layerRetryDelaysMs: [5000, 10_000, 15_000, 20_000],
     mirrorNamespaceParam: false,
+    // Not calibrated (no dockerd here): kept as it was modelled before.
+    hostFallback: "any-error",
+    resolveDigests: false,
+    pingFirst: false,
+    tokenScope: "client",
   },
   "cri-o": {
     name: "cri-o",
@@ -51,5 +83,9 @@ export const RUNTIMES: Record<RuntimeModel["name"], RuntimeModel> = {
     layerRetryDelaysMs: [],
     backoff429: { attempts: 5, firstMs: 2000, maxMs: 60_000, honourRetryAfter: true },
     mirrorNamespaceParam: false,
+    hostFallback: "manifest",
+    resolveDigests: false,
+    pingFirst: true,
+    tokenScope: "pull",
   },
 };

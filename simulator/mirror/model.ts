@@ -20,6 +20,7 @@ import type { InProcessHandler } from "../engine/transport.ts";
 import { BlobStore, ManifestStore, type StoredManifest } from "./cache.ts";
 import { FLAVOURS, type FlavourProfile, type MirrorFlavour } from "./flavours.ts";
 import {
+  awaitShared,
   isNetworkError,
   type Session,
   succeeded,
@@ -281,6 +282,9 @@ export class MirrorModel implements InProcessHandler {
     tag: string,
   ): Promise<{ digest: string; status: number } | { failed: UpstreamAnswer; notFound: boolean }> {
     const path = `/v2/${name}/manifests/${tag}`;
+    // One tryEstablishChallenges for the tag check, HEAD and GET fallback alike.
+    const pinged = await session.establish();
+    if (pinged) return { failed: pinged, notFound: false };
     const headResult = await this.once(`head:${name}:${tag}`, () =>
       session.send("HEAD", path, { accept: UPSTREAM_ACCEPT }),
     );
@@ -332,6 +336,8 @@ export class MirrorModel implements InProcessHandler {
     name: string,
     reference: string,
   ): Promise<{ manifest: StoredManifest } | { failed: UpstreamAnswer }> {
+    const pinged = await session.establish();
+    if (pinged) return { failed: pinged };
     const result = await this.once(`manifest:${name}:${reference}`, () =>
       session.send("GET", `/v2/${name}/manifests/${reference}`, { accept: UPSTREAM_ACCEPT }),
     );
@@ -439,9 +445,12 @@ export class MirrorModel implements InProcessHandler {
   }
 
   /**
-   * distribution: Stat upstream, then stream to the client; the first request
-   * for a digest also copies it to storage (2.8: a second upstream GET; 3.x:
-   * the same GET teed). Requests arriving while that copy runs only stream.
+   * distribution: Stat upstream (the blob handler), look in storage again, then
+   * stream to the client (ServeBlob); the first request for a digest also copies
+   * it to storage (2.8: a second upstream GET, in a goroutine that establishes
+   * the challenge again; 3.x: the same GET teed). Requests arriving while that
+   * copy runs only stream. With an upstream that never challenges, each of
+   * these steps pings first (seen with docker-registry 2.8.2: three pings per miss).
    */
   private async blobStreamed(
     session: Session,
@@ -450,21 +459,37 @@ export class MirrorModel implements InProcessHandler {
     head: boolean,
   ): Promise<Served> {
     const path = `/v2/${name}/blobs/${digest}`;
+    const failedWith = (answer: UpstreamAnswer): Served => ({
+      response: this.upstreamError(answer, "blob", digest),
+      outcome: "error",
+      upstreamStatus: answer.status,
+    });
+    if (this.profile.blobStat) {
+      const pinged = await session.establish();
+      if (pinged) return failedWith(pinged);
+      const stat = await session.send("HEAD", path);
+      if (!succeeded(stat)) return failedWith(stat);
+      // ServeBlob looks in storage first: a copy that finished meanwhile is served from there.
+      const stored = this.blobs.get(name, digest, this.sim.now());
+      if (stored) {
+        await this.readStorage();
+        return { response: blobResponse(digest, stored, head), outcome: "hit" };
+      }
+    }
+    const pinged = await session.establish();
+    if (pinged) return failedWith(pinged);
     const storer = !this.storing.has(digest);
     if (storer) this.storing.add(digest);
     try {
-      if (this.profile.blobStat) {
-        const stat = await session.send("HEAD", path);
-        if (!succeeded(stat))
-          return {
-            response: this.upstreamError(stat, "blob", digest),
-            outcome: "error",
-            upstreamStatus: stat.status,
-          };
-      }
       const copies = storer && this.profile.blobGetsPerMiss === 2 ? 2 : 1;
       const results = await Promise.all(
-        Array.from({ length: copies }, () => session.send("GET", path)),
+        Array.from({ length: copies }, async (_, i) => {
+          if (i === 1) {
+            const again = await session.establish();
+            if (again) return again;
+          }
+          return session.send("GET", path);
+        }),
       );
       const toClient = results[0] as UpstreamAnswer;
       const toStorage = results[copies - 1] as UpstreamAnswer;
@@ -517,7 +542,8 @@ export class MirrorModel implements InProcessHandler {
   /** Proxied upstream; when that fails, the tags known locally (distribution's proxyTagService.All). */
   private async tags(name: string): Promise<Served> {
     const session = this.upstream.session(name);
-    const result = await session.send("GET", `/v2/${name}/tags/list`);
+    const result =
+      (await session.establish()) ?? (await session.send("GET", `/v2/${name}/tags/list`));
     if (succeeded(result)) {
       return {
         response: {
@@ -565,7 +591,7 @@ export class MirrorModel implements InProcessHandler {
   private once<T>(key: string, work: () => Promise<T>): Promise<T> {
     if (!this.profile.dedupe) return work();
     const running = this.flights.get(key);
-    if (running) return running as Promise<T>;
+    if (running) return awaitShared(this.sim, running as Promise<T>);
     const flight = work().finally(() => this.flights.delete(key));
     this.flights.set(key, flight);
     return flight;

@@ -83,6 +83,30 @@ export function isNetworkError(outcome: Outcome): outcome is NetworkError {
   return "error" in outcome;
 }
 
+/**
+ * Waits for work another request started (a ping under distribution's lock, a Harbor
+ * singleflight). Awaited plainly, a wait on work that sleeps in virtual time (a latency
+ * fault) stalls the scheduler, which counts the waiter as busy. So the waiter also sleeps
+ * 0 ms: that timer is due at once and changes nothing when the work settles first; when
+ * the scheduler gets to it, the work is asleep, and the waiter polls in 1 ms sleeps
+ * the scheduler knows about until it settles.
+ */
+export async function awaitShared<T>(sim: Sim, work: Promise<T>): Promise<T> {
+  let settled = false;
+  const done = work.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  if (sim.stopped) return work;
+  await Promise.race([done, sim.sleep(0)]);
+  while (!settled && !sim.stopped) await sim.sleep(1);
+  return work;
+}
+
 function kindOf(path: string): EndpointKind {
   const decoded = decodePath(path.split("?")[0] ?? "/");
   return decoded === undefined ? "other" : parseRoute(decoded).kind;
@@ -107,7 +131,7 @@ export class Upstream {
   private readonly emit: EventSink | undefined;
   private readonly design: string;
   private challenge: Challenge | undefined;
-  private pinging: Promise<UpstreamAnswer | undefined> | undefined;
+  private pingLock: Promise<void> = Promise.resolve();
   private readonly tokens = new Map<string, CachedToken>();
 
   constructor(options: {
@@ -137,7 +161,9 @@ export class Upstream {
     kind: EndpointKind = kindOf(path),
   ): Promise<Outcome> {
     const t = this.sim.now() / 1000;
-    const outcome = await this.sim.track(
+    // trackCall: a delay the upstream answers with (a latency fault) is a sleep the
+    // virtual scheduler knows about, even for requests outside a client's (the start-up ping).
+    const outcome = await this.sim.trackCall(() =>
       this.target.transport.send(
         { host: this.target.host, method, path, headers },
         this.target.egressIp,
@@ -173,21 +199,25 @@ export class Upstream {
     return outcome;
   }
 
-  /** distribution's tryEstablishChallenges: ping until a challenge is known; a failure below HTTP stops the request. */
+  /**
+   * distribution's tryEstablishChallenges: ping unless a challenge is known; a failure below
+   * HTTP stops the request. It holds a lock while it pings: a concurrent caller waits, then
+   * looks again (with an upstream that never challenges, it pings too).
+   */
   async establishChallenge(): Promise<UpstreamAnswer | undefined> {
     if (this.challenge) return undefined;
-    // distribution holds a lock while it pings: concurrent requests wait for that one ping.
-    if (!this.pinging) {
-      this.pinging = (async () => {
-        const outcome = await this.raw("GET", "/v2/", {}, "ping");
-        if (isNetworkError(outcome)) return answer("ping", "GET", "/v2/", outcome);
-        this.challenge = parseBearerChallenge(outcome.headers["www-authenticate"]);
-        return undefined;
-      })().finally(() => {
-        this.pinging = undefined;
-      });
-    }
-    return this.pinging;
+    const turn = this.pingLock.then(async () => {
+      if (this.challenge) return undefined;
+      const outcome = await this.raw("GET", "/v2/", {}, "ping");
+      if (isNetworkError(outcome)) return answer("ping", "GET", "/v2/", outcome);
+      this.challenge = parseBearerChallenge(outcome.headers["www-authenticate"]);
+      return undefined;
+    });
+    this.pingLock = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    return awaitShared(this.sim, turn);
   }
 
   /** The start-up ping distribution does before serving (it does not keep the challenge it sees). */
@@ -309,6 +339,16 @@ export class Session {
     this.scope = repository ? `repository:${repository}:pull` : undefined;
   }
 
+  /**
+   * Where distribution calls tryEstablishChallenges (before a tag check, a manifest fetch,
+   * a blob Stat, the blob stream and the storage copy): a ping unless a challenge is known.
+   * Returns the failed ping; nothing for "on-challenge" flavours.
+   */
+  async establish(): Promise<UpstreamAnswer | undefined> {
+    if (this.upstream.authStyle !== "ping-first") return undefined;
+    return this.upstream.establishChallenge();
+  }
+
   /** Sends one request with whatever auth the flavour does first, and one retry after a 401 challenge. */
   async send(
     method: "GET" | "HEAD",
@@ -317,8 +357,6 @@ export class Session {
   ): Promise<UpstreamAnswer> {
     const up = this.upstream;
     if (up.authStyle === "ping-first") {
-      const failed = await up.establishChallenge();
-      if (failed) return failed;
       const challenge = up.knownChallenge();
       if (challenge && !this.currentToken()) {
         const got = await up.fetchToken(challenge, this.scope);
