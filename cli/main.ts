@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import { breakpointCommand } from "./breakpoint.ts";
 import { checkMirrorCommand } from "./check-mirror.ts";
+import { k6Command } from "./k6.ts";
 import { registryCommand } from "./registry.ts";
 import { reportCommand } from "./report.ts";
 import { runCommand } from "./run.ts";
@@ -18,5 +19,6 @@ reportCommand(program);
 registryCommand(program);
 scenarioCommand(program);
 checkMirrorCommand(program);
+k6Command(program);
 
 await program.parseAsync(process.argv);

@@ -1,11 +1,16 @@
-import { copyFileSync, createWriteStream, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Command, InvalidArgumentError } from "commander";
-import { analyze } from "../reports/analysis.ts";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import type { Report } from "../reports/summary.ts";
 import { renderTerminalSummary } from "../reports/terminal.ts";
-import { writeRunReports } from "../reports/write.ts";
-import { type DesignProgress, defaultTimeScale, runScenario } from "../simulator/run.ts";
+import { EventLog, writeRunReports } from "../reports/write.ts";
+import { runScenarioK6 } from "../simulator/k6/engine.ts";
+import {
+  type DesignProgress,
+  defaultTimeScale,
+  type RunOptions,
+  runScenario,
+} from "../simulator/run.ts";
 import { loadScenario } from "../simulator/scenario/load.ts";
 import { checkTarget } from "../simulator/target.ts";
 import { exitOnError, UsageError } from "./errors.ts";
@@ -20,6 +25,7 @@ interface RunFlags {
   allowRemote?: boolean;
   maxRps?: number;
   json?: boolean;
+  engine: "native" | "k6";
 }
 
 function positiveNumber(name: string) {
@@ -80,6 +86,14 @@ export function runCommand(program: Command): void {
       positiveNumber("--max-rps"),
     )
     .option("--json", "print report.json to stdout instead of the summary")
+    .addOption(
+      new Option(
+        "--engine <engine>",
+        "live load from pullstorm's own clients (native) or from a k6 script per design run by the k6 binary (k6; docs/k6.md)",
+      )
+        .choices(["native", "k6"])
+        .default("native"),
+    )
     .action(async (file: string, flags: RunFlags) => {
       try {
         const scenario = loadScenario(file);
@@ -90,6 +104,8 @@ export function runCommand(program: Command): void {
               `--design ${unknown.join(", ")}: no such design in ${file} (designs: ${scenario.designs.map((d) => d.name).join(", ")})`,
             );
         }
+        if (flags.engine === "k6" && flags.virtual)
+          throw new UsageError("--engine k6 runs live; it cannot be combined with --virtual");
         if (flags.target) {
           if (flags.virtual)
             throw new UsageError("--target runs live; it cannot be combined with --virtual");
@@ -103,8 +119,7 @@ export function runCommand(program: Command): void {
         mkdirSync(out, { recursive: true });
         // The scenario as run, so `pullstorm report DIR` can re-render without the original file.
         copyFileSync(file, join(out, "scenario.yaml"));
-        const eventsFile = createWriteStream(join(out, "events.jsonl"));
-        let eventsClosed = false;
+        const eventsFile = new EventLog(join(out, "events.jsonl"));
         const controller = new AbortController();
         const onSignal = () => controller.abort();
         process.once("SIGINT", onSignal);
@@ -115,9 +130,16 @@ export function runCommand(program: Command): void {
         const timeScale =
           mode === "live" ? (flags.timeScale ?? defaultTimeScale(scenario)) : undefined;
         process.stderr.write(
-          `pullstorm: ${scenario.name}, ${mode}${timeScale ? ` (time x${Math.round(timeScale * 10) / 10})` : ""}, ${scenario.designs.length} design(s) -> ${out}\n`,
+          `pullstorm: ${scenario.name}, ${mode}${flags.engine === "k6" ? " with k6" : ""}${timeScale ? ` (time x${Math.round(timeScale * 10) / 10})` : ""}, ${scenario.designs.length} design(s) -> ${out}\n`,
         );
-        const { report, events } = await runScenario(scenario, {
+        // The report and its analysis are built as events happen; events go to the file, not memory.
+        // --engine k6: each design's k6 script, its JSON output and log go to DIR/k6/.
+        const run =
+          flags.engine === "k6"
+            ? (o: RunOptions) => runScenarioK6(scenario, { ...o, workDir: join(out, "k6") })
+            : (o: RunOptions) => runScenario(scenario, o);
+        const { report, analysis } = await run({
+          keepEvents: false,
           mode,
           ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
           ...(flags.design ? { designs: flags.design } : {}),
@@ -127,9 +149,7 @@ export function runCommand(program: Command): void {
           ...(flags.allowRemote ? { allowRemote: true } : {}),
           signal: controller.signal,
           // Stragglers after the end (in-flight live requests) are dropped, never written to a closed file.
-          onEvent: (e) => {
-            if (!eventsClosed) eventsFile.write(`${JSON.stringify(e)}\n`);
-          },
+          onEvent: (e) => eventsFile.write(e),
           onProgress: (design, p) => {
             status.set(design, p);
             if (p.done) {
@@ -152,11 +172,9 @@ export function runCommand(program: Command): void {
             }
           },
         });
-        eventsClosed = true;
-        await new Promise<void>((resolve) => eventsFile.end(resolve));
+        eventsFile.close();
         process.removeListener("SIGINT", onSignal);
         process.removeListener("SIGTERM", onSignal);
-        const analysis = analyze(scenario, events, report);
         const files = ["events.jsonl", "scenario.yaml", ...writeRunReports(out, report, analysis)];
         process.stdout.write(
           flags.json

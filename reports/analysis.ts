@@ -1,6 +1,6 @@
 import { parseDuration } from "../fake-registry/core/units.ts";
 import { PRESETS } from "../fake-registry/policy/presets.ts";
-import type { PullEvent, RequestEvent, SimEvent, StartEvent } from "../simulator/engine/events.ts";
+import type { PullEvent, RequestEvent, SimEvent } from "../simulator/engine/events.ts";
 import type { Design, Scenario } from "../simulator/scenario/schema.ts";
 import type {
   Analysis,
@@ -95,43 +95,84 @@ function faultWindows(scenario: Scenario): FaultWindow[] {
   });
 }
 
-function countRetryWaves(times: number[], duration: number): number {
-  if (times.length === 0) return 0;
-  const size = Math.max(5, duration / 600);
-  const buckets = new Array(Math.ceil(duration / size) + 1).fill(0) as number[];
-  for (const t of times) {
-    const i = Math.min(buckets.length - 1, Math.floor(t / size));
+/** 429s counted as they happen in buckets of max(5 s, duration / 600); `waves` finds the synchronised peaks. */
+class RetryWaves {
+  private readonly size: number;
+  private readonly buckets: number[];
+  private count = 0;
+
+  constructor(duration: number) {
+    this.size = Math.max(5, duration / 600);
+    this.buckets = new Array(Math.ceil(duration / this.size) + 1).fill(0) as number[];
+  }
+
+  add(t: number): void {
+    const { buckets } = this;
+    const i = Math.min(buckets.length - 1, Math.floor(t / this.size));
     buckets[i] = (buckets[i] ?? 0) + 1;
+    this.count++;
   }
-  const peak = Math.max(...buckets);
-  const floor = Math.max(5, 0.3 * peak);
-  let waves = 0;
-  for (let i = 0; i < buckets.length; i++) {
-    const v = buckets[i] as number;
-    if (
-      v >= floor &&
-      v >= (buckets[i - 1] ?? 0) &&
-      v > (buckets[i + 1] ?? 0) &&
-      (buckets[i - 1] ?? 0) < v
-    )
-      waves++;
+
+  waves(): number {
+    const { buckets } = this;
+    if (this.count === 0) return 0;
+    const peak = Math.max(...buckets);
+    const floor = Math.max(5, 0.3 * peak);
+    let waves = 0;
+    for (let i = 0; i < buckets.length; i++) {
+      const v = buckets[i] as number;
+      if (
+        v >= floor &&
+        v >= (buckets[i - 1] ?? 0) &&
+        v > (buckets[i + 1] ?? 0) &&
+        (buckets[i - 1] ?? 0) < v
+      )
+        waves++;
+    }
+    return waves;
   }
-  return waves;
 }
 
-function analyzeDesign(
-  scenario: Scenario,
-  design: Design,
-  events: SimEvent[],
-  report: Report,
-): DesignAnalysis {
-  const summary = report.designs.find((d) => d.name === design.name);
-  if (!summary) throw new Error(`no summary for design ${design.name}`);
-  const duration = scenario.duration / 1000;
-  const bucketSeconds = bucketSizeFor(duration);
-  const timeline: TimelineBucket[] = Array.from(
-    { length: Math.ceil(duration / bucketSeconds) },
-    (_, i) => ({
+/**
+ * One design's analysis, folded one event at a time (a run feeds it as events
+ * happen); `finish` turns it into the design's analysis once the report's
+ * summary is known.
+ */
+export class DesignAnalyzer {
+  readonly design: Design;
+  private readonly duration: number;
+  private readonly bucketSeconds: number;
+  private readonly timeline: TimelineBucket[];
+  private readonly lastError = new Map<string, RequestEvent>();
+  private readonly firstFailureByActor = new Map<string, number>();
+  private readonly headroom = new Map<string, HeadroomSeries>();
+  private readonly upstreamByIdentity = new Map<string, number>();
+  /** Start events as columns: when, how long since created, whether started, whose. */
+  private readonly starts = {
+    t: [] as number[],
+    seconds: [] as number[],
+    ok: [] as boolean[],
+    actor: [] as string[],
+  };
+  private readonly retryWaves: RetryWaves;
+  private firstBreak: FirstBreak | null = null;
+  private clientRequests = 0;
+  private upstreamTotal = 0;
+  private successfulPulls = 0;
+  private mirrorClientRequests = 0;
+  private mirrorClientGets = 0;
+  private mirrorUpstreamGets = 0;
+  private readonly mirror = { hits: 0, misses: 0, revalidated: 0, stale: 0, errors: 0 };
+  private upstreamFailing = false;
+  private readonly duringFailure = { stale: 0, errors: 0 };
+
+  constructor(scenario: Scenario, design: Design) {
+    this.design = design;
+    this.duration = scenario.duration / 1000;
+    const bucketSeconds = bucketSizeFor(this.duration);
+    this.bucketSeconds = bucketSeconds;
+    this.retryWaves = new RetryWaves(this.duration);
+    this.timeline = Array.from({ length: Math.ceil(this.duration / bucketSeconds) }, (_, i) => ({
       t: i * bucketSeconds,
       requests: 0,
       upstreamRequests: 0,
@@ -140,54 +181,42 @@ function analyzeDesign(
       pullsFailed: 0,
       waiting: 0,
       inBackoff: 0,
-    }),
-  );
-  const at = (t: number) =>
-    timeline[
-      Math.max(0, Math.min(timeline.length - 1, Math.floor(t / bucketSeconds)))
-    ] as TimelineBucket;
-  const lastError = new Map<string, RequestEvent>();
-  const firstFailureByActor = new Map<string, number>();
-  const headroom = new Map<string, HeadroomSeries>();
-  const upstreamByIdentity = new Map<string, number>();
-  const starts: StartEvent[] = [];
-  const times429: number[] = [];
-  let firstBreak: FirstBreak | null = null;
-  let clientRequests = 0;
-  let upstreamTotal = 0;
-  let successfulPulls = 0;
-  let mirrorClientRequests = 0;
-  let mirrorClientGets = 0;
-  let mirrorUpstreamGets = 0;
-  const mirror = { hits: 0, misses: 0, revalidated: 0, stale: 0, errors: 0 };
-  let upstreamFailing = false;
-  const duringFailure = { stale: 0, errors: 0 };
+    }));
+  }
 
-  for (const e of events) {
-    if (e.design !== design.name) continue;
+  private at(t: number): TimelineBucket {
+    const { timeline } = this;
+    return timeline[
+      Math.max(0, Math.min(timeline.length - 1, Math.floor(t / this.bucketSeconds)))
+    ] as TimelineBucket;
+  }
+
+  /** Takes one event (another design's are ignored). */
+  add(e: SimEvent): void {
+    if (e.design !== this.design.name) return;
     if (e.type === "request") {
-      const b = at(e.t);
+      const b = this.at(e.t);
       b.requests++;
-      if (e.actor !== "mirror") clientRequests++;
-      if (e.host === "mirror") mirrorClientRequests++;
+      if (e.actor !== "mirror") this.clientRequests++;
+      if (e.host === "mirror") this.mirrorClientRequests++;
       const isGet = e.method === "GET" && (e.kind === "manifest" || e.kind === "blob");
-      if (isGet && e.host === "mirror" && e.actor !== "mirror") mirrorClientGets++;
-      if (isGet && e.host === UPSTREAM && e.actor === "mirror") mirrorUpstreamGets++;
+      if (isGet && e.host === "mirror" && e.actor !== "mirror") this.mirrorClientGets++;
+      if (isGet && e.host === UPSTREAM && e.actor === "mirror") this.mirrorUpstreamGets++;
       if (e.status === 429) {
         b.status429++;
-        times429.push(e.t);
+        this.retryWaves.add(e.t);
       }
       if (e.host === UPSTREAM) {
         b.upstreamRequests++;
-        upstreamTotal++;
-        upstreamByIdentity.set(e.identity, (upstreamByIdentity.get(e.identity) ?? 0) + 1);
+        this.upstreamTotal++;
+        this.upstreamByIdentity.set(e.identity, (this.upstreamByIdentity.get(e.identity) ?? 0) + 1);
         if (e.actor === "mirror")
-          upstreamFailing = e.status >= 500 || e.status === 429 || e.network !== undefined;
+          this.upstreamFailing = e.status >= 500 || e.status === 429 || e.network !== undefined;
       }
-      if (e.status >= 400 || e.network) lastError.set(e.actor, e);
+      if (e.status >= 400 || e.network) this.lastError.set(e.actor, e);
       if (e.rateLimit) {
         const id = e.rateLimit.source ?? e.identity;
-        let series = headroom.get(id);
+        let series = this.headroom.get(id);
         if (!series) {
           series = {
             identity: id,
@@ -197,20 +226,20 @@ function analyzeDesign(
             minRemaining: e.rateLimit.remaining,
             exhaustedAt: null,
           };
-          headroom.set(id, series);
+          this.headroom.set(id, series);
         }
         series.points.push([e.t, e.rateLimit.remaining]);
         series.minRemaining = Math.min(series.minRemaining, e.rateLimit.remaining);
         if (e.rateLimit.remaining === 0 && series.exhaustedAt === null) series.exhaustedAt = e.t;
       }
     } else if (e.type === "pull") {
-      const b = at(e.t);
+      const b = this.at(e.t);
       if (e.outcome === "failed") {
         b.pullsFailed++;
-        if (!firstFailureByActor.has(e.actor)) firstFailureByActor.set(e.actor, e.t);
-        if (!firstBreak || e.t < firstBreak.t) {
-          const req = lastError.get(e.actor);
-          firstBreak = {
+        if (!this.firstFailureByActor.has(e.actor)) this.firstFailureByActor.set(e.actor, e.t);
+        if (!this.firstBreak || e.t < this.firstBreak.t) {
+          const req = this.lastError.get(e.actor);
+          this.firstBreak = {
             t: e.t,
             actor: e.actor,
             identity: e.identity,
@@ -222,12 +251,16 @@ function analyzeDesign(
         }
       } else {
         b.pullsOk++;
-        successfulPulls++;
+        this.successfulPulls++;
       }
     } else if (e.type === "start") {
-      starts.push(e);
-      if (!e.ok && (!firstBreak || e.t < firstBreak.t)) {
-        firstBreak = {
+      const { starts } = this;
+      starts.t.push(e.t);
+      starts.seconds.push(e.seconds);
+      starts.ok.push(e.ok);
+      starts.actor.push(e.actor);
+      if (!e.ok && (!this.firstBreak || e.t < this.firstBreak.t)) {
+        this.firstBreak = {
           t: e.t,
           actor: e.actor,
           identity: "",
@@ -245,112 +278,123 @@ function analyzeDesign(
             : e.outcome === "error"
               ? "errors"
               : e.outcome;
-      mirror[key]++;
-      if (upstreamFailing && (e.outcome === "stale" || e.outcome === "error"))
-        duringFailure[e.outcome === "stale" ? "stale" : "errors"]++;
+      this.mirror[key]++;
+      if (this.upstreamFailing && (e.outcome === "stale" || e.outcome === "error"))
+        this.duringFailure[e.outcome === "stale" ? "stale" : "errors"]++;
     }
   }
 
-  // Waiting units: from creation (t - seconds) until started or the end; in backoff once their actor failed a pull.
-  let peakWaiting = 0;
-  let peakAt: number | null = null;
-  let peakInBackoff = 0;
-  for (const s of starts) {
-    const created = s.t - s.seconds;
-    const end = s.ok ? s.t : duration;
-    const failedAt = firstFailureByActor.get(s.actor);
-    for (
-      let i = Math.floor(created / bucketSeconds);
-      i < timeline.length && i * bucketSeconds < end;
-      i++
-    ) {
-      const b = timeline[i];
-      if (!b || (i + 1) * bucketSeconds <= created) continue;
-      b.waiting++;
-      if (failedAt !== undefined && failedAt < (i + 1) * bucketSeconds && failedAt >= created)
-        b.inBackoff++;
-    }
-  }
-  for (const b of timeline) {
-    if (b.waiting > peakWaiting) {
-      peakWaiting = b.waiting;
-      peakAt = b.t;
-    }
-    peakInBackoff = Math.max(peakInBackoff, b.inBackoff);
-  }
-  const latencies = starts
-    .filter((s) => s.ok)
-    .map((s) => s.seconds)
-    .sort((a, b) => a - b);
-  const cdfStep = Math.max(1, Math.floor(latencies.length / 100));
-  const startCdf: Array<[number, number]> = [];
-  for (let i = 0; i < latencies.length; i += cdfStep)
-    startCdf.push([latencies[i] as number, (i + 1) / latencies.length]);
-  if (latencies.length > 0) startCdf.push([latencies.at(-1) as number, 1]);
-  const p = [summary.podStartSeconds, summary.jobSeconds, summary.desktopSeconds].filter(
-    (x) => x !== null,
-  );
-  const heavyHitters: HeavyHitter[] = [...upstreamByIdentity]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 5)
-    .map(([identity, n]) => ({
-      identity,
-      upstreamRequests: n,
-      share: upstreamTotal ? Math.round((n / upstreamTotal) * 1000) / 1000 : 0,
-    }));
-  const decisions = mirror.hits + mirror.misses + mirror.revalidated + mirror.stale + mirror.errors;
-  const mirrorEff: MirrorEffectiveness | null = design.mirror?.enabled
-    ? {
-        backend: summary.mirror?.backend ?? "model",
-        servedBy: servedBy(summary.mirror),
-        clientRequests: mirrorClientRequests,
-        ...mirror,
-        ...(summary.mirror && summary.mirror.backend !== "model"
-          ? {
-              hitRatio: mirrorClientGets
-                ? Math.round(Math.max(0, 1 - mirrorUpstreamGets / mirrorClientGets) * 1000) / 1000
-                : 0,
-              hitRatioFrom: "offload" as const,
-            }
-          : {
-              hitRatio: decisions
-                ? Math.round(
-                    ((mirror.hits + mirror.revalidated + mirror.stale) / decisions) * 1000,
-                  ) / 1000
-                : 0,
-              hitRatioFrom: "decisions" as const,
-            }),
-        upstreamCountedPerPull: successfulPulls
-          ? Math.round((summary.upstream.manifestGet / successfulPulls) * 100) / 100
-          : 0,
-        duringUpstreamFailure: duringFailure,
+  /** The design's analysis, with its summary from report.json. */
+  finish(report: Report): DesignAnalysis {
+    const { design, duration, bucketSeconds, timeline, starts, mirror } = this;
+    const summary = report.designs.find((d) => d.name === design.name);
+    if (!summary) throw new Error(`no summary for design ${design.name}`);
+    const units = starts.t.length;
+    // Waiting units: from creation (t - seconds) until started or the end; in backoff once their actor failed a pull.
+    let peakWaiting = 0;
+    let peakAt: number | null = null;
+    let peakInBackoff = 0;
+    for (let s = 0; s < units; s++) {
+      const t = starts.t[s] as number;
+      const created = t - (starts.seconds[s] as number);
+      const end = starts.ok[s] ? t : duration;
+      const failedAt = this.firstFailureByActor.get(starts.actor[s] as string);
+      for (
+        let i = Math.floor(created / bucketSeconds);
+        i < timeline.length && i * bucketSeconds < end;
+        i++
+      ) {
+        const b = timeline[i];
+        if (!b || (i + 1) * bucketSeconds <= created) continue;
+        b.waiting++;
+        if (failedAt !== undefined && failedAt < (i + 1) * bucketSeconds && failedAt >= created)
+          b.inBackoff++;
       }
-    : null;
-  return {
-    name: design.name,
-    summary,
-    firstBreak,
-    timeline,
-    bucketSeconds,
-    blastRadius: {
-      units: starts.length,
-      peakWaiting,
-      peakWaitingShare: starts.length ? Math.round((peakWaiting / starts.length) * 1000) / 1000 : 0,
-      peakAt,
-      peakInBackoff,
-    },
-    retryAmplification: successfulPulls
-      ? Math.round((clientRequests / successfulPulls) * 100) / 100
-      : null,
-    retryWaves: countRetryWaves(times429, duration),
-    headroom: [...headroom.values()].sort((a, b) => a.minRemaining - b.minRemaining).slice(0, 20),
-    heavyHitters,
-    mirror: mirrorEff,
-    startLatency:
-      p.length === 0 ? null : (p.sort((a, b) => (b?.count ?? 0) - (a?.count ?? 0))[0] ?? null),
-    startCdf,
-    cost: designCost(design),
-  };
+    }
+    for (const b of timeline) {
+      if (b.waiting > peakWaiting) {
+        peakWaiting = b.waiting;
+        peakAt = b.t;
+      }
+      peakInBackoff = Math.max(peakInBackoff, b.inBackoff);
+    }
+    const latencies: number[] = [];
+    for (let s = 0; s < units; s++) if (starts.ok[s]) latencies.push(starts.seconds[s] as number);
+    latencies.sort((a, b) => a - b);
+    const cdfStep = Math.max(1, Math.floor(latencies.length / 100));
+    const startCdf: Array<[number, number]> = [];
+    for (let i = 0; i < latencies.length; i += cdfStep)
+      startCdf.push([latencies[i] as number, (i + 1) / latencies.length]);
+    if (latencies.length > 0) startCdf.push([latencies.at(-1) as number, 1]);
+    const p = [summary.podStartSeconds, summary.jobSeconds, summary.desktopSeconds].filter(
+      (x) => x !== null,
+    );
+    const { upstreamTotal, successfulPulls, mirrorClientGets, mirrorUpstreamGets } = this;
+    const heavyHitters: HeavyHitter[] = [...this.upstreamByIdentity]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([identity, n]) => ({
+        identity,
+        upstreamRequests: n,
+        share: upstreamTotal ? Math.round((n / upstreamTotal) * 1000) / 1000 : 0,
+      }));
+    const decisions =
+      mirror.hits + mirror.misses + mirror.revalidated + mirror.stale + mirror.errors;
+    const mirrorEff: MirrorEffectiveness | null = design.mirror?.enabled
+      ? {
+          backend: summary.mirror?.backend ?? "model",
+          servedBy: servedBy(summary.mirror),
+          clientRequests: this.mirrorClientRequests,
+          ...mirror,
+          ...(summary.mirror && summary.mirror.backend !== "model"
+            ? {
+                hitRatio: mirrorClientGets
+                  ? Math.round(Math.max(0, 1 - mirrorUpstreamGets / mirrorClientGets) * 1000) / 1000
+                  : 0,
+                hitRatioFrom: "offload" as const,
+              }
+            : {
+                hitRatio: decisions
+                  ? Math.round(
+                      ((mirror.hits + mirror.revalidated + mirror.stale) / decisions) * 1000,
+                    ) / 1000
+                  : 0,
+                hitRatioFrom: "decisions" as const,
+              }),
+          upstreamCountedPerPull: successfulPulls
+            ? Math.round((summary.upstream.manifestGet / successfulPulls) * 100) / 100
+            : 0,
+          duringUpstreamFailure: this.duringFailure,
+        }
+      : null;
+    return {
+      name: design.name,
+      summary,
+      firstBreak: this.firstBreak,
+      timeline,
+      bucketSeconds,
+      blastRadius: {
+        units,
+        peakWaiting,
+        peakWaitingShare: units ? Math.round((peakWaiting / units) * 1000) / 1000 : 0,
+        peakAt,
+        peakInBackoff,
+      },
+      retryAmplification: successfulPulls
+        ? Math.round((this.clientRequests / successfulPulls) * 100) / 100
+        : null,
+      retryWaves: this.retryWaves.waves(),
+      headroom: [...this.headroom.values()]
+        .sort((a, b) => a.minRemaining - b.minRemaining)
+        .slice(0, 20),
+      heavyHitters,
+      mirror: mirrorEff,
+      startLatency:
+        p.length === 0 ? null : (p.sort((a, b) => (b?.count ?? 0) - (a?.count ?? 0))[0] ?? null),
+      startCdf,
+      cost: designCost(design),
+    };
+  }
 }
 
 /** Diagnosis -> fix, in the playbook's words, from what the analysis found. */
@@ -488,10 +532,31 @@ function findingsFor(
   return out;
 }
 
+/** The designs of a run that the report summarizes, each with an analyzer to feed events to. */
+export function designAnalyzers(scenario: Scenario, designs: string[]): DesignAnalyzer[] {
+  return scenario.designs
+    .filter((d) => designs.includes(d.name))
+    .map((d) => new DesignAnalyzer(scenario, d));
+}
+
 /** Everything the renderers show, from the events and the scenario (and report.json's summaries). */
-export function analyze(scenario: Scenario, events: SimEvent[], report: Report): Analysis {
-  const designs = scenario.designs.filter((d) => report.designs.some((s) => s.name === d.name));
-  const analyses = designs.map((d) => analyzeDesign(scenario, d, events, report));
+export function analyze(scenario: Scenario, events: Iterable<SimEvent>, report: Report): Analysis {
+  const analyzers = designAnalyzers(
+    scenario,
+    report.designs.map((s) => s.name),
+  );
+  for (const e of events) for (const a of analyzers) a.add(e);
+  return analysisOf(scenario, analyzers, report);
+}
+
+/** The analysis from analyzers that have seen every event of the run (see `designAnalyzers`). */
+export function analysisOf(
+  scenario: Scenario,
+  analyzers: DesignAnalyzer[],
+  report: Report,
+): Analysis {
+  const designs = analyzers.map((a) => a.design);
+  const analyses = analyzers.map((a) => a.finish(report));
   const preset = scenario.registry.policy?.preset ?? scenario.registry.preset;
   const findings = designs.flatMap((d, i) =>
     findingsFor(scenario, d, analyses[i] as DesignAnalysis, preset),

@@ -76,55 +76,65 @@ function percentiles(values: number[]): Percentiles | null {
   return result;
 }
 
-/** One design's numbers, from its events alone. */
-export function summarizeDesign(
-  name: string,
-  events: SimEvent[],
-  upstreamHost = "registry",
-): DesignSummary {
-  const pulls = { total: 0, ok: 0, failed: 0, cached: 0 };
-  const upstream: DesignSummary["upstream"] = {
+/**
+ * One design's numbers, folded one event at a time: a run feeds it as events
+ * happen, so a large run need not keep its events to build the report.
+ */
+export class DesignSummarizer {
+  readonly name: string;
+  private readonly upstreamHost: string;
+  private readonly pulls = { total: 0, ok: 0, failed: 0, cached: 0 };
+  private readonly upstream: DesignSummary["upstream"] = {
     manifestGet: 0,
     manifestHead: 0,
     blobGet: 0,
     token: 0,
     status: {},
   };
-  const starts: Record<"pod" | "job" | "desktop", number[]> = { pod: [], job: [], desktop: [] };
-  const units = { pods: 0, jobs: 0, desktops: 0, started: 0, failed: 0 };
-  let described: MirrorDescription = { backend: "model" };
-  const mirror = {
-    hits: 0,
-    misses: 0,
-    revalidated: 0,
-    stale: 0,
-    errors: 0,
+  private readonly starts: Record<"pod" | "job" | "desktop", number[]> = {
+    pod: [],
+    job: [],
+    desktop: [],
   };
-  let sawMirror = false;
-  let firstBreak: DesignSummary["firstBreak"] = null;
-  let firstBreakSeconds: number | null = null;
-  const noteBreak = (t: number, detail: NonNullable<DesignSummary["firstBreak"]>) => {
-    if (firstBreakSeconds === null || t < firstBreakSeconds) {
-      firstBreakSeconds = t;
-      firstBreak = detail;
+  private readonly units = { pods: 0, jobs: 0, desktops: 0, started: 0, failed: 0 };
+  private described: MirrorDescription = { backend: "model" };
+  private readonly mirror = { hits: 0, misses: 0, revalidated: 0, stale: 0, errors: 0 };
+  private sawMirror = false;
+  private firstBreak: DesignSummary["firstBreak"] = null;
+  private firstBreakSeconds: number | null = null;
+
+  constructor(name: string, upstreamHost = "registry") {
+    this.name = name;
+    this.upstreamHost = upstreamHost;
+  }
+
+  private noteBreak(t: number, detail: NonNullable<DesignSummary["firstBreak"]>): void {
+    if (this.firstBreakSeconds === null || t < this.firstBreakSeconds) {
+      this.firstBreakSeconds = t;
+      this.firstBreak = detail;
     }
-  };
-  for (const e of events) {
-    if (e.design !== name) continue;
+  }
+
+  /** Takes one event (another design's are ignored). */
+  add(e: SimEvent): void {
+    if (e.design !== this.name) return;
     switch (e.type) {
-      case "request":
-        if (e.host !== upstreamHost) break;
-        upstream.status[String(e.status)] = (upstream.status[String(e.status)] ?? 0) + 1;
+      case "request": {
+        if (e.host !== this.upstreamHost) break;
+        const { upstream } = this;
+        const status = String(e.status);
+        upstream.status[status] = (upstream.status[status] ?? 0) + 1;
         if (e.kind === "manifest" && e.method === "GET") upstream.manifestGet++;
         else if (e.kind === "manifest" && e.method === "HEAD") upstream.manifestHead++;
         else if (e.kind === "blob" && e.method === "GET") upstream.blobGet++;
         else if (e.kind === "token") upstream.token++;
         break;
+      }
       case "pull":
-        pulls.total++;
-        pulls[e.outcome === "ok" ? "ok" : e.outcome === "cached" ? "cached" : "failed"]++;
+        this.pulls.total++;
+        this.pulls[e.outcome === "ok" ? "ok" : e.outcome === "cached" ? "cached" : "failed"]++;
         if (e.outcome === "failed")
-          noteBreak(e.t, {
+          this.noteBreak(e.t, {
             actor: e.actor,
             identity: e.identity,
             image: e.image,
@@ -133,13 +143,13 @@ export function summarizeDesign(
           });
         break;
       case "start":
-        units[e.what === "pod" ? "pods" : e.what === "job" ? "jobs" : "desktops"]++;
+        this.units[e.what === "pod" ? "pods" : e.what === "job" ? "jobs" : "desktops"]++;
         if (e.ok) {
-          units.started++;
-          starts[e.what].push(e.seconds);
+          this.units.started++;
+          this.starts[e.what].push(e.seconds);
         } else {
-          units.failed++;
-          noteBreak(e.t, {
+          this.units.failed++;
+          this.noteBreak(e.t, {
             actor: e.actor,
             identity: "",
             image: "",
@@ -149,38 +159,57 @@ export function summarizeDesign(
         break;
       case "setup":
         if (e.mirror) {
-          sawMirror = true;
-          described = e.mirror;
+          this.sawMirror = true;
+          this.described = e.mirror;
         }
         break;
-      case "mirror":
-        sawMirror = true;
+      case "mirror": {
+        const { mirror } = this;
+        this.sawMirror = true;
         if (e.outcome === "hit") mirror.hits++;
         else if (e.outcome === "miss") mirror.misses++;
         else if (e.outcome === "revalidated") mirror.revalidated++;
         else if (e.outcome === "stale") mirror.stale++;
         else mirror.errors++;
         break;
+      }
     }
   }
-  // Pods and desktops retry: a failed pull followed by a start still counts as a break (ErrImagePull happened).
-  const verdict = pulls.failed > 0 || units.failed > 0 ? "breaks" : "holds";
-  return {
-    name,
-    verdict,
-    firstBreakSeconds,
-    firstBreak,
-    pulls,
-    upstream,
-    units,
-    podStartSeconds: percentiles(starts.pod),
-    jobSeconds: percentiles(starts.job),
-    desktopSeconds: percentiles(starts.desktop),
-    // The model's decisions; a real mirror is a black box (its upstream traffic is in `upstream`).
-    ...(sawMirror
-      ? { mirror: described.backend === "model" ? { ...described, ...mirror } : described }
-      : {}),
-  };
+
+  result(): DesignSummary {
+    const { pulls, units, starts, described } = this;
+    // Pods and desktops retry: a failed pull followed by a start still counts as a break (ErrImagePull happened).
+    const verdict = pulls.failed > 0 || units.failed > 0 ? "breaks" : "holds";
+    return {
+      name: this.name,
+      verdict,
+      firstBreakSeconds: this.firstBreakSeconds,
+      firstBreak: this.firstBreak,
+      pulls,
+      upstream: this.upstream,
+      units,
+      podStartSeconds: percentiles(starts.pod),
+      jobSeconds: percentiles(starts.job),
+      desktopSeconds: percentiles(starts.desktop),
+      // The model's decisions; a real mirror is a black box (its upstream traffic is in `upstream`).
+      ...(this.sawMirror
+        ? {
+            mirror: described.backend === "model" ? { ...described, ...this.mirror } : described,
+          }
+        : {}),
+    };
+  }
+}
+
+/** One design's numbers, from its events alone. */
+export function summarizeDesign(
+  name: string,
+  events: Iterable<SimEvent>,
+  upstreamHost = "registry",
+): DesignSummary {
+  const summarizer = new DesignSummarizer(name, upstreamHost);
+  for (const e of events) summarizer.add(e);
+  return summarizer.result();
 }
 
 function p95Start(d: DesignSummary): number | null {
@@ -257,20 +286,32 @@ export interface Report {
   expectations: ExpectationResult[];
 }
 
+export interface ReportMeta {
+  mode: "live" | "virtual";
+  seed: number;
+  interrupted: boolean;
+  designs: string[];
+  timeScale?: number;
+  target?: string;
+}
+
 /** report.json: a pure function of the events and the scenario. */
 export function buildReport(
   scenario: Scenario,
-  events: SimEvent[],
-  meta: {
-    mode: "live" | "virtual";
-    seed: number;
-    interrupted: boolean;
-    designs: string[];
-    timeScale?: number;
-    target?: string;
-  },
+  events: Iterable<SimEvent>,
+  meta: ReportMeta,
 ): Report {
-  const designs = meta.designs.map((d) => summarizeDesign(d, events));
+  const summarizers = meta.designs.map((d) => new DesignSummarizer(d));
+  for (const e of events) for (const s of summarizers) s.add(e);
+  return reportOf(
+    scenario,
+    summarizers.map((s) => s.result()),
+    meta,
+  );
+}
+
+/** report.json from designs already summarized (one per `meta.designs`, in that order). */
+export function reportOf(scenario: Scenario, designs: DesignSummary[], meta: ReportMeta): Report {
   return {
     scenario: scenario.name,
     mode: meta.mode,

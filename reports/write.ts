@@ -1,13 +1,21 @@
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import type { SimEvent } from "../simulator/engine/events.ts";
 import type { Scenario } from "../simulator/scenario/schema.ts";
-import { analyze } from "./analysis.ts";
+import { analysisOf, designAnalyzers } from "./analysis.ts";
 import type { Analysis } from "./analysis-types.ts";
 import { renderHtml } from "./html.ts";
 import { renderJunit } from "./junit.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { buildReport, type Report } from "./summary.ts";
+import { DesignSummarizer, type Report, reportOf } from "./summary.ts";
 
 export const FORMATS = ["json", "md", "html", "junit"] as const;
 export type FileFormat = (typeof FORMATS)[number];
@@ -42,34 +50,104 @@ export function writeRunReports(
   return formats.map((f) => FILE_OF[f]);
 }
 
-/** Reads a run back: its scenario (as run), its events and the meta of its report.json. */
+/**
+ * events.jsonl as a run produces it: one JSON line per event, gathered into
+ * large writes made synchronously, so a fast virtual run neither pays for a
+ * write per event nor queues the whole file in memory behind a stream.
+ */
+export class EventLog {
+  private fd: number | undefined;
+  private pending: string[] = [];
+  private pendingChars = 0;
+  private readonly flushChars: number;
+
+  constructor(file: string, options: { flushChars?: number } = {}) {
+    this.fd = openSync(file, "w");
+    this.flushChars = options.flushChars ?? 1 << 20;
+  }
+
+  /** Appends one event; ignored once closed (stragglers of a live run). */
+  write(event: SimEvent): void {
+    if (this.fd === undefined) return;
+    const line = JSON.stringify(event);
+    this.pending.push(line);
+    this.pendingChars += line.length + 1;
+    if (this.pendingChars >= this.flushChars) this.flush();
+  }
+
+  private flush(): void {
+    if (this.fd === undefined || this.pending.length === 0) return;
+    this.pending.push("");
+    writeSync(this.fd, this.pending.join("\n"));
+    this.pending = [];
+    this.pendingChars = 0;
+  }
+
+  close(): void {
+    this.flush();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** Each line of a text file, read in chunks (a large events.jsonl is never held whole). */
+export function* linesOf(file: string, chunkBytes = 1 << 22): Generator<string> {
+  const fd = openSync(file, "r");
+  try {
+    const buffer = Buffer.alloc(chunkBytes);
+    const decoder = new TextDecoder("utf-8");
+    let rest = "";
+    for (;;) {
+      const n = readSync(fd, buffer, 0, chunkBytes, null);
+      const text = rest + decoder.decode(buffer.subarray(0, n), { stream: n > 0 });
+      const rows = text.split("\n");
+      rest = n > 0 ? (rows.pop() as string) : "";
+      yield* rows;
+      if (n === 0) break;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads a run back: its scenario (as run), and its report and analysis rebuilt from events.jsonl. */
 export function readRun(
   dir: string,
   scenarioOf: (text: string, file: string) => Scenario,
-): { scenario: Scenario; events: SimEvent[]; report: Report; analysis: Analysis } {
+): { scenario: Scenario; report: Report; analysis: Analysis } {
   const scenarioFile = join(dir, "scenario.yaml");
   const scenario = scenarioOf(readFileSync(scenarioFile, "utf8"), scenarioFile);
-  const events: SimEvent[] = [];
-  const text = readFileSync(join(dir, "events.jsonl"), "utf8");
-  let line = 0;
-  for (const row of text.split("\n")) {
-    line++;
-    if (!row.trim()) continue;
-    try {
-      events.push(JSON.parse(row) as SimEvent);
-    } catch {
-      throw new Error(`${join(dir, "events.jsonl")}:${line}: not a JSON event`);
-    }
-  }
   const old = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as Report;
   // The report is a pure function of the events and the scenario: rebuild it rather than trust the file.
-  const report = buildReport(scenario, events, {
-    mode: old.mode,
-    seed: old.seed,
-    interrupted: old.interrupted,
-    designs: old.designs.map((d) => d.name),
-    ...(old.timeScale ? { timeScale: old.timeScale } : {}),
-    ...(old.target ? { target: old.target } : {}),
-  });
-  return { scenario, events, report, analysis: analyze(scenario, events, report) };
+  const names = old.designs.map((d) => d.name);
+  const summarizers = new Map(names.map((d) => [d, new DesignSummarizer(d)]));
+  const analyzers = designAnalyzers(scenario, names);
+  const analyzerOf = new Map(analyzers.map((a) => [a.design.name, a]));
+  const eventsFile = join(dir, "events.jsonl");
+  let line = 0;
+  for (const row of linesOf(eventsFile)) {
+    line++;
+    if (!row.trim()) continue;
+    let event: SimEvent;
+    try {
+      event = JSON.parse(row) as SimEvent;
+    } catch {
+      throw new Error(`${eventsFile}:${line}: not a JSON event`);
+    }
+    summarizers.get(event.design)?.add(event);
+    analyzerOf.get(event.design)?.add(event);
+  }
+  const report = reportOf(
+    scenario,
+    [...summarizers.values()].map((s) => s.result()),
+    {
+      mode: old.mode,
+      seed: old.seed,
+      interrupted: old.interrupted,
+      designs: names,
+      ...(old.timeScale ? { timeScale: old.timeScale } : {}),
+      ...(old.target ? { target: old.target } : {}),
+    },
+  );
+  return { scenario, report, analysis: analysisOf(scenario, analyzers, report) };
 }

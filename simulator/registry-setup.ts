@@ -114,12 +114,12 @@ export async function contentOf(
   return { digest: top.digest, blobs: [...new Set(blobs)] };
 }
 
-/** Puts an image into a store as if it had been pulled before (warm caches). */
+/** Puts an image into a store as if it had been pulled before (warm caches); `ref` as text or parsed. */
 export function seedStore(
   store: ContentStore,
-  ref: ImageRef,
+  ref: ImageRef | string,
   content: { digest: string; blobs: string[] },
 ): void {
   for (const b of content.blobs) store.blobs.add(b);
-  store.images.set(formatReference(ref), content.digest);
+  store.images.set(typeof ref === "string" ? ref : formatReference(ref), content.digest);
 }

@@ -3,13 +3,15 @@ import { ScaledClock } from "../fake-registry/core/clock.ts";
 import type { Registry } from "../fake-registry/core/registry.ts";
 import { parseSize } from "../fake-registry/core/units.ts";
 import { serveRegistry } from "../fake-registry/index.ts";
-import { buildReport, type Report } from "../reports/summary.ts";
+import { analysisOf, type DesignAnalyzer, designAnalyzers } from "../reports/analysis.ts";
+import type { Analysis } from "../reports/analysis-types.ts";
+import { DesignSummarizer, type Report, reportOf } from "../reports/summary.ts";
 import { CiFleet, Desktops } from "./actors/ci.ts";
 import { type ActorContext, egressAddress } from "./actors/common.ts";
 import { KubeletNode } from "./actors/kubelet.ts";
 import { ContentStore } from "./client/content-store.ts";
 import { type HostRoute, PullClient } from "./client/pull-client.ts";
-import { type ImageRef, parseReference } from "./client/reference.ts";
+import { formatReference, type ImageRef, parseReference } from "./client/reference.ts";
 import { RUNTIMES } from "./client/runtimes.ts";
 import type { SimEvent } from "./engine/events.ts";
 import { LiveSim, type Sim, VirtualSim } from "./engine/sim.ts";
@@ -43,6 +45,12 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Every event as it happens (events.jsonl is written from this). */
   onEvent?: (event: SimEvent) => void;
+  /**
+   * Keep every event and return them (default true). The report and the
+   * analysis are built as events happen either way; large runs pass false so
+   * memory does not grow with the event count.
+   */
+  keepEvents?: boolean;
   /** One status line per design, now and then. */
   onProgress?: (design: string, status: DesignProgress) => void;
 }
@@ -67,14 +75,31 @@ export function defaultTimeScale(scenario: Scenario): number {
 export async function runScenario(
   scenario: Scenario,
   options: RunOptions,
-): Promise<{ report: Report; events: SimEvent[] }> {
+): Promise<{ report: Report; events: SimEvent[]; analysis: Analysis }> {
   const seed = options.seed ?? scenario.seed;
   const designs = scenario.designs.filter(
     (d) => !options.designs || options.designs.includes(d.name),
   );
+  const names = designs.map((d) => d.name);
+  const keep = options.keepEvents !== false;
   const events: SimEvent[] = [];
+  // report.json and the analysis, folded as events happen: one summarizer and one analyzer per design.
+  const summarizers = names.map((d) => new DesignSummarizer(d));
+  const analyzers = designAnalyzers(scenario, names);
+  const folds = new Map<string, { summary: DesignSummarizer; analysis: DesignAnalyzer }>(
+    summarizers.map((summary, i) => [
+      summary.name,
+      { summary, analysis: analyzers[i] as DesignAnalyzer },
+    ]),
+  );
+  let folding = true;
   const emit = (e: SimEvent) => {
-    events.push(e);
+    if (keep) events.push(e);
+    const fold = folding ? folds.get(e.design) : undefined;
+    if (fold) {
+      fold.summary.add(e);
+      fold.analysis.add(e);
+    }
     options.onEvent?.(e);
   };
   const timeScale =
@@ -83,15 +108,27 @@ export async function runScenario(
     runDesign(scenario, design, { ...options, seed, emit, ...(timeScale ? { timeScale } : {}) });
   if (options.mode === "live") await Promise.all(designs.map(runOne));
   else for (const d of designs) await runOne(d);
-  const report = buildReport(scenario, events, {
-    mode: options.mode,
-    seed,
-    interrupted: options.signal?.aborted ?? false,
-    designs: designs.map((d) => d.name),
-    ...(timeScale ? { timeScale } : {}),
-    ...(options.target ? { target: options.target } : {}),
-  });
-  return { report, events };
+  // Stragglers after this point (live requests still in flight) reach onEvent only.
+  folding = false;
+  const report = reportOf(
+    scenario,
+    summarizers.map((s) => s.result()),
+    {
+      mode: options.mode,
+      seed,
+      interrupted: options.signal?.aborted ?? false,
+      designs: names,
+      ...(timeScale ? { timeScale } : {}),
+      ...(options.target ? { target: options.target } : {}),
+    },
+  );
+  return { report, events, analysis: analysisOf(scenario, analyzers, report) };
+}
+
+/** A warm store's entry for one reference: its text as the store keys it, and its content. */
+interface WarmEntry {
+  ref: string;
+  content: { digest: string; blobs: string[] };
 }
 
 interface Closer {
@@ -108,15 +145,10 @@ async function runDesign(
     ? new LiveSim(options.seed, options.timeScale ?? 1)
     : new VirtualSim(options.seed, scenario.duration);
   const closers: Closer[] = [];
-  let counts = { ok: 0, failed: 0, s429: 0 };
+  const counts = { ok: 0, failed: 0, s429: 0 };
   const emit = (e: SimEvent) => {
-    if (e.type === "pull")
-      counts = {
-        ...counts,
-        [e.outcome === "failed" ? "failed" : "ok"]:
-          counts[e.outcome === "failed" ? "failed" : "ok"] + 1,
-      };
-    if (e.type === "request" && e.status === 429) counts.s429++;
+    if (e.type === "pull") counts[e.outcome === "failed" ? "failed" : "ok"]++;
+    else if (e.type === "request" && e.status === 429) counts.s429++;
     options.emit(e);
   };
   try {
@@ -281,11 +313,9 @@ async function runDesign(
       }
       return ref;
     };
-    // What a warm store holds for an image at t=0, worked out once per image, not once per node.
-    const warmContent = new Map<
-      string,
-      Promise<Array<{ ref: ImageRef; content: { digest: string; blobs: string[] } }>>
-    >();
+    // What a warm store holds for an image at t=0, worked out once per image, not once per node:
+    // the reference as the store keys it (by tag, and as the design writes it) and the content.
+    const warmContent = new Map<string, Promise<WarmEntry[]>>();
     const warmEntries = (image: string) => {
       let entries = warmContent.get(image);
       if (!entries) {
@@ -297,8 +327,8 @@ async function runDesign(
           const content = await contentOf(registry.catalog, tagged, 0);
           return content
             ? [
-                { ref: tagged, content },
-                { ref: await refOf(image, 0), content },
+                { ref: formatReference(tagged), content },
+                { ref: formatReference(await refOf(image, 0)), content },
               ]
             : [];
         })();
@@ -306,10 +336,11 @@ async function runDesign(
       }
       return entries;
     };
+    const seed = (store: ContentStore, entries: WarmEntry[]) => {
+      for (const { ref, content } of entries) seedStore(store, ref, content);
+    };
     const warm = async (store: ContentStore, images: string[]) => {
-      for (const image of images) {
-        for (const { ref, content } of await warmEntries(image)) seedStore(store, ref, content);
-      }
+      for (const image of images) seed(store, await warmEntries(image));
     };
 
     // The fleet at t=0: warm nodes already running their pods.
@@ -326,7 +357,11 @@ async function runDesign(
       nodes.push(node);
       return node;
     };
-    for (let i = 0; i < scenario.fleet.nodes; i++) await warm(newNode().store, scenario.fleet.pods);
+    if (scenario.fleet.nodes > 0) {
+      const podEntries: WarmEntry[] = [];
+      for (const image of scenario.fleet.pods) podEntries.push(...(await warmEntries(image)));
+      for (let i = 0; i < scenario.fleet.nodes; i++) seed(newNode().store, podEntries);
+    }
     const ci = new CiFleet(ctx, {
       runners: scenario.fleet.ciRunners,
       runtime: scenario.fleet.ciRuntime,

@@ -41,8 +41,19 @@ export type LayerSource = (recipe: LayerRecipe) => Promise<LayerInfo>;
 
 const EPOCH = Date.UTC(2024, 0, 1);
 
+/**
+ * A string's UTF-8 bytes in memory of their own. `Buffer.from(string)` cuts
+ * small buffers from a shared pool (64 KiB on Node 24) and keeps the whole
+ * pool alive while the buffer lives: kept documents pinned about 64 KiB each.
+ */
+export function ownBytes(text: string): Buffer {
+  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+  bytes.write(text);
+  return bytes;
+}
+
 function doc(mediaType: string, value: unknown): Document {
-  const bytes = Buffer.from(JSON.stringify(value, null, 2));
+  const bytes = ownBytes(JSON.stringify(value, null, 2));
   return { digest: sha256(bytes), mediaType, bytes };
 }
 
@@ -108,7 +119,7 @@ export async function buildImage(
         created_by: i === 0 ? `ADD ${spec.base} rootfs` : `RUN ${faker.hacker.verb()} ${short}`,
       })),
     };
-    const configBytes = Buffer.from(JSON.stringify(config));
+    const configBytes = ownBytes(JSON.stringify(config));
     const configDigest = sha256(configBytes);
     const manifests = {} as Record<ManifestFormat, Document>;
     for (const format of ["docker", "oci"] as const) {

@@ -34,7 +34,10 @@ export function sha256(data: Buffer | string): string {
 export function keystream(key: string, length: number): Buffer {
   const k = createHash("sha256").update(key).digest();
   const cipher = createCipheriv("aes-256-ctr", k, Buffer.alloc(16));
-  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
+  const stream = cipher.update(Buffer.alloc(length));
+  // CTR is a stream mode: final() adds nothing, so no copy to join the two.
+  const rest = cipher.final();
+  return rest.length === 0 ? stream : Buffer.concat([stream, rest]);
 }
 
 async function tarOf(recipe: LayerRecipe): Promise<Buffer> {
@@ -71,9 +74,22 @@ async function tarOf(recipe: LayerRecipe): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/**
+ * The buffer itself if it has its memory to itself, else a copy that does.
+ * zlib's output for a small layer is a slice of a 16 KiB chunk cut from
+ * Buffer's shared 64 KiB pool: a cached layer would keep all of it alive,
+ * unseen by the cache, which counts only the layer's length.
+ */
+function ownMemory(bytes: Buffer): Buffer {
+  if (bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length) return bytes;
+  const own = Buffer.allocUnsafeSlow(bytes.length);
+  bytes.copy(own);
+  return own;
+}
+
 export async function generateLayer(recipe: LayerRecipe): Promise<GeneratedLayer> {
   const tar = await tarOf(recipe);
   // zlib's gzip header carries no timestamp or name from Node, so equal input gives equal bytes.
-  const gz = gzipSync(tar, { level: 1 });
+  const gz = ownMemory(gzipSync(tar, { level: 1 }));
   return { gz, digest: sha256(gz), diffId: sha256(tar) };
 }

@@ -3,14 +3,25 @@ import { Counter, Gauge, Registry as PromRegistry } from "prom-client";
 /**
  * Prometheus metrics (prom-client), one set per registry so several registries
  * in one process (tests, replicas) do not mix their numbers.
+ *
+ * The two that change on every request (requests answered, quota remaining)
+ * are kept in plain maps by `countRequest` and `noteQuotaRemaining` and handed
+ * to prom-client when it collects (a scrape): prom-client hashes the label set
+ * on every inc or set, a measurable part of a manifest answer. A scrape reads
+ * the same numbers either way.
  */
 export class RegistryMetrics {
   readonly registry = new PromRegistry();
+  /** Requests answered since the last collect: kind -> method -> status -> count. */
+  private pendingRequests = new Map<string, Map<string, Map<number, number>>>();
+  /** Latest quota remaining since the last collect: rule -> identity -> value. */
+  private pendingRemaining = new Map<string, Map<string, number>>();
   readonly requests = new Counter({
     name: "pullstorm_requests_total",
     help: "Requests answered, by endpoint kind, method and status",
     labelNames: ["kind", "method", "status"] as const,
     registers: [this.registry],
+    collect: () => this.flushRequests(),
   });
   readonly refusals = new Counter({
     name: "pullstorm_refusals_total",
@@ -23,6 +34,7 @@ export class RegistryMetrics {
     help: "Quota remaining per identity and rule, as of that identity's last counted request",
     labelNames: ["rule", "identity"] as const,
     registers: [this.registry],
+    collect: () => this.flushRemaining(),
   });
   readonly storeErrors = new Counter({
     name: "pullstorm_quota_store_errors_total",
@@ -54,11 +66,55 @@ export class RegistryMetrics {
     store.instrument?.(this);
   }
 
+  /** Counts one answered request (pullstorm_requests_total). */
+  countRequest(kind: string, method: string, status: number): void {
+    let byMethod = this.pendingRequests.get(kind);
+    if (!byMethod) {
+      byMethod = new Map();
+      this.pendingRequests.set(kind, byMethod);
+    }
+    let byStatus = byMethod.get(method);
+    if (!byStatus) {
+      byStatus = new Map();
+      byMethod.set(method, byStatus);
+    }
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+  }
+
+  /** Records an identity's quota remaining under a rule (pullstorm_quota_remaining). */
+  noteQuotaRemaining(rule: string, identity: string, remaining: number): void {
+    let byIdentity = this.pendingRemaining.get(rule);
+    if (!byIdentity) {
+      byIdentity = new Map();
+      this.pendingRemaining.set(rule, byIdentity);
+    }
+    byIdentity.set(identity, remaining);
+  }
+
+  private flushRequests(): void {
+    const pending = this.pendingRequests;
+    this.pendingRequests = new Map();
+    for (const [kind, byMethod] of pending)
+      for (const [method, byStatus] of byMethod)
+        for (const [status, n] of byStatus)
+          this.requests.inc({ kind, method, status: String(status) }, n);
+  }
+
+  private flushRemaining(): void {
+    const pending = this.pendingRemaining;
+    this.pendingRemaining = new Map();
+    for (const [rule, byIdentity] of pending)
+      for (const [identity, value] of byIdentity)
+        this.quotaRemaining.set({ rule, identity }, value);
+  }
+
   text(): Promise<string> {
     return this.registry.metrics();
   }
 
   reset(): void {
+    this.pendingRequests = new Map();
+    this.pendingRemaining = new Map();
     this.registry.resetMetrics();
   }
 }

@@ -19,13 +19,31 @@ export function acceptedTypes(accept: string | undefined): Set<string> {
 const DEFAULT_PLATFORM = "linux/amd64";
 
 /**
+ * The last few Accept headers seen, parsed: clients send the same one on every
+ * request, so parsing it again (and hashing it, for a Map) each time was a
+ * good part of a manifest answer. Compared by value; never mutated.
+ */
+const EMPTY: ReadonlySet<string> = new Set();
+const recentAccepts: Array<{ accept: string; types: ReadonlySet<string> }> = [];
+const RECENT_ACCEPTS = 8;
+
+function acceptedTypesCached(accept: string | undefined): ReadonlySet<string> {
+  if (!accept) return EMPTY;
+  for (const entry of recentAccepts) if (entry.accept === accept) return entry.types;
+  const types = acceptedTypes(accept);
+  if (recentAccepts.length >= RECENT_ACCEPTS) recentAccepts.pop();
+  recentAccepts.unshift({ accept, types });
+  return types;
+}
+
+/**
  * Picks the document a tag request gets, as Docker Hub and distribution do: the
  * image's own family if the client takes it, else the other family, and for a
  * client that takes no index at all, the linux/amd64 manifest. No Accept header
  * gets the image's own top-level document. Undefined: nothing acceptable.
  */
 export function negotiate(build: ImageBuild, accept: string | undefined): Document | undefined {
-  const accepted = acceptedTypes(accept);
+  const accepted = acceptedTypesCached(accept);
   const anything = accepted.size === 0 || accepted.has("*/*");
   const families: ManifestFormat[] = [build.format, build.format === "docker" ? "oci" : "docker"];
   if (build.index) {

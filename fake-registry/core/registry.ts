@@ -1,5 +1,5 @@
 import { TokenService } from "../auth/token-service.ts";
-import { allows, TokenSigner } from "../auth/tokens.ts";
+import { allows, TokenSigner, type Verification } from "../auth/tokens.ts";
 import type { Account } from "../auth/users.ts";
 import type { Document } from "../catalog/build.ts";
 import type { Catalog } from "../catalog/catalog.ts";
@@ -77,6 +77,8 @@ const API_VERSION = { "docker-distribution-api-version": "registry/2.0" };
 export const REFUSAL_HEADER = "pullstorm-refusal";
 const HOST_RE = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
 const PRE_AUTH: Layer[] = ["edge", "abuse"];
+const REGISTRY: Layer[] = ["registry"];
+const TOKEN: Layer[] = ["token"];
 
 type Classified =
   | { kind: "token" }
@@ -187,11 +189,7 @@ export class Registry {
     // Testbed instrumentation: which layer said no, for reports (real registries send nothing like it).
     if (handled.refusal) handled.response.headers[REFUSAL_HEADER] = handled.refusal.reason;
     this.stats.record(handled.kind, req.method, handled.response.status, handled.identity);
-    this.metrics.requests.inc({
-      kind: handled.kind,
-      method: req.method,
-      status: String(handled.response.status),
-    });
+    this.metrics.countRequest(handled.kind, req.method, handled.response.status);
     if (handled.refusal) this.metrics.refusals.inc(handled.refusal);
     return handled;
   }
@@ -225,7 +223,11 @@ export class Registry {
       if (invalid) return { ...base, response: invalid, identity: anonymous(client) };
     }
 
-    const identity = await this.identify(req, client, kind);
+    const bearer = this.auth && kind !== "token" ? bearerToken(req) : undefined;
+    // The token is checked once, here; authorize() reuses the answer after the quotas.
+    const checking = bearer ? this.verifyToken(bearer) : undefined;
+    const verified = checking instanceof Promise ? await checking : checking;
+    const identity = this.identify(req, client, kind, verified);
     const edge = await this.enforcer.check(PRE_AUTH, { kind, method: req.method, identity, now });
     if (edge.refused) return this.refused(base, identity, edge.refused);
 
@@ -244,42 +246,53 @@ export class Registry {
     const handled =
       kind === "token"
         ? await this.token(req, client, now, identity)
-        : await this.pull(req, now, identity, route as Route, repository);
+        : await this.pull(req, now, identity, route as Route, repository, bearer, verified);
     if (fault?.effects) {
       handled.response.effects = mergeEffects(handled.response.effects, fault.effects);
     }
     return { ...base, ...handled };
   }
 
-  /** Who is asking, without enforcing anything yet: the token's account, else the client address. */
-  private async identify(
+  /** The bearer token's verification, from the signer's cache without waiting when it can. */
+  private verifyToken(bearer: string): Verification | Promise<Verification> {
+    const signer = (this.auth as { signer: TokenSigner }).signer;
+    const now = this.clock.tokenNow();
+    return signer.verifyCached(bearer, now) ?? signer.verify(bearer, now);
+  }
+
+  /**
+   * Who is asking, without enforcing anything yet: the (already verified)
+   * token's account, else the client address.
+   */
+  private identify(
     req: RegistryRequest,
     client: ClientInfo,
     kind: EndpointKind,
-  ): Promise<Identity> {
+    verified: Verification | undefined,
+  ): Identity {
     if (!this.auth) return anonymous(client);
-    const header = req.headers.authorization;
     if (kind === "token") {
-      const user = basicUser(header);
+      const user = basicUser(req.headers.authorization);
       const account = user ? this.auth.tokens.account(user) : undefined;
       return account ? identityFromAccount(account, client.ip) : anonymous(client);
     }
-    const bearer = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
-    if (!bearer) return anonymous(client);
-    const verified = await this.auth.signer.verify(bearer, this.clock.tokenNow());
-    if (!verified.ok) return anonymous(client);
+    if (!verified?.ok) return anonymous(client);
     const { claims } = verified;
-    if (!claims.subject)
-      return { ...anonymous(client), ...(claims.id ? { tokenId: claims.id } : {}) };
+    if (!claims.subject) {
+      const who = anonymous(client);
+      if (claims.id) who.tokenId = claims.id;
+      return who;
+    }
     const account = this.auth.tokens.account(claims.subject);
-    return {
+    const who: Identity = {
       type: "account",
       key: claims.subject,
       ip: client.ip,
       plan: account?.plan ?? claims.plan ?? "free",
-      ...(account?.org ? { org: account.org } : {}),
-      ...(claims.id ? { tokenId: claims.id } : {}),
     };
+    if (account?.org) who.org = account.org;
+    if (claims.id) who.tokenId = claims.id;
+    return who;
   }
 
   private refused(
@@ -301,10 +314,12 @@ export class Registry {
     identity: Identity,
     route: Route,
     repository: string | undefined,
+    bearer: string | undefined,
+    verified: Verification | undefined,
   ): Promise<Omit<Handled, "kind">> {
-    const denied = await this.authorize(req, repository);
+    const denied = this.authorize(req, repository, bearer, verified);
     if (denied) return { response: denied, identity };
-    const decision = await this.enforcer.check(["registry"], {
+    const decision = await this.enforcer.check(REGISTRY, {
       kind: route.kind,
       method: req.method,
       identity,
@@ -320,34 +335,41 @@ export class Registry {
     }
     const response = await this.serve(route, req, now - this.clock.startedAt);
     Object.assign(response.headers, decision.headers);
-    this.noteQuota(decision.headers, "pulls", identity);
+    this.noteQuota(decision.headers, "pulls", identity, decision.remaining);
     return { response, identity };
   }
 
-  private noteQuota(headers: Record<string, string>, rule: string, identity: Identity): void {
-    const remaining = headers["ratelimit-remaining"];
-    if (remaining) {
-      this.metrics.quotaRemaining.set(
-        { rule, identity: identity.key },
-        Number.parseInt(remaining, 10),
-      );
+  private noteQuota(
+    headers: Record<string, string>,
+    rule: string,
+    identity: Identity,
+    remaining?: number,
+  ): void {
+    if (remaining !== undefined) {
+      this.metrics.noteQuotaRemaining(rule, identity.key, remaining);
+      return;
     }
+    const header = headers["ratelimit-remaining"];
+    if (header) this.metrics.noteQuotaRemaining(rule, identity.key, Number.parseInt(header, 10));
   }
 
-  /** The bearer-token check: undefined when the request may proceed, else the 401 to send. */
-  private async authorize(
+  /**
+   * The bearer-token check, on the verification identify() used: undefined
+   * when the request may proceed, else the 401 to send.
+   */
+  private authorize(
     req: RegistryRequest,
     repository: string | undefined,
-  ): Promise<RegistryResponse | undefined> {
+    bearer: string | undefined,
+    verified: Verification | undefined,
+  ): RegistryResponse | undefined {
     if (!this.auth) return undefined;
-    const header = req.headers.authorization;
-    const bearer = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
-    const scope = repository ? `repository:${repository}:pull` : undefined;
-    if (!bearer) return this.challenge(req, scope, undefined, "authentication required");
-    const verified = await this.auth.signer.verify(bearer, this.clock.tokenNow());
-    if (!verified.ok) return this.challenge(req, scope, "invalid_token", verified.reason);
+    const scope = () => (repository ? `repository:${repository}:pull` : undefined);
+    if (!bearer || !verified)
+      return this.challenge(req, scope(), undefined, "authentication required");
+    if (!verified.ok) return this.challenge(req, scope(), "invalid_token", verified.reason);
     if (repository && !allows(verified.claims, repository, "pull")) {
-      return this.challenge(req, scope, "insufficient_scope", "authentication required");
+      return this.challenge(req, scope(), "insufficient_scope", "authentication required");
     }
     return undefined;
   }
@@ -414,7 +436,7 @@ export class Registry {
         };
       }
     }
-    const limited = await this.enforcer.check(["token"], {
+    const limited = await this.enforcer.check(TOKEN, {
       kind: "token",
       method: req.method,
       identity,
@@ -515,13 +537,14 @@ export class Registry {
           detail: { tag: reference, accept: clip(accept ?? "", 200) },
         });
     }
+    const made = documentHeaders(doc);
     return {
       status: 200,
       headers: {
         "content-type": doc.mediaType,
-        "content-length": String(doc.bytes.length),
+        "content-length": made.length,
         "docker-content-digest": doc.digest,
-        etag: `"${doc.digest}"`,
+        etag: made.etag,
       },
       body: head ? undefined : doc.bytes,
     };
@@ -575,6 +598,18 @@ export class Registry {
   }
 }
 
+/** A document's Content-Length and ETag values, made once per document (it never changes). */
+const madeHeaders = new WeakMap<Document, { length: string; etag: string }>();
+
+function documentHeaders(doc: Document): { length: string; etag: string } {
+  let made = madeHeaders.get(doc);
+  if (!made) {
+    made = { length: String(doc.bytes.length), etag: `"${doc.digest}"` };
+    madeHeaders.set(doc, made);
+  }
+  return made;
+}
+
 /** Method and input checks that need no credentials: bad input never reaches auth, limits or catalog. */
 function validate(route: Route, method: string): RegistryResponse | undefined {
   const read = method === "GET" || method === "HEAD";
@@ -618,6 +653,13 @@ function validate(route: Route, method: string): RegistryResponse | undefined {
     }
   }
   return undefined;
+}
+
+/** The token of an `Authorization: Bearer ...` header, if any. */
+function bearerToken(req: RegistryRequest): string | undefined {
+  const header = req.headers.authorization;
+  const bearer = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
+  return bearer || undefined;
 }
 
 function basicUser(header: string | undefined): string | undefined {

@@ -18,7 +18,8 @@ const TAGS_RE = /^\/v2\/(.*)\/tags\/list$/s;
 /** Splits an already-decoded `/v2/...` path into the OCI endpoint it names. */
 export function parseRoute(path: string): Route {
   if (path === "/v2" || path === "/v2/") return { kind: "ping" };
-  let m = UPLOAD_RE.exec(path);
+  // UPLOAD_RE needs "/blobs/uploads" in the path: most paths are not tried against it.
+  let m = path.includes("/blobs/uploads") ? UPLOAD_RE.exec(path) : null;
   if (m) return { kind: "push", name: m[1] as string };
   m = MANIFEST_RE.exec(path);
   if (m) return { kind: "manifest", name: m[1] as string, reference: m[2] as string };
@@ -35,6 +36,7 @@ export function endpointKind(route: Route): EndpointKind {
 
 /** Percent-decodes a path; undefined when the encoding is malformed. */
 export function decodePath(raw: string): string | undefined {
+  if (!raw.includes("%")) return raw;
   try {
     return decodeURIComponent(raw);
   } catch {

@@ -33,17 +33,36 @@ export function clientIp(address: string | undefined): string {
   return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
+/** The query of every request without one: shared, so it refuses to change. */
+class NoQuery extends URLSearchParams {
+  override append(): void {
+    throw new Error("the shared empty query is read-only");
+  }
+  override delete(): void {
+    throw new Error("the shared empty query is read-only");
+  }
+  override set(): void {
+    throw new Error("the shared empty query is read-only");
+  }
+  override sort(): void {
+    throw new Error("the shared empty query is read-only");
+  }
+}
+const NO_QUERY: URLSearchParams = new NoQuery();
+
 function toRegistryRequest(request: FastifyRequest): RegistryRequest {
   const url = request.raw.url ?? "/";
   const q = url.indexOf("?");
   const headers: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(request.headers)) {
+  const raw = request.headers;
+  for (const k in raw) {
+    const v = raw[k];
     headers[k] = Array.isArray(v) ? v.join(", ") : v;
   }
   const req: RegistryRequest = {
     method: request.method,
     path: q < 0 ? url : url.slice(0, q),
-    query: new URLSearchParams(q < 0 ? "" : url.slice(q + 1)),
+    query: q < 0 ? NO_QUERY : new URLSearchParams(url.slice(q + 1)),
     headers,
   };
   if (typeof request.body === "string") req.body = request.body;
@@ -72,12 +91,27 @@ export interface RequestHandler {
   ): Promise<Partial<Handled> & Pick<Handled, "response">>;
 }
 
+/** Whether a logger writes info lines (the per-request ones). */
+function logsInfo(logger: FastifyBaseLogger): boolean {
+  const withCheck = logger as FastifyBaseLogger & { isLevelEnabled?(level: string): boolean };
+  if (withCheck.isLevelEnabled) return withCheck.isLevelEnabled("info");
+  return ["trace", "debug", "info"].includes(logger.level);
+}
+
 export function createHttpServer(
   registry: RequestHandler,
   options: HttpOptions = {},
 ): FastifyInstance {
+  // One line per request at info level. Above it (--log-level warn) a request
+  // needs no logger of its own: the rare warning or error is logged by the
+  // server's logger, without a reqId (there are no request lines to match it
+  // to), and a pino child per request was a tenth of a manifest answer.
+  const requestLines = options.logger !== undefined && logsInfo(options.logger);
   const app = Fastify({
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
+    ...(options.logger && !requestLines
+      ? { childLoggerFactory: (logger: FastifyBaseLogger) => logger }
+      : {}),
     // One line per request comes from the onResponse hook below, not Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     exposeHeadRoutes: false,
@@ -115,6 +149,8 @@ export function createHttpServer(
     socket.end(rawError(405, "UNSUPPORTED", "CONNECT is not supported"));
   });
 
+  // Declared up front, so every request object has the same shape (set by the handler below).
+  app.decorateRequest("handled", undefined);
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
 
@@ -162,7 +198,7 @@ export function createHttpServer(
       .send(errorBody([{ code: status === 500 ? "UNKNOWN" : "UNSUPPORTED", message }]));
   });
 
-  if (options.logger) {
+  if (requestLines) {
     app.addHook("onResponse", async (request, reply) => {
       const h = request.handled;
       request.log.info(

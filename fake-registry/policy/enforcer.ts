@@ -1,7 +1,13 @@
 import type { Clock } from "../core/clock.ts";
 import type { EndpointKind, Identity, RegistryResponse } from "../core/types.ts";
 import { deniedResponse, refusalResponse } from "./refusal.ts";
-import { type QuotaState, type QuotaStore, QuotaStoreUnavailableError } from "./store.ts";
+import {
+  type ImmediateQuotaStore,
+  isImmediate,
+  type QuotaState,
+  type QuotaStore,
+  QuotaStoreUnavailableError,
+} from "./store.ts";
 import { planOf, subjectKey } from "./subject.ts";
 import type { Layer, Limit, MisleadingErrors, Policy, QuotaRule } from "./types.ts";
 
@@ -27,6 +33,8 @@ export interface PolicyDecision {
   refused?: { response: RegistryResponse; reason: RefusalReason; rule: string };
   /** ratelimit-* headers for a manifest response. */
   headers: Record<string, string>;
+  /** The number in `ratelimit-remaining`, when the headers carry one. */
+  remaining?: number;
 }
 
 export interface QuotaView {
@@ -51,10 +59,45 @@ function limitFor(rule: QuotaRule, identity: Identity): Limit | undefined {
 }
 
 function costOf(rule: QuotaRule, kind: EndpointKind, method: string): number | undefined {
-  const spec = rule.counts.find(
-    (c) => (c.kind === "*" || c.kind === kind) && (c.method === "*" || c.method === method),
-  );
-  return spec?.cost;
+  for (const c of rule.counts) {
+    if ((c.kind === "*" || c.kind === kind) && (c.method === "*" || c.method === method))
+      return c.cost;
+  }
+  return undefined;
+}
+
+/**
+ * `RULE:SUBJECT` store keys, made once per rule and subject (see subjectKey):
+ * a key the store has seen is a string whose hash is already known.
+ */
+const storeKeys = new WeakMap<QuotaRule, Map<string, string>>();
+
+function storeKey(rule: QuotaRule, subject: string): string {
+  let byRule = storeKeys.get(rule);
+  if (!byRule) {
+    byRule = new Map();
+    storeKeys.set(rule, byRule);
+  }
+  let key = byRule.get(subject);
+  if (key === undefined) {
+    if (byRule.size >= 100_000) byRule.clear();
+    key = `${rule.name}:${subject}`;
+    byRule.set(subject, key);
+  }
+  return key;
+}
+
+/** `ratelimit-limit` and the window suffix of a limit's headers, made once per limit. */
+const limitHeaders = new WeakMap<Limit, { limit: string; window: string }>();
+
+function headersOf(limit: Limit): { limit: string; window: string } {
+  let found = limitHeaders.get(limit);
+  if (!found) {
+    const window = `;w=${Math.round(limit.windowMs / 1000)}`;
+    found = { limit: `${limit.limit}${window}`, window };
+    limitHeaders.set(limit, found);
+  }
+  return found;
 }
 
 /**
@@ -65,6 +108,8 @@ function costOf(rule: QuotaRule, kind: EndpointKind, method: string): number | u
 export class PolicyEnforcer {
   private current: Policy;
   private readonly store: QuotaStore;
+  /** The same store when it answers at once (memory), asked without awaiting. */
+  private readonly immediate: ImmediateQuotaStore | undefined;
   private readonly clock: Clock & { scale?: number };
   private readonly bans = new Map<string, number>();
   private recentCounted: number[] = [];
@@ -78,6 +123,7 @@ export class PolicyEnforcer {
   ) {
     this.current = policy;
     this.store = store;
+    this.immediate = isImmediate(store) ? store : undefined;
     this.clock = clock;
     this.random = random;
   }
@@ -119,6 +165,7 @@ export class PolicyEnforcer {
     at: { rule: string },
   ): Promise<PolicyDecision> {
     const headers: Record<string, string> = {};
+    let remaining: number | undefined;
     const misleading = this.current.misleading;
     for (const rule of this.current.rules) {
       if (!layers.includes(rule.layer)) continue;
@@ -126,13 +173,16 @@ export class PolicyEnforcer {
       const cost = costOf(rule, req.kind, req.method);
       if (cost === undefined) continue;
       const { key, source } = subjectKey(req.identity, rule.anonymousBy, rule.authenticatedBy);
-      const banKey = `${rule.name}:${key}`;
+      // The store key of both the ban counter and the quota.
+      const banKey = storeKey(rule, key);
       if (rule.ban) {
         const until = this.bans.get(banKey);
         if (until !== undefined && until > req.now) {
           return this.refuse(rule, req, "ban", until - req.now);
         }
-        const hits = await this.store.hit(banKey, rule.ban.windowMs, req.now);
+        const hits = this.immediate
+          ? this.immediate.hitNow(banKey, rule.ban.windowMs, req.now)
+          : await this.store.hit(banKey, rule.ban.windowMs, req.now);
         if (hits > rule.ban.after) {
           this.bans.set(banKey, req.now + rule.ban.forMs);
           return this.refuse(rule, req, "ban", rule.ban.forMs);
@@ -140,15 +190,21 @@ export class PolicyEnforcer {
       }
       const limit = limitFor(rule, req.identity);
       if (!limit) continue;
+      const now = this.immediate;
       const state: QuotaState =
         cost > 0
-          ? await this.store.consume(`${rule.name}:${key}`, limit, cost, req.now)
-          : await this.store.peek(`${rule.name}:${key}`, limit, req.now);
+          ? now
+            ? now.consumeNow(banKey, limit, cost, req.now)
+            : await this.store.consume(banKey, limit, cost, req.now)
+          : now
+            ? now.peekNow(banKey, limit, req.now)
+            : await this.store.peek(banKey, limit, req.now);
       if (rule.headers && req.kind === "manifest" && !state.unchecked) {
-        const w = Math.round(limit.windowMs / 1000);
-        headers["ratelimit-limit"] = `${limit.limit};w=${w}`;
-        headers["ratelimit-remaining"] = `${state.remaining};w=${w}`;
+        const h = headersOf(limit);
+        headers["ratelimit-limit"] = h.limit;
+        headers["ratelimit-remaining"] = `${state.remaining}${h.window}`;
         headers["docker-ratelimit-source"] = source;
+        remaining = state.remaining;
       }
       // Under load, a registry may hide throttling behind DENIED (docker/hub-feedback #2246).
       const overloaded =
@@ -172,7 +228,7 @@ export class PolicyEnforcer {
         return this.denied(rule, misleading);
       }
     }
-    return { headers };
+    return remaining === undefined ? { headers } : { headers, remaining };
   }
 
   private refuse(

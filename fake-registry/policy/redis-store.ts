@@ -1,5 +1,6 @@
 // Quota counters in Redis, shared by registry replicas (docs/redis.md).
-import { Redis } from "ioredis";
+import { createRequire } from "node:module";
+import type { Redis } from "ioredis";
 import { ConfigError } from "../config/yaml-file.ts";
 import type { RegistryMetrics } from "../core/metrics.ts";
 import {
@@ -216,6 +217,14 @@ return redis.error_reply('PULLSTORM_BAD_OP ' .. tostring(op))
 
 type QuotaCommand = (...args: string[]) => Promise<string[]>;
 
+/**
+ * ioredis, loaded when the first Redis store is made: a registry keeping its
+ * counters in memory (the default) never pays the ~15 MB it costs resident.
+ */
+function redisClass(): typeof Redis {
+  return (createRequire(import.meta.url)("ioredis") as { Redis: typeof Redis }).Redis;
+}
+
 function messageOf(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) return messageOf(error.errors[0]);
   return error instanceof Error ? error.message : String(error);
@@ -271,7 +280,8 @@ export class RedisQuotaStore implements QuotaStore {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 3000;
     this.logger = options.logger;
     const reconnectMaxMs = options.reconnectMaxMs ?? 1000;
-    this.client = new Redis({
+    const RedisClient = redisClass();
+    this.client = new RedisClient({
       host: address.host,
       port: address.port,
       db: address.db,

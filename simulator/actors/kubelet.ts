@@ -20,6 +20,8 @@ interface Pod {
   id: string;
   image: string;
   ref: ImageRef;
+  /** `ref` as text, as the content store keys images. */
+  refText: string;
   policy: PullPolicy;
   createdAt: number;
   current: boolean;
@@ -69,6 +71,7 @@ export class KubeletNode {
       id: `${this.name}/pod-${++this.podSeq}`,
       image,
       ref,
+      refText: formatReference(ref),
       policy: policy === "default" ? defaultPullPolicy(ref) : policy,
       createdAt: this.ctx.sim.now(),
       current: true,
@@ -150,7 +153,7 @@ export class KubeletNode {
   }
 
   private async ensureImage(pod: Pod): Promise<boolean> {
-    if (pod.policy === "IfNotPresent" && this.store.hasImage(formatReference(pod.ref))) return true;
+    if (pod.policy === "IfNotPresent" && this.store.hasImage(pod.refText)) return true;
     if (!this.takeQpsToken()) {
       this.ctx.emit({
         type: "pull",
@@ -158,7 +161,7 @@ export class KubeletNode {
         design: this.ctx.design,
         actor: this.name,
         identity: this.client.options.credentials?.user ?? this.client.options.egressIp,
-        image: formatReference(pod.ref),
+        image: pod.refText,
         outcome: "failed",
         reason: "qps",
         durationSeconds: 0,
@@ -168,8 +171,7 @@ export class KubeletNode {
     }
     await this.acquire();
     try {
-      if (pod.policy === "IfNotPresent" && this.store.hasImage(formatReference(pod.ref)))
-        return true;
+      if (pod.policy === "IfNotPresent" && this.store.hasImage(pod.refText)) return true;
       return await this.pullOnce(pod.ref, this.name);
     } finally {
       this.release();

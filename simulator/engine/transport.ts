@@ -80,33 +80,31 @@ export class InProcessTransport implements Transport {
     const handler = this.hosts.get(req.host);
     if (!handler) return { status: 0, error: "refused", message: `no host ${req.host}` };
     const q = req.path.indexOf("?");
-    const handled = await handler.handle(
-      {
-        method: req.method,
-        path: q < 0 ? req.path : req.path.slice(0, q),
-        query: new URLSearchParams(q < 0 ? "" : req.path.slice(q + 1)),
-        headers: { host: req.host, ...lower(req.headers) },
-        ...(req.body !== undefined ? { body: req.body } : {}),
-      },
-      { ip: egressIp },
-    );
+    const request: RegistryRequest = {
+      method: req.method,
+      path: q < 0 ? req.path : req.path.slice(0, q),
+      query: q < 0 ? NO_QUERY : new URLSearchParams(req.path.slice(q + 1)),
+      headers: lowerHeaders(req.host, req.headers),
+    };
+    if (req.body !== undefined) request.body = req.body;
+    const handled = await handler.handle(request, { ip: egressIp });
     const r = handled.response;
-    const effects = r.effects ?? {};
-    if (effects.delayMs && this.sleep) await this.sleep(effects.delayMs);
-    if (effects.reset) return { status: 0, error: "reset", message: "connection reset by peer" };
-    if (effects.hang) {
-      if (this.sleep) await this.sleep(CLIENT_TIMEOUT_MS);
-      return { status: 0, error: "timeout", message: "no answer (hang)" };
+    const effects = r.effects;
+    if (effects) {
+      if (effects.delayMs && this.sleep) await this.sleep(effects.delayMs);
+      if (effects.reset) return { status: 0, error: "reset", message: "connection reset by peer" };
+      if (effects.hang) {
+        if (this.sleep) await this.sleep(CLIENT_TIMEOUT_MS);
+        return { status: 0, error: "timeout", message: "no answer (hang)" };
+      }
     }
+    const head = req.method === "HEAD";
+    // A HEAD answer has no body on the wire, whatever the handler returned.
     const body =
-      r.body === undefined
-        ? Buffer.alloc(0)
-        : Buffer.isBuffer(r.body)
-          ? r.body
-          : Buffer.from(r.body);
+      head || r.body === undefined ? EMPTY : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body);
     if (this.sleep) {
-      const size = req.method === "HEAD" ? 0 : body.length;
-      const transfer = effects.bytesPerSecond
+      const size = body.length;
+      const transfer = effects?.bytesPerSecond
         ? (size / effects.bytesPerSecond) * 1000
         : this.network.bytesPerMs > 0
           ? size / this.network.bytesPerMs
@@ -114,16 +112,35 @@ export class InProcessTransport implements Transport {
       const wait = this.network.rttMs + transfer;
       if (wait > 0) await this.sleep(wait);
     }
-    return {
-      status: r.status,
-      headers: r.headers,
-      body: req.method === "HEAD" ? Buffer.alloc(0) : body,
-    };
+    return { status: r.status, headers: r.headers, body };
   }
 }
 
-function lower(headers: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+/** An empty body, shared: bodies are only ever read. */
+const EMPTY = Buffer.alloc(0);
+
+/** The query of every request without one: shared, so it refuses to change. */
+class NoQuery extends URLSearchParams {
+  override append(): void {
+    throw new Error("the shared empty query is read-only");
+  }
+  override delete(): void {
+    throw new Error("the shared empty query is read-only");
+  }
+  override set(): void {
+    throw new Error("the shared empty query is read-only");
+  }
+  override sort(): void {
+    throw new Error("the shared empty query is read-only");
+  }
+}
+const NO_QUERY: URLSearchParams = new NoQuery();
+
+/** The request's headers as a server sees them: `host` first, names lower-cased. */
+function lowerHeaders(host: string, headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = { host };
+  for (const k of Object.keys(headers)) out[k.toLowerCase()] = headers[k] as string;
+  return out;
 }
 
 /** Live mode: real HTTP from a real source address (127.0.0.x) to each host's base URL. */

@@ -1,0 +1,409 @@
+/**
+ * Manifest GET throughput, side by side in one run: the fake registry (token
+ * check and quota counting on), CNCF distribution serving the same manifest,
+ * and a bare node:http server returning the same bytes and headers. One load
+ * generator (wrk) with the same threads, connections and duration for each,
+ * rounds interleaved so drifting load on a shared machine hits all three.
+ *
+ *   npm run bench:registry [-- --seconds 5 --rounds 3 --connections 32]
+ *
+ * Writes bench/results/registry-throughput.json and prints a table. See
+ * docs/benchmarks.md for what the numbers mean and what limits them.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { loadavg, runInfo } from "./lib/env.ts";
+import {
+  fetchBytes,
+  fetchToken,
+  identityStats,
+  MANIFEST_ACCEPT,
+  quotaUsed,
+  splitImage,
+} from "./lib/registry-client.ts";
+import { best, fmt, table, verdict, writeResult } from "./lib/report.ts";
+import {
+  copyImage,
+  distributionVersion,
+  have,
+  ROOT,
+  type Server,
+  startBareServer,
+  startDistribution,
+  startFakeRegistry,
+  tempDir,
+} from "./lib/servers.ts";
+import { round, runWrk, type WrkResult } from "./lib/wrk.ts";
+
+const TARGETS = { vsDistribution: 10, vsBare: 0.6 };
+
+const { values: flags } = parseArgs({
+  options: {
+    seconds: { type: "string", default: "5" },
+    rounds: { type: "string", default: "3" },
+    warmup: { type: "string", default: "3" },
+    connections: { type: "string", default: "32" },
+    threads: { type: "string", default: "1" },
+    image: { type: "string", default: "library/nginx:1.25" },
+    "server-cpus": { type: "string", default: "1" },
+    "wrk-cpus": { type: "string", default: "0" },
+    "no-distribution": { type: "boolean", default: false },
+    "log-level": { type: "string", default: "warn" },
+    out: { type: "string", default: "registry-throughput" },
+    /** Also measure the fake registry of another checkout (e.g. `git archive` of an older commit). */
+    before: { type: "string", default: "" },
+  },
+});
+
+const seconds = Number(flags.seconds);
+const rounds = Number(flags.rounds);
+const connections = Number(flags.connections);
+const threads = Number(flags.threads);
+const serverCpus = flags["server-cpus"] || undefined;
+const wrkCpus = flags["wrk-cpus"] || undefined;
+const USER = "bench";
+const PASSWORD = "bench";
+
+interface Contender {
+  key: "fake" | "fake-before" | "distribution" | "distribution-all-cpus" | "bare";
+  label: string;
+  server: Server;
+  url: string;
+  runs: WrkResult[];
+  /** Its own Authorization header (another fake registry issues its own tokens). */
+  authorization?: string;
+  /** Fake registry only: requests its stats counted for the account, and pull quota used, per run. */
+  counted?: Array<{ requests: number; quotaUsed: number }>;
+}
+
+async function main(): Promise<void> {
+  if (!(await have("wrk"))) {
+    process.stderr.write("wrk is not installed (apt-get install wrk)\n");
+    process.exit(2);
+  }
+  const withDistribution =
+    !flags["no-distribution"] && (await have("docker-registry")) && (await have("skopeo"));
+  const info = await runInfo();
+  const tmp = tempDir("pullstorm-bench-");
+  const servers: Server[] = [];
+  try {
+    const { name, reference } = splitImage(flags.image);
+    const fake = await startFakeRegistry({
+      ...(serverCpus ? { cpus: serverCpus } : {}),
+      args: [
+        "--user",
+        `${USER}:${PASSWORD}:pro`,
+        "--policy",
+        join(ROOT, "bench/fixtures/policy-unreached.yaml"),
+        "--token-lifetime",
+        "86400",
+        "--log-level",
+        flags["log-level"],
+      ],
+    });
+    servers.push(fake);
+    const token = await fetchToken(fake.url, name, `${USER}:${PASSWORD}`);
+    const headers = { authorization: `Bearer ${token}`, accept: MANIFEST_ACCEPT };
+    const path = `/v2/${name}/manifests/${reference}`;
+    const reference200 = await fetchBytes(`${fake.url}${path}`, headers);
+    if (reference200.status !== 200 || !reference200.headers["ratelimit-remaining"])
+      throw new Error(
+        `fake registry answered ${reference200.status} without RateLimit headers: ${reference200.body}`,
+      );
+
+    const contenders: Contender[] = [
+      { key: "fake", label: "fake registry", server: fake, url: `${fake.url}${path}`, runs: [] },
+    ];
+    const checks: Record<string, string> = {
+      fake: `${reference200.status} ${reference200.headers["content-type"]} ${reference200.body.length} B ${reference200.sha256}`,
+    };
+
+    let distVersion: string | undefined;
+    if (withDistribution) {
+      const dist = await startDistribution({
+        dir: join(tmp.dir, "distribution"),
+        ...(serverCpus ? { cpus: serverCpus } : {}),
+      });
+      servers.push(dist);
+      distVersion = await distributionVersion();
+      await copyImage({
+        from: fake.url,
+        to: dist.url,
+        image: flags.image,
+        credentials: `${USER}:${PASSWORD}`,
+      });
+      const got = await fetchBytes(`${dist.url}${path}`, headers);
+      if (got.status !== 200 || got.sha256 !== reference200.sha256)
+        throw new Error(
+          `distribution does not serve the same manifest: ${got.status} ${got.sha256} vs ${reference200.sha256}`,
+        );
+      checks.distribution = `${got.status} ${got.headers["content-type"]} ${got.body.length} B ${got.sha256}`;
+      contenders.push({
+        key: "distribution",
+        label: `distribution ${distVersion}${serverCpus ? ` (CPU ${serverCpus})` : ""}`,
+        server: dist,
+        url: `${dist.url}${path}`,
+        runs: [],
+      });
+      if (serverCpus) {
+        // Go uses every core it is given: also measure it unpinned, on the same storage, and
+        // compare against whichever of the two serves more.
+        const distAll = await startDistribution({ dir: join(tmp.dir, "distribution") });
+        servers.push(distAll);
+        const again = await fetchBytes(`${distAll.url}${path}`, headers);
+        if (again.sha256 !== reference200.sha256) throw new Error("unpinned distribution differs");
+        contenders.push({
+          key: "distribution-all-cpus",
+          label: `distribution ${distVersion} (all CPUs)`,
+          server: distAll,
+          url: `${distAll.url}${path}`,
+          runs: [],
+        });
+      }
+    }
+
+    if (flags.before) {
+      // The same flags (the policy file is this checkout's), same account, same secret-less token
+      // service: it issues its own token; the manifest must be the same bytes.
+      const older = await startFakeRegistry({
+        name: "fake-registry (before)",
+        root: flags.before,
+        ...(serverCpus ? { cpus: serverCpus } : {}),
+        args: [
+          "--user",
+          `${USER}:${PASSWORD}:pro`,
+          "--policy",
+          join(ROOT, "bench/fixtures/policy-unreached.yaml"),
+          "--token-lifetime",
+          "86400",
+          "--log-level",
+          flags["log-level"],
+        ],
+      });
+      servers.push(older);
+      const olderToken = await fetchToken(older.url, name, `${USER}:${PASSWORD}`);
+      const got = await fetchBytes(`${older.url}${path}`, {
+        ...headers,
+        authorization: `Bearer ${olderToken}`,
+      });
+      if (got.sha256 !== reference200.sha256)
+        throw new Error("the older checkout serves other bytes");
+      contenders.push({
+        key: "fake-before",
+        label: `fake registry (${flags.before})`,
+        server: older,
+        url: `${older.url}${path}`,
+        runs: [],
+        authorization: `Bearer ${olderToken}`,
+      });
+    }
+
+    const bodyFile = join(tmp.dir, "manifest.json");
+    writeFileSync(bodyFile, reference200.body);
+    const sameHeaders = Object.fromEntries(
+      Object.entries(reference200.headers).filter(
+        ([k]) => !["date", "connection", "keep-alive", "content-length"].includes(k),
+      ),
+    );
+    const bare = await startBareServer({
+      bodyFile,
+      headers: sameHeaders,
+      ...(serverCpus ? { cpus: serverCpus } : {}),
+    });
+    servers.push(bare);
+    const bareGot = await fetchBytes(`${bare.url}${path}`, headers);
+    if (bareGot.sha256 !== reference200.sha256) throw new Error("bare server bytes differ");
+    checks.bare = `${bareGot.status} ${bareGot.headers["content-type"]} ${bareGot.body.length} B ${bareGot.sha256}`;
+    contenders.push({
+      key: "bare",
+      label: "bare node:http",
+      server: bare,
+      url: `${bare.url}${path}`,
+      runs: [],
+    });
+
+    const wrk = (c: Contender, secs: number) =>
+      runWrk({
+        url: c.url,
+        connections,
+        threads,
+        seconds: secs,
+        headers: c.authorization ? { ...headers, authorization: c.authorization } : headers,
+        serverPid: c.server.pid,
+        ...(wrkCpus ? { cpus: wrkCpus } : {}),
+      });
+
+    process.stderr.write(
+      `warm-up ${flags.warmup}s each, then ${rounds} rounds of ${seconds}s: wrk -t${threads} -c${connections}${wrkCpus ? ` on CPU ${wrkCpus}` : ""}, servers${serverCpus ? ` on CPU ${serverCpus}` : ""}\n`,
+    );
+    for (const c of contenders) await wrk(c, Number(flags.warmup));
+    for (let r = 0; r < rounds; r++) {
+      for (const c of contenders) {
+        const before = c.key === "fake" ? await identityStats(fake.url, USER) : undefined;
+        const run = await wrk(c, seconds);
+        c.runs.push(run);
+        if (before) {
+          const after = await identityStats(fake.url, USER);
+          c.counted ??= [];
+          c.counted.push({
+            // Less the stats request itself? It is anonymous (no token): not counted for the account.
+            requests: after.total - before.total,
+            quotaUsed: quotaUsed(after, "pulls") - quotaUsed(before, "pulls"),
+          });
+        }
+        process.stderr.write(
+          `  round ${r + 1} ${c.label}: ${fmt(run.requestsPerSecond)}/s, ${run.serverCpuMicrosPerRequest ?? "?"} us CPU/request, non-2xx ${run.non2xx}, load ${run.loadavg[0]}\n`,
+        );
+      }
+    }
+
+    const bestOf = (c: Contender) => best(c.runs, (r) => r.requestsPerSecond);
+    const fakeBest = bestOf(contenders[0] as Contender);
+    const byKey = (k: Contender["key"]) => contenders.find((c) => c.key === k);
+    const distCs = [byKey("distribution"), byKey("distribution-all-cpus")].filter(
+      (c): c is Contender => c !== undefined,
+    );
+    const distC = distCs.length > 0 ? best(distCs, (c) => bestOf(c).requestsPerSecond) : undefined;
+    const bareC = byKey("bare") as Contender;
+    const distBest = distC ? bestOf(distC) : undefined;
+    const bareBest = bestOf(bareC);
+    const cheapestCpu = (c: Contender) =>
+      Math.min(...c.runs.map((r) => r.serverCpuMicrosPerRequest ?? Number.POSITIVE_INFINITY));
+    const ratios = {
+      vsDistribution: distBest
+        ? round(fakeBest.requestsPerSecond / distBest.requestsPerSecond, 2)
+        : undefined,
+      vsBare: round(fakeBest.requestsPerSecond / bareBest.requestsPerSecond, 2),
+      /** The same comparisons by server CPU time per request (less sensitive to a busy machine). */
+      cpuVsDistribution: distC
+        ? round(cheapestCpu(distC) / cheapestCpu(contenders[0] as Contender), 2)
+        : undefined,
+      cpuVsBare: round(cheapestCpu(bareC) / cheapestCpu(contenders[0] as Contender), 2),
+      /** With --before: this checkout over the other one. */
+      vsBefore: byKey("fake-before")
+        ? round(
+            fakeBest.requestsPerSecond /
+              bestOf(byKey("fake-before") as Contender).requestsPerSecond,
+            2,
+          )
+        : undefined,
+    };
+    const fakeC = contenders[0] as Contender;
+    const allCounted = (fakeC.counted ?? []).every((c, i) => {
+      const run = fakeC.runs[i] as WrkResult;
+      // wrk stops with requests in flight: the server may count up to `connections` more than wrk saw complete.
+      return c.quotaUsed >= run.requests && c.quotaUsed <= run.requests + connections;
+    });
+    const result = {
+      benchmark: "registry-throughput",
+      description:
+        "manifest GET throughput: fake registry (token check + quota counting) vs CNCF distribution vs bare node:http, same wrk load",
+      command: `npm run bench:registry -- ${process.argv.slice(2).join(" ")}`.trim(),
+      ...info,
+      loadavgAtEnd: loadavg(),
+      setup: {
+        image: flags.image,
+        accept: MANIFEST_ACCEPT,
+        manifest: checks,
+        wrk: { threads, connections, seconds, rounds, warmupSeconds: Number(flags.warmup) },
+        cpus: { servers: serverCpus ?? "any", wrk: wrkCpus ?? "any" },
+        fakeRegistry: {
+          flags: `--user ${USER}:${PASSWORD}:pro --policy bench/fixtures/policy-unreached.yaml --token-lifetime 86400 --log-level ${flags["log-level"]}`,
+          quotaCounting:
+            "dockerhub-2020 rules with limits of 1e9: abuse rule (fixed window) and pulls (rolling 24 h) count every request",
+        },
+        distribution: distVersion
+          ? {
+              version: distVersion,
+              mode: "plain registry (no proxy, no auth), filesystem storage, image pushed with skopeo copy --all --preserve-digests, access log off, log level warn",
+              comparedWith: distC?.key,
+            }
+          : { skipped: "docker-registry or skopeo not installed, or --no-distribution" },
+      },
+      results: contenders.map((c) => ({
+        server: c.key,
+        label: c.label,
+        bestRequestsPerSecond: round(bestOf(c).requestsPerSecond),
+        bestCpuMicrosPerRequest: cheapestCpu(c),
+        runs: c.runs,
+        ...(c.counted ? { counted: c.counted } : {}),
+      })),
+      quotaCountingVerified: allCounted,
+      ratios,
+      targets: {
+        vsDistribution: {
+          target: TARGETS.vsDistribution,
+          actual: ratios.vsDistribution,
+          pass:
+            ratios.vsDistribution !== undefined && ratios.vsDistribution >= TARGETS.vsDistribution,
+        },
+        vsBare: {
+          target: TARGETS.vsBare,
+          actual: ratios.vsBare,
+          pass: ratios.vsBare >= TARGETS.vsBare,
+        },
+      },
+    };
+    const file = writeResult(flags.out, result);
+
+    const rows = contenders.map((c) => {
+      const b = bestOf(c);
+      return [
+        c.label,
+        round(b.requestsPerSecond),
+        cheapestCpu(c),
+        b.latencyMs.p50 ?? "",
+        b.latencyMs.p99 ?? "",
+        c.runs.map((r) => fmt(r.requestsPerSecond)).join(" / "),
+      ];
+    });
+    process.stdout.write(
+      `\n${table(["server", "best req/s", "CPU us/req", "p50 ms", "p99 ms", "runs req/s"], rows)}\n\n`,
+    );
+    process.stdout.write(
+      `${table(
+        ["ratio", "target", "actual", "by CPU/req", ""],
+        [
+          [
+            "fake / distribution",
+            `>= ${TARGETS.vsDistribution}`,
+            ratios.vsDistribution ?? "n/a",
+            ratios.cpuVsDistribution ?? "n/a",
+            distBest ? verdict(result.targets.vsDistribution.pass) : "not measured",
+          ],
+          [
+            "fake / bare node:http",
+            `>= ${TARGETS.vsBare}`,
+            ratios.vsBare,
+            ratios.cpuVsBare,
+            verdict(result.targets.vsBare.pass),
+          ],
+          ...(ratios.vsBefore !== undefined
+            ? [
+                [
+                  "fake / fake before",
+                  "",
+                  ratios.vsBefore,
+                  round(
+                    cheapestCpu(byKey("fake-before") as Contender) /
+                      cheapestCpu(contenders[0] as Contender),
+                    2,
+                  ),
+                  "",
+                ],
+              ]
+            : []),
+        ],
+      )}\n`,
+    );
+    process.stdout.write(
+      `\nquota counting ${allCounted ? "verified" : "NOT verified"}: the account's pull quota moved by every request served (${(fakeC.counted ?? []).map((c) => fmt(c.quotaUsed)).join(", ")})\nload average at the end ${loadavg().join(" ")}; wrote ${file}\n`,
+    );
+  } finally {
+    for (const s of servers.reverse()) await s.stop().catch(() => {});
+    tmp.cleanup();
+  }
+}
+
+await main();
