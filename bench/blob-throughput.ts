@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadavg, memoryMiB, runInfo } from "./lib/env.ts";
 import { fetchBytes, fetchToken, MANIFEST_ACCEPT } from "./lib/registry-client.ts";
-import { best, fmt, table, verdict, writeResult } from "./lib/report.ts";
+import { best, fmt, table, verdict, writeFormattedResult } from "./lib/report.ts";
 import {
   copyImage,
   distributionVersion,
@@ -226,7 +226,7 @@ async function main(): Promise<void> {
       ratio,
       target: { target: TARGET, actual: ratio, pass: ratio >= TARGET },
     };
-    const file = writeResult(flags.out, result);
+    const file = await writeFormattedResult(flags.out, result);
     process.stdout.write(
       `\n${table(
         ["server", "best MiB/s", "blobs/s", "CPU us/blob", "runs MiB/s"],

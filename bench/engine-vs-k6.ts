@@ -21,7 +21,7 @@ import { parseArgs } from "node:util";
 import { runCommand } from "../simulator/util/processes.ts";
 import { cpuSeconds, loadavg, runInfo } from "./lib/env.ts";
 import { fetchBytes, fetchToken, MANIFEST_ACCEPT, splitImage } from "./lib/registry-client.ts";
-import { best, fmt, table, verdict, writeResult } from "./lib/report.ts";
+import { best, fmt, table, verdict, writeFormattedResult } from "./lib/report.ts";
 import { NODE, pinned, ROOT, type Server, startFakeRegistry, tempDir } from "./lib/servers.ts";
 import { round } from "./lib/wrk.ts";
 
@@ -226,7 +226,7 @@ async function main(): Promise<void> {
       ratio,
       target: { target: TARGET, actual: ratio, pass: ratio >= TARGET },
     };
-    const file = writeResult(flags.out, result);
+    const file = await writeFormattedResult(flags.out, result);
     process.stdout.write(
       `\n${table(
         ["engine", "best req/s", "registry CPU s", "runs req/s"],

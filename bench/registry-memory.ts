@@ -15,7 +15,7 @@ import { parseArgs } from "node:util";
 import { Catalog } from "../fake-registry/catalog/catalog.ts";
 import { loadavg, memoryMiB, runInfo } from "./lib/env.ts";
 import { MANIFEST_ACCEPT } from "./lib/registry-client.ts";
-import { fmt, table, verdict, writeResult } from "./lib/report.ts";
+import { fmt, table, verdict, writeFormattedResult } from "./lib/report.ts";
 import { type Server, startFakeRegistry } from "./lib/servers.ts";
 import { round } from "./lib/wrk.ts";
 
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
       pass: atSample.peakMiB < TARGET_MIB,
     },
   };
-  const file = writeResult(flags.out, result);
+  const file = await writeFormattedResult(flags.out, result);
   const rows = configs.flatMap((c) =>
     c.points.map((p) => [c.config, p.phase, p.touched, p.rssMiB, p.peakMiB, p.seconds]),
   );

@@ -22,7 +22,7 @@ import {
   quotaUsed,
   splitImage,
 } from "./lib/registry-client.ts";
-import { best, fmt, table, verdict, writeResult } from "./lib/report.ts";
+import { best, fmt, table, verdict, writeFormattedResult } from "./lib/report.ts";
 import {
   copyImage,
   distributionVersion,
@@ -247,7 +247,7 @@ async function main(): Promise<void> {
           const after = await identityStats(fake.url, USER);
           c.counted ??= [];
           c.counted.push({
-            // Less the stats request itself? It is anonymous (no token): not counted for the account.
+            // The stats requests themselves are anonymous (no token): not counted for the account.
             requests: after.total - before.total,
             quotaUsed: quotaUsed(after, "pulls") - quotaUsed(before, "pulls"),
           });
@@ -345,7 +345,7 @@ async function main(): Promise<void> {
         },
       },
     };
-    const file = writeResult(flags.out, result);
+    const file = await writeFormattedResult(flags.out, result);
 
     const rows = contenders.map((c) => {
       const b = bestOf(c);

@@ -1,6 +1,7 @@
 // Results as JSON under bench/results/ and as a plain table on stdout.
-import { writeFileSync } from "node:fs";
-import { relative } from "node:path";
+import { existsSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { runCommand } from "../../simulator/util/processes.ts";
 import { ROOT, resultsFile } from "./servers.ts";
 
 /** A plain-text table, columns padded; numbers right-aligned. */
@@ -25,6 +26,20 @@ export function writeResult(name: string, data: unknown): string {
   const file = resultsFile(name);
   writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
   return relative(ROOT, file);
+}
+
+/**
+ * writeResult, then formatted as Biome formats JSON, so `npm test` (which
+ * checks every file) passes with fresh results.
+ */
+export async function writeFormattedResult(name: string, data: unknown): Promise<string> {
+  const file = writeResult(name, data);
+  const biome = join(ROOT, "node_modules/.bin/biome");
+  if (existsSync(biome))
+    await runCommand(biome, ["format", "--write", file], { cwd: ROOT, timeoutMs: 60_000 }).catch(
+      () => undefined,
+    );
+  return file;
 }
 
 export function verdict(pass: boolean): string {

@@ -46,6 +46,8 @@ export interface AuthOptions {
 /** The fault layer as the core sees it (implemented in ../faults/). */
 export interface FaultLayer {
   evaluate(ctx: FaultContext): import("../faults/types.ts").FaultOutcome | undefined;
+  /** How many faults are in force: 0 skips evaluate (absent: always evaluated). */
+  readonly size?: number;
 }
 
 export interface RegistryOptions {
@@ -231,14 +233,18 @@ export class Registry {
     const edge = await this.enforcer.check(PRE_AUTH, { kind, method: req.method, identity, now });
     if (edge.refused) return this.refused(base, identity, edge.refused);
 
-    const fault = this.faults?.evaluate({
-      kind,
-      method: req.method,
-      identity,
-      now,
-      elapsedMs: now - this.clock.startedAt,
-      ...(repository ? { repository } : {}),
-    });
+    const faults = this.faults;
+    const fault =
+      faults && faults.size !== 0
+        ? faults.evaluate({
+            kind,
+            method: req.method,
+            identity,
+            now,
+            elapsedMs: now - this.clock.startedAt,
+            ...(repository ? { repository } : {}),
+          })
+        : undefined;
     if (fault?.response) {
       const response = { ...fault.response, ...(fault.effects ? { effects: fault.effects } : {}) };
       return { ...base, response, identity, refusal: { reason: "fault", rule: "fault" } };
@@ -250,7 +256,13 @@ export class Registry {
     if (fault?.effects) {
       handled.response.effects = mergeEffects(handled.response.effects, fault.effects);
     }
-    return { ...base, ...handled };
+    // { ...base, ...handled }, without the two spreads.
+    const { response, identity: who } = handled;
+    const out: Handled = repository
+      ? { kind, repository, response, identity: who }
+      : { kind, response, identity: who };
+    if (handled.refusal) out.refusal = handled.refusal;
+    return out;
   }
 
   /** The bearer token's verification, from the signer's cache without waiting when it can. */
