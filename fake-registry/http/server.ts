@@ -9,6 +9,7 @@ import Fastify, {
   LogController,
 } from "fastify";
 import { errorBody } from "../core/errors.ts";
+import { NO_QUERY } from "../core/no-query.ts";
 import { clip } from "../core/references.ts";
 import type { Handled } from "../core/registry.ts";
 import type { RegistryRequest, RegistryResponse } from "../core/types.ts";
@@ -32,23 +33,6 @@ export function clientIp(address: string | undefined): string {
   if (!address) return "unknown";
   return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
-
-/** The query of every request without one: shared, so it refuses to change. */
-class NoQuery extends URLSearchParams {
-  override append(): void {
-    throw new Error("the shared empty query is read-only");
-  }
-  override delete(): void {
-    throw new Error("the shared empty query is read-only");
-  }
-  override set(): void {
-    throw new Error("the shared empty query is read-only");
-  }
-  override sort(): void {
-    throw new Error("the shared empty query is read-only");
-  }
-}
-const NO_QUERY: URLSearchParams = new NoQuery();
 
 function toRegistryRequest(request: FastifyRequest): RegistryRequest {
   const url = request.raw.url ?? "/";

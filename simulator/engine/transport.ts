@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { NO_QUERY } from "../../fake-registry/core/no-query.ts";
 import type { RegistryRequest } from "../../fake-registry/core/types.ts";
 
 /** A request as a client model sends it, to a logical host ("registry", "mirror"). */
@@ -118,23 +119,6 @@ export class InProcessTransport implements Transport {
 
 /** An empty body, shared: bodies are only ever read. */
 const EMPTY = Buffer.alloc(0);
-
-/** The query of every request without one: shared, so it refuses to change. */
-class NoQuery extends URLSearchParams {
-  override append(): void {
-    throw new Error("the shared empty query is read-only");
-  }
-  override delete(): void {
-    throw new Error("the shared empty query is read-only");
-  }
-  override set(): void {
-    throw new Error("the shared empty query is read-only");
-  }
-  override sort(): void {
-    throw new Error("the shared empty query is read-only");
-  }
-}
-const NO_QUERY: URLSearchParams = new NoQuery();
 
 /** The request's headers as a server sees them: `host` first, names lower-cased. */
 function lowerHeaders(host: string, headers: Record<string, string>): Record<string, string> {
