@@ -16,9 +16,9 @@ import {
 } from "./fake-registry/index.ts";
 import { LiveSim } from "./simulator/engine/sim.ts";
 import { HttpTransport } from "./simulator/engine/transport.ts";
+import type { MirrorBackendKind } from "./vocabulary/events.ts";
 import {
   findDistribution,
-  type MirrorBackendKind,
   MirrorStartError,
   type MirrorStartOptions,
   type StartedMirror,
@@ -36,12 +36,10 @@ export {
 export { analyze } from "./reports/analysis.ts";
 export type { Report } from "./reports/summary.ts";
 export { writeRunReports } from "./reports/write.ts";
-export type { SimEvent } from "./simulator/engine/events.ts";
+export type { MirrorBackendKind, MirrorDescription, SimEvent } from "./vocabulary/events.ts";
 export {
   containerRuntimeProblem,
   findDistribution,
-  type MirrorBackendKind,
-  type MirrorDescription,
   MirrorStartError,
   type StartedMirror,
 } from "./simulator/mirror/backends.ts";

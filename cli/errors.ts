@@ -1,4 +1,4 @@
-import { ConfigError } from "../fake-registry/config/yaml-file.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 
 /** A problem with what the user asked for: printed without a stack, exit code 2. */
 export class UsageError extends Error {

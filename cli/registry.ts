@@ -1,8 +1,8 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import pino from "pino";
 import { type Account, parseUser } from "../fake-registry/auth/users.ts";
-import { ConfigError } from "../fake-registry/config/yaml-file.ts";
-import { formatDuration, parseSize } from "../fake-registry/core/units.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
+import { formatDuration, parseSize } from "../vocabulary/config/units.ts";
 import {
   createQuotaStore,
   createRegistry,

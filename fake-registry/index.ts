@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { Account } from "./auth/users.ts";
 import { Catalog, type CatalogOptions } from "./catalog/catalog.ts";
 import { loadCatalogFile } from "./catalog/file.ts";
-import { ConfigError, loadYamlFile } from "./config/yaml-file.ts";
+import { ConfigError, loadYamlFile } from "../vocabulary/config/yaml-file.ts";
 import { type Clock, ScaledClock, SystemClock } from "./core/clock.ts";
 import { Registry } from "./core/registry.ts";
 import { FaultSet } from "./faults/index.ts";

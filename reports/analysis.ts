@@ -1,6 +1,6 @@
-import { parseDuration } from "../fake-registry/core/units.ts";
+import { parseDuration } from "../vocabulary/config/units.ts";
 import { PRESETS } from "../fake-registry/policy/presets.ts";
-import type { PullEvent, RequestEvent, SimEvent } from "../simulator/engine/events.ts";
+import type { PullEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
 import type { Design, Scenario } from "../simulator/scenario/schema.ts";
 import type {
   Analysis,

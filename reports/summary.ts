@@ -1,6 +1,6 @@
 import * as hdr from "hdr-histogram-js";
-import type { SimEvent } from "../simulator/engine/events.ts";
-import type { MirrorDescription } from "../simulator/mirror/backends.ts";
+import type { SimEvent } from "../vocabulary/events.ts";
+import type { MirrorDescription } from "../vocabulary/events.ts";
 import type { Expectation, Scenario } from "../simulator/scenario/schema.ts";
 
 export interface Percentiles {

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { analyze, designCost, layerOf } from "../reports/analysis.ts";
 import { buildReport } from "../reports/summary.ts";
 import { formatSeconds } from "../reports/time.ts";
-import type { PullEvent, RequestEvent, SimEvent } from "../simulator/engine/events.ts";
+import type { PullEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
 import { parseScenario } from "../simulator/scenario/load.ts";
 
 const scenario = parseScenario(

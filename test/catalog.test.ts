@@ -7,7 +7,7 @@ import { extract } from "tar-stream";
 import { describe, expect, it } from "vitest";
 import { Catalog } from "../fake-registry/catalog/catalog.ts";
 import { loadCatalogFile } from "../fake-registry/catalog/file.ts";
-import { ConfigError } from "../fake-registry/config/yaml-file.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 

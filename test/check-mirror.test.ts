@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError } from "../fake-registry/config/yaml-file.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import { createRegistry } from "../fake-registry/index.ts";
 import { analyze, type ImageRun, tally } from "../simulator/check-mirror/analyze.ts";
 import { CheckUsageError, checkMirror, prepareCheck } from "../simulator/check-mirror/check.ts";
@@ -27,7 +27,7 @@ import {
   registryOfHost,
 } from "../simulator/check-mirror/endpoints.ts";
 import { type NodeConfig, planImages } from "../simulator/check-mirror/plan.ts";
-import { type ImageReference, parseImageReference } from "../simulator/check-mirror/reference.ts";
+import { type ImageReference, parseImageReference } from "../vocabulary/oci/reference.ts";
 import {
   renderCheckJunit,
   renderCheckMarkdown,

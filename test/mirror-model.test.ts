@@ -14,7 +14,7 @@ import type { FaultSet } from "../fake-registry/faults/index.ts";
 import { createRegistry, type RunningRegistry, serveRegistry } from "../fake-registry/index.ts";
 import { parsePolicyDocument } from "../fake-registry/policy/file.ts";
 import type { Policy } from "../fake-registry/policy/types.ts";
-import type { MirrorEvent, RequestEvent, SimEvent } from "../simulator/engine/events.ts";
+import type { MirrorEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
 import { LiveSim, type Sim, VirtualSim } from "../simulator/engine/sim.ts";
 import {
   HttpTransport,

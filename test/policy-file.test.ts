@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../fake-registry/config/yaml-file.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import { loadPolicyFile } from "../fake-registry/policy/file.ts";
 import { runCommand } from "./helpers/processes.ts";
 

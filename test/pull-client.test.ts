@@ -8,9 +8,9 @@ import { parsePolicyDocument } from "../fake-registry/policy/file.ts";
 import type { Policy } from "../fake-registry/policy/types.ts";
 import { ContentStore } from "../simulator/client/content-store.ts";
 import { PullClient } from "../simulator/client/pull-client.ts";
-import { defaultPullPolicy, type ImageRef, parseReference } from "../simulator/client/reference.ts";
+import { defaultPullPolicy, type ImageRef, parseReference } from "../vocabulary/oci/reference.ts";
 import { RUNTIMES } from "../simulator/client/runtimes.ts";
-import type { SimEvent } from "../simulator/engine/events.ts";
+import type { SimEvent } from "../vocabulary/events.ts";
 import { VirtualSim } from "../simulator/engine/sim.ts";
 import { InProcessTransport } from "../simulator/engine/transport.ts";
 

@@ -5,7 +5,7 @@
 // Redis's own (scaled) clock shared by replicas, NOSCRIPT recovery.
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from "vitest";
-import { ConfigError } from "../fake-registry/config/yaml-file.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import {
   RedisQuotaStore,
   type RedisQuotaStoreOptions,

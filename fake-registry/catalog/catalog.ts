@@ -6,7 +6,7 @@ import { LRUCache } from "lru-cache";
 import { buildImage, type Document, type ImageBuild, type LayerInfo, seedOf } from "./build.ts";
 import { BUILTIN_IMAGES, type ImageDraft } from "./builtin.ts";
 import { generateLayer, type LayerRecipe } from "./layer.ts";
-import { FORMAT_MEDIA } from "./media-types.ts";
+import { FORMAT_MEDIA } from "../../vocabulary/oci/media-types.ts";
 import { type ImageSpec, LINUX_AMD64, LINUX_ARM64, tagGeneration } from "./spec.ts";
 
 export interface CatalogOptions {

@@ -1,27 +1,13 @@
 import { z } from "zod";
-import { loadYamlFile } from "../config/yaml-file.ts";
-import { checkName, isTag } from "../core/references.ts";
-import { parseDuration, parseSize } from "../core/units.ts";
+import { durationSchema, sizeSchema } from "../../vocabulary/config/schemas.ts";
+import { parseDuration, parseSize } from "../../vocabulary/config/units.ts";
+import { loadYamlFile } from "../../vocabulary/config/yaml-file.ts";
+import { checkName, isTag } from "../../vocabulary/oci/names.ts";
 import type { ImageDraft } from "./builtin.ts";
 import { LINUX_AMD64, LINUX_ARM64, type Platform, type TagSpec } from "./spec.ts";
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (typeof ms === "number") return ms;
-  ctx.addIssue({ code: "custom", message: ms.error });
-  return z.NEVER;
-});
-
-const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const bytes = parseSize(v);
-  if (typeof bytes === "number" && bytes > 0) return bytes;
-  ctx.addIssue({
-    code: "custom",
-    message: typeof bytes === "number" ? "size must be above 0" : bytes.error,
-  });
-  return z.NEVER;
-});
-
+const duration = durationSchema();
+const size = sizeSchema;
 const platform = z.string().transform((v, ctx): Platform => {
   const [os, architecture, variant] = v.split("/");
   if (!os || !architecture) {

@@ -1,4 +1,4 @@
-import type { ManifestFormat } from "./media-types.ts";
+import type { ManifestFormat } from "../../vocabulary/oci/media-types.ts";
 
 export interface Platform {
   os: string;

@@ -1,3 +1,4 @@
+import { REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";
 import { TokenService } from "../auth/token-service.ts";
 import { allows, TokenSigner, type Verification } from "../auth/tokens.ts";
 import type { Account } from "../auth/users.ts";
@@ -20,7 +21,7 @@ import { handleControl } from "./control.ts";
 import { ociError } from "./errors.ts";
 import { RegistryMetrics } from "./metrics.ts";
 import { negotiate } from "./negotiate.ts";
-import { checkDigest, checkName, clip, isTag, looksLikeDigest } from "./references.ts";
+import { checkDigest, checkName, clip, isTag, looksLikeDigest } from "../../vocabulary/oci/names.ts";
 import { decodePath, parseRoute, type Route } from "./route.ts";
 import { Stats } from "./stats.ts";
 import type {
@@ -76,7 +77,6 @@ export interface Handled {
 
 const API_VERSION = { "docker-distribution-api-version": "registry/2.0" };
 /** Names the refusing layer on refused answers (quota, token-quota, abuse, edge, ban, ...). */
-export const REFUSAL_HEADER = "pullstorm-refusal";
 const HOST_RE = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
 const PRE_AUTH: Layer[] = ["edge", "abuse"];
 const REGISTRY: Layer[] = ["registry"];

@@ -1,6 +1,6 @@
 /** The registry core speaks in plain values so that any transport (Fastify, or the simulator's in-process calls) can drive it. */
 
-export type EndpointKind = "ping" | "token" | "manifest" | "blob" | "tags" | "push" | "other";
+export type { EndpointKind } from "../../vocabulary/oci/endpoints.ts";
 
 export interface RegistryRequest {
   method: string;

@@ -1,7 +1,7 @@
 /** The fault-injection layer: one module per fault type behind the `Fault` interface, gathered in a `FaultSet`. */
 export { type AddResult, FaultSet, type FaultSetOptions, mergeEffects } from "./fault-set.ts";
 export { FAULT_TYPES } from "./kinds.ts";
-export { mulberry32 } from "./random.ts";
+export { mulberry32 } from "../../vocabulary/random.ts";
 export { type CompiledFault, type CompileResult, compileFault, ENDPOINT_KINDS } from "./spec.ts";
 export type {
   Fault,

@@ -1,26 +1,13 @@
 import { z } from "zod";
-import { parseDuration, parseSize } from "../core/units.ts";
+import { durationSchema, sizeSchema } from "../../vocabulary/config/schemas.ts";
 
 /** Shared parameter schemas for fault specs. */
 
 /** "250ms", "90s", "10m", "6h", "1d", or seconds as a number; parsed to milliseconds. */
-export const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (typeof ms === "number") return ms;
-  ctx.addIssue({ code: "custom", message: ms.error });
-  return z.NEVER;
-});
+export const duration = durationSchema();
 
 /** Bytes: a number, or "64KiB", "10MB"; must be above 0. */
-export const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const bytes = parseSize(v);
-  if (typeof bytes === "number" && bytes > 0) return bytes;
-  ctx.addIssue({
-    code: "custom",
-    message: typeof bytes === "number" ? "must be above 0" : bytes.error,
-  });
-  return z.NEVER;
-});
+export const size = sizeSchema;
 
 /** Milliseconds as a number, up to ten minutes. */
 export const millis = z.number().min(0).max(600_000);

@@ -8,9 +8,9 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { errorBody } from "../core/errors.ts";
+import { errorBody } from "../../vocabulary/oci/errors.ts";
 import { NO_QUERY } from "../core/no-query.ts";
-import { clip } from "../core/references.ts";
+import { clip } from "../../vocabulary/oci/names.ts";
 import type { Handled } from "../core/registry.ts";
 import type { RegistryRequest, RegistryResponse } from "../core/types.ts";
 import type { TransportEffects } from "../faults/types.ts";

@@ -1,19 +1,11 @@
 import { z } from "zod";
-import { ConfigError, loadYamlFile } from "../config/yaml-file.ts";
-import { parseDuration } from "../core/units.ts";
+import { durationSchema } from "../../vocabulary/config/schemas.ts";
+import { parseDuration } from "../../vocabulary/config/units.ts";
+import { ConfigError, loadYamlFile } from "../../vocabulary/config/yaml-file.ts";
 import { PRESETS, preset as presetNamed } from "./presets.ts";
 import type { Limit, Policy, QuotaRule } from "./types.ts";
 
-const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const ms = parseDuration(v);
-  if (typeof ms === "number" && ms > 0) return ms;
-  ctx.addIssue({
-    code: "custom",
-    message: typeof ms === "number" ? "duration must be above 0" : ms.error,
-  });
-  return z.NEVER;
-});
-
+const duration = durationSchema({ positive: true });
 const KINDS = ["ping", "token", "manifest", "blob", "tags", "*"] as const;
 const SUBJECTS = ["ip", "account", "org", "token", "global"] as const;
 

@@ -1,7 +1,7 @@
 // Quota counters in Redis, shared by registry replicas (docs/redis.md).
 import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
-import { ConfigError } from "../config/yaml-file.ts";
+import { ConfigError } from "../../vocabulary/config/yaml-file.ts";
 import type { RegistryMetrics } from "../core/metrics.ts";
 import {
   type QuotaState,

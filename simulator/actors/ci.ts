@@ -1,5 +1,5 @@
 import { ContentStore } from "../client/content-store.ts";
-import type { ImageRef } from "../client/reference.ts";
+import type { ImageRef } from "../../vocabulary/oci/reference.ts";
 import { type ActorContext, pullAndRecord } from "./common.ts";
 
 interface Job {

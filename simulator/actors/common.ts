@@ -1,7 +1,7 @@
 import type { Account } from "../../fake-registry/auth/users.ts";
 import type { PullClient, PullResult } from "../client/pull-client.ts";
-import { formatReference, type ImageRef } from "../client/reference.ts";
-import type { EventSink } from "../engine/events.ts";
+import { formatReference, type ImageRef } from "../../vocabulary/oci/reference.ts";
+import type { EventSink } from "../../vocabulary/events.ts";
 import type { Sim } from "../engine/sim.ts";
 
 /** What every actor needs from the run: time, events, and a way to get a pull client for an identity. */

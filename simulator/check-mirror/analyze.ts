@@ -9,7 +9,7 @@ import type { DriverOutcome } from "./drivers.ts";
 import { type Endpoint, registryOfHost } from "./endpoints.ts";
 import { configFixFor, hostsTomlFix } from "./fixes.ts";
 import type { ImagePlan, NodeConfig } from "./plan.ts";
-import { DOCKER_HUB } from "./reference.ts";
+import { DOCKER_HUB } from "../../vocabulary/oci/reference.ts";
 import type { Phase, RequestRecord } from "./stand-ins.ts";
 import {
   CONFIG_NAME,

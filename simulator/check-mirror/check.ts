@@ -31,7 +31,7 @@ import { type PrivateContainerd, startPrivateContainerd } from "./containerd.ts"
 import { ctrDriver, type Driver, modelDriver, programVersion, skopeoDriver } from "./drivers.ts";
 import { parseEndpoint, registryOfHost, roleOfHost } from "./endpoints.ts";
 import { emptyConfig, type NodeConfig, planImages } from "./plan.ts";
-import { formatImage, type ImageReference, parseImageReference } from "./reference.ts";
+import { formatImage, type ImageReference, parseImageReference } from "../../vocabulary/oci/reference.ts";
 import {
   type Listener,
   MirrorStandIn,

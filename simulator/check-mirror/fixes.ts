@@ -1,6 +1,6 @@
 /** Configuration snippets for fixes: the same mirrors, written for the runtime the nodes run. */
 import type { Endpoint } from "./endpoints.ts";
-import { DOCKER_HUB } from "./reference.ts";
+import { DOCKER_HUB } from "../../vocabulary/oci/reference.ts";
 import type { Runtime } from "./types.ts";
 
 function url(m: Endpoint): string {

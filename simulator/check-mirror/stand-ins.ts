@@ -9,8 +9,8 @@
  */
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { errorBody } from "../../fake-registry/core/errors.ts";
-import { looksLikeDigest } from "../../fake-registry/core/references.ts";
+import { errorBody } from "../../vocabulary/oci/errors.ts";
+import { looksLikeDigest } from "../../vocabulary/oci/names.ts";
 import type { Registry } from "../../fake-registry/core/registry.ts";
 import { decodePath, parseRoute } from "../../fake-registry/core/route.ts";
 import type { ClientInfo, EndpointKind, RegistryRequest } from "../../fake-registry/core/types.ts";

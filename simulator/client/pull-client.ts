@@ -1,6 +1,7 @@
+import { errorCode } from "../../vocabulary/oci/errors.ts";
 import { decodePath, parseRoute } from "../../fake-registry/core/route.ts";
 import type { EndpointKind } from "../../fake-registry/core/types.ts";
-import { type EventSink, rateLimitOf } from "../engine/events.ts";
+import { type EventSink, rateLimitOf } from "../../vocabulary/events.ts";
 import type { Sim } from "../engine/sim.ts";
 import {
   type InboundResponse,
@@ -9,7 +10,7 @@ import {
   type Transport,
 } from "../engine/transport.ts";
 import type { ContentStore } from "./content-store.ts";
-import { formatReference, type ImageRef } from "./reference.ts";
+import { formatReference, type ImageRef } from "../../vocabulary/oci/reference.ts";
 import type { RuntimeModel } from "./runtimes.ts";
 
 /** One host a runtime may pull from, in the order it tries them. */
@@ -56,28 +57,14 @@ function kindOf(path: string): EndpointKind {
   return p.startsWith("/v2") ? parseRoute(p).kind : "other";
 }
 
-function errorCode(res: Outcome): string | undefined {
-  if (isNetworkError(res) || res.status < 400) return undefined;
-  const type = res.headers["content-type"] ?? "";
-  if (type.includes("json")) {
-    try {
-      return (JSON.parse(res.body.toString()) as { errors?: Array<{ code?: string }> }).errors?.[0]
-        ?.code;
-    } catch {
-      return undefined;
-    }
-  }
-  return res.body.toString().includes("HAP429")
-    ? "HAP429"
-    : type.includes("html")
-      ? "html"
-      : "text";
+function codeOf(res: Outcome): string | undefined {
+  return isNetworkError(res) ? undefined : errorCode(res.status, res.headers, res.body);
 }
 
 /** Why a pull failed, in the words of the layer that said no. */
 export function failureReason(res: Outcome): string {
   if (isNetworkError(res)) return `network-${res.error}`;
-  const code = errorCode(res);
+  const code = codeOf(res);
   if (res.status === 429)
     return code === "HAP429"
       ? "abuse-limit"
@@ -153,7 +140,7 @@ export class PullClient {
     }
     const failed = last as Extract<Attempt, { ok: false }>;
     const res = failed.response;
-    const code = errorCode(res);
+    const code = codeOf(res);
     return {
       ok: false,
       reason: failureReason(res),
@@ -512,7 +499,7 @@ export class PullClient {
       transport.send({ host, method, path, headers }, egressIp),
     );
     this.requests++;
-    const code = errorCode(res);
+    const code = codeOf(res);
     const rateLimit = isNetworkError(res) ? undefined : rateLimitOf(res.headers);
     emit({
       type: "request",

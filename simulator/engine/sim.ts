@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
+import { mulberry32 } from "../../vocabulary/random.ts";
 
 /**
  * Simulated time for actors. Actors are ordinary async code that `await
@@ -20,17 +21,6 @@ export interface Sim {
   readonly stopped: boolean;
 }
 
-/** mulberry32: small, fast and good enough for simulation choices. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Timer {
   at: number;
@@ -106,7 +96,7 @@ export class VirtualSim implements Sim {
   private readonly endMs: number;
 
   constructor(seed: number, endMs: number) {
-    this.random = seededRandom(seed);
+    this.random = mulberry32(seed);
     this.endMs = endMs;
   }
 
@@ -194,7 +184,7 @@ export class LiveSim implements Sim {
   readonly random: () => number;
 
   constructor(seed: number, scale: number) {
-    this.random = seededRandom(seed);
+    this.random = mulberry32(seed);
     this.scale = scale;
   }
 

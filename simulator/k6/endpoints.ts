@@ -2,10 +2,11 @@ import { createServer, type Server } from "node:http";
 import type { Account } from "../../fake-registry/auth/users.ts";
 import { ScaledClock } from "../../fake-registry/core/clock.ts";
 import type { Registry } from "../../fake-registry/core/registry.ts";
-import { parseSize } from "../../fake-registry/core/units.ts";
+import { parseSize } from "../../vocabulary/config/units.ts";
 import { serveRegistry } from "../../fake-registry/index.ts";
-import type { EventSink } from "../engine/events.ts";
-import { type Sim, seededRandom } from "../engine/sim.ts";
+import type { EventSink } from "../../vocabulary/events.ts";
+import { mulberry32 } from "../../vocabulary/random.ts";
+import type { Sim } from "../engine/sim.ts";
 import { HttpTransport } from "../engine/transport.ts";
 import { MirrorModel, serveMirror } from "../mirror/model.ts";
 import { scenarioRegistry } from "../registry-setup.ts";
@@ -34,7 +35,7 @@ export class AnchoredSim implements Sim {
   readonly random: () => number;
 
   constructor(seed: number, scale: number) {
-    this.random = seededRandom(seed);
+    this.random = mulberry32(seed);
     this.scale = scale;
   }
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { analyze } from "../../reports/analysis.ts";
 import type { Analysis } from "../../reports/analysis-types.ts";
 import { buildReport, type Report } from "../../reports/summary.ts";
-import type { SimEvent } from "../engine/events.ts";
+import type { SimEvent } from "../../vocabulary/events.ts";
 import { defaultTimeScale, type RunOptions } from "../run.ts";
 import type { Design, Scenario } from "../scenario/schema.ts";
 import { type Managed, startProcess } from "../util/processes.ts";

@@ -8,7 +8,7 @@ import type {
   RequestEvent,
   SimEvent,
   StartEvent,
-} from "../engine/events.ts";
+} from "../../vocabulary/events.ts";
 import type { K6Plan } from "./plan.ts";
 
 /**

@@ -8,7 +8,7 @@ import {
   formatReference,
   type ImageRef,
   parseReference,
-} from "../client/reference.ts";
+} from "../../vocabulary/oci/reference.ts";
 import { RUNTIMES, type RuntimeModel } from "../client/runtimes.ts";
 import { VirtualSim } from "../engine/sim.ts";
 import { contentOf, scenarioRegistry } from "../registry-setup.ts";

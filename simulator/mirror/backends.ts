@@ -11,21 +11,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { MirrorBackendKind, MirrorDescription } from "../../vocabulary/events.ts";
 import { freePort, type Managed, runCommand, startProcess, waitFor } from "../util/processes.ts";
-
-export type MirrorBackendKind = "process" | "container" | "external" | "model";
-
-export interface MirrorDescription {
-  backend: MirrorBackendKind;
-  /** Where clients reach it. */
-  url?: string;
-  /** The program or image serving (docker-registry 2.8.2, registry:2, ...). */
-  program?: string;
-  version?: string;
-  /** Why this backend and not the one asked for (e.g. the model when docker-registry is missing). */
-  reason?: string;
-  [key: string]: unknown;
-}
 
 export interface StartedMirror {
   /** Base URL clients use, e.g. http://127.0.0.1:5001 */

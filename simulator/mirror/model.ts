@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { MEDIA } from "../../fake-registry/catalog/media-types.ts";
+import { MEDIA } from "../../vocabulary/oci/media-types.ts";
 import { ociError } from "../../fake-registry/core/errors.ts";
 import { acceptedTypes } from "../../fake-registry/core/negotiate.ts";
 import {
@@ -7,14 +7,14 @@ import {
   checkName,
   isTag,
   looksLikeDigest,
-} from "../../fake-registry/core/references.ts";
+} from "../../vocabulary/oci/names.ts";
 import { decodePath, parseRoute } from "../../fake-registry/core/route.ts";
 import type {
   EndpointKind,
   RegistryRequest,
   RegistryResponse,
 } from "../../fake-registry/core/types.ts";
-import type { EventSink, MirrorEvent } from "../engine/events.ts";
+import type { EventSink, MirrorEvent } from "../../vocabulary/events.ts";
 import type { Sim } from "../engine/sim.ts";
 import type { InProcessHandler } from "../engine/transport.ts";
 import { BlobStore, ManifestStore, type StoredManifest } from "./cache.ts";

@@ -1,7 +1,8 @@
+import { errorCode } from "../../vocabulary/oci/errors.ts";
 import { decodePath, parseRoute } from "../../fake-registry/core/route.ts";
 import type { EndpointKind } from "../../fake-registry/core/types.ts";
-import type { EventSink } from "../engine/events.ts";
-import { rateLimitOf } from "../engine/events.ts";
+import type { EventSink } from "../../vocabulary/events.ts";
+import { rateLimitOf } from "../../vocabulary/events.ts";
 import type { Sim } from "../engine/sim.ts";
 import type { NetworkError, Outcome, Transport } from "../engine/transport.ts";
 import type { FlavourProfile } from "./flavours.ts";
@@ -58,26 +59,6 @@ export function parseBearerChallenge(header: string | undefined): Challenge | un
   };
 }
 
-/** The error code an answer carries: the first OCI code, "HAP429" for Docker's plain-text abuse limit, "html" for a proxy page. */
-export function errorCode(
-  status: number,
-  headers: Record<string, string>,
-  body: Buffer,
-): string | undefined {
-  if (status < 400 || body.length === 0) return undefined;
-  const text = body.subarray(0, 8192).toString("utf8");
-  try {
-    const parsed = JSON.parse(text) as { errors?: { code?: unknown }[] };
-    const code = parsed.errors?.[0]?.code;
-    if (typeof code === "string") return code;
-  } catch {
-    // not JSON
-  }
-  if (text.includes("HAP429")) return "HAP429";
-  if (/html/i.test(headers["content-type"] ?? "") || /^\s*<(!doctype|html)/i.test(text))
-    return "html";
-  return undefined;
-}
 
 export function isNetworkError(outcome: Outcome): outcome is NetworkError {
   return "error" in outcome;

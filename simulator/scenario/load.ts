@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { ConfigError, parseYaml } from "../../fake-registry/config/yaml-file.ts";
+import { ConfigError, parseYaml } from "../../vocabulary/config/yaml-file.ts";
 import { type Scenario, scenarioSchema } from "./schema.ts";
 
 /** Cross-field checks the schema cannot express; each names its field. */

@@ -1,17 +1,10 @@
 import { z } from "zod";
 import { catalogFileSchema } from "../../fake-registry/catalog/file.ts";
-import { parseDuration } from "../../fake-registry/core/units.ts";
 import { policySchema } from "../../fake-registry/policy/file.ts";
-import { parseReference } from "../client/reference.ts";
+import { durationSchema } from "../../vocabulary/config/schemas.ts";
+import { parseReference } from "../../vocabulary/oci/reference.ts";
 
-const duration = z
-  .union([z.string(), z.number()], { error: 'a duration: "90s", "10m", "2h" or seconds' })
-  .transform((v, ctx) => {
-    const ms = parseDuration(v);
-    if (typeof ms === "number") return ms;
-    ctx.addIssue({ code: "custom", message: ms.error });
-    return z.NEVER;
-  });
+const duration = durationSchema();
 
 const count = z.number().int().min(0);
 const imageName = z

@@ -16,7 +16,7 @@ import { parsePolicyDocument } from "../../fake-registry/policy/file.ts";
 import type { Policy } from "../../fake-registry/policy/types.ts";
 import { ContentStore } from "../../simulator/client/content-store.ts";
 import { type HostRoute, PullClient } from "../../simulator/client/pull-client.ts";
-import { type ImageRef, parseReference } from "../../simulator/client/reference.ts";
+import { type ImageRef, parseReference } from "../../vocabulary/oci/reference.ts";
 import { RUNTIMES } from "../../simulator/client/runtimes.ts";
 import { VirtualSim } from "../../simulator/engine/sim.ts";
 import {

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Report } from "../../reports/summary.ts";
-import type { RequestEvent, SimEvent } from "../../simulator/engine/events.ts";
+import type { RequestEvent, SimEvent } from "../../vocabulary/events.ts";
 import { INSTALL_HINT, PROJECT_K6 } from "../../simulator/k6/binary.ts";
 import { runScenarioK6 } from "../../simulator/k6/engine.ts";
 import { runScenario } from "../../simulator/run.ts";

@@ -1,5 +1,5 @@
 /**
- * Image references with their registry, normalised the way docker, containerd
+ * The project's one image-reference parser. References with their registry, normalised the way docker, containerd
  * and Kubernetes do it (distribution/reference ParseNormalizedNamed): a first
  * component without "." or ":" that is not "localhost" is a Docker Hub path,
  * `index.docker.io` is `docker.io`, and a one-component Hub name gets `library/`.
@@ -77,4 +77,36 @@ export function formatImage(ref: ImageReference, host = ref.registry): string {
 /** True when the reference pins a digest: the tag, if any, is never resolved. */
 export function byDigest(ref: ImageReference): boolean {
   return ref.digest !== undefined;
+}
+
+/** An image reference as a runtime sees it: repository plus tag and/or digest (Docker Hub names normalised). */
+export interface ImageRef {
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+/**
+ * "nginx" -> library/nginx:latest, "myorg/api:1" -> myorg/api:1, "x@sha256:..." keeps
+ * the digest: a Docker Hub reference as the simulator's catalog serves it (no registry).
+ */
+export function parseReference(text: string): ImageRef | { error: string } {
+  const parsed = parseImageReference(text);
+  if ("error" in parsed) return parsed;
+  if (parsed.registry !== DOCKER_HUB)
+    return {
+      error: `"${text}": only Docker Hub images are simulated (this one is on ${parsed.registry})`,
+    };
+  const { registry: _registry, ...ref } = parsed;
+  return ref;
+}
+
+export function formatReference(ref: ImageRef): string {
+  return `${ref.repository}${ref.tag ? `:${ref.tag}` : ""}${ref.digest ? `@${ref.digest}` : ""}`;
+}
+
+/** kubelet's default pull policy: Always for `latest` or no tag, IfNotPresent otherwise; digests IfNotPresent. */
+export function defaultPullPolicy(ref: ImageRef): "Always" | "IfNotPresent" {
+  if (ref.digest) return "IfNotPresent";
+  return ref.tag === undefined || ref.tag === "latest" ? "Always" : "IfNotPresent";
 }

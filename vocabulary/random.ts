@@ -1,4 +1,4 @@
-/** mulberry32: a tiny seeded PRNG, so fault draws repeat run after run. Returns floats in [0, 1). */
+/** mulberry32: the project's one seeded PRNG (fault draws, simulation choices), so runs repeat. Returns floats in [0, 1). */
 export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {

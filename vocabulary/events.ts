@@ -1,5 +1,23 @@
-import type { EndpointKind } from "../../fake-registry/core/types.ts";
-import type { MirrorDescription } from "../mirror/backends.ts";
+/**
+ * The event stream: what every engine emits and every report folds. One line of
+ * events.jsonl per event. Imports nothing of the project's but the OCI vocabulary.
+ */
+import type { EndpointKind } from "./oci/endpoints.ts";
+
+export type MirrorBackendKind = "process" | "container" | "external" | "model";
+
+/** Which mirror served a design, as report.json records it. */
+export interface MirrorDescription {
+  backend: MirrorBackendKind;
+  /** Where clients reach it. */
+  url?: string;
+  /** The program or image serving (docker-registry 2.8.2, registry:2, ...). */
+  program?: string;
+  version?: string;
+  /** Why this backend and not the one asked for (e.g. the model when docker-registry is missing). */
+  reason?: string;
+  [key: string]: unknown;
+}
 
 /** Every request a client model makes, as one line of events.jsonl. */
 export interface RequestEvent {
