@@ -9,6 +9,7 @@ COPY bin ./bin
 COPY cli ./cli
 COPY fake-registry ./fake-registry
 COPY simulator ./simulator
+COPY check-mirror ./check-mirror
 COPY reports ./reports
 COPY scenarios ./scenarios
 COPY docs/examples ./docs/examples

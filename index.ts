@@ -43,7 +43,7 @@ export {
   MirrorStartError,
   type StartedMirror,
 } from "./simulator/mirror/backends.ts";
-export { type RunOptions, runScenario } from "./simulator/run.ts";
+export { type HarnessOptions as RunOptions, runScenario } from "./harness/run.ts";
 export { loadScenario, parseScenario } from "./simulator/scenario/load.ts";
 export type { Scenario } from "./simulator/scenario/schema.ts";
 export { checkTarget } from "./simulator/target.ts";

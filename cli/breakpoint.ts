@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError } from "commander";
-import { findBreakpoint, valueAt } from "../simulator/breakpoint.ts";
+import { findBreakpoint, valueAt } from "../harness/breakpoint.ts";
 import { loadScenario } from "../simulator/scenario/load.ts";
 import { exitOnError, UsageError } from "./errors.ts";
 

@@ -7,13 +7,13 @@ import {
   DEFAULT_IMAGE,
   prepareCheck,
   runCheck,
-} from "../simulator/check-mirror/check.ts";
+} from "../check-mirror/check.ts";
 import {
   renderCheckJunit,
   renderCheckMarkdown,
   renderCheckTerminal,
-} from "../simulator/check-mirror/render.ts";
-import { RUNTIMES } from "../simulator/check-mirror/types.ts";
+} from "../check-mirror/render.ts";
+import { RUNTIME_ALIASES, RUNTIME_NAMES } from "../check-mirror/types.ts";
 import { exitOnError, UsageError } from "./errors.ts";
 
 interface CheckFlags {
@@ -47,8 +47,11 @@ export function checkMirrorCommand(program: Command): void {
       "pull images the way your nodes would, with their registry configuration, against loopback stand-ins, and report whether the requests reach the mirror or the registry (exit 0: through the mirror, 1: to the registry, 2: bad input)",
     )
     .addOption(
-      new Option("--runtime <runtime>", "the container runtime the nodes run")
-        .choices(RUNTIMES)
+      new Option(
+        "--runtime <runtime>",
+        "the container runtime the nodes run (docker is accepted for dockerd)",
+      )
+        .choices([...RUNTIME_NAMES, ...Object.keys(RUNTIME_ALIASES)])
         .makeOptionMandatory(),
     )
     .option("--hosts-dir <dir>", "a containerd hosts directory (/etc/containerd/certs.d)")

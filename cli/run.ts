@@ -1,16 +1,11 @@
 import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { runScenario } from "../harness/run.ts";
 import type { Report } from "../reports/summary.ts";
 import { renderTerminalSummary } from "../reports/terminal.ts";
 import { EventLog, writeRunReports } from "../reports/write.ts";
-import { runScenarioK6 } from "../simulator/k6/engine.ts";
-import {
-  type DesignProgress,
-  defaultTimeScale,
-  type RunOptions,
-  runScenario,
-} from "../simulator/run.ts";
+import { type DesignProgress, defaultTimeScale } from "../simulator/run.ts";
 import { loadScenario } from "../simulator/scenario/load.ts";
 import { checkTarget } from "../simulator/target.ts";
 import { exitOnError, UsageError } from "./errors.ts";
@@ -25,7 +20,6 @@ interface RunFlags {
   allowRemote?: boolean;
   maxRps?: number;
   json?: boolean;
-  engine: "native" | "k6";
 }
 
 function positiveNumber(name: string) {
@@ -86,14 +80,6 @@ export function runCommand(program: Command): void {
       positiveNumber("--max-rps"),
     )
     .option("--json", "print report.json to stdout instead of the summary")
-    .addOption(
-      new Option(
-        "--engine <engine>",
-        "live load from pullstorm's own clients (native) or from a k6 script per design run by the k6 binary (k6; docs/k6.md)",
-      )
-        .choices(["native", "k6"])
-        .default("native"),
-    )
     .action(async (file: string, flags: RunFlags) => {
       try {
         const scenario = loadScenario(file);
@@ -104,8 +90,6 @@ export function runCommand(program: Command): void {
               `--design ${unknown.join(", ")}: no such design in ${file} (designs: ${scenario.designs.map((d) => d.name).join(", ")})`,
             );
         }
-        if (flags.engine === "k6" && flags.virtual)
-          throw new UsageError("--engine k6 runs live; it cannot be combined with --virtual");
         if (flags.target) {
           if (flags.virtual)
             throw new UsageError("--target runs live; it cannot be combined with --virtual");
@@ -130,15 +114,10 @@ export function runCommand(program: Command): void {
         const timeScale =
           mode === "live" ? (flags.timeScale ?? defaultTimeScale(scenario)) : undefined;
         process.stderr.write(
-          `pullstorm: ${scenario.name}, ${mode}${flags.engine === "k6" ? " with k6" : ""}${timeScale ? ` (time x${Math.round(timeScale * 10) / 10})` : ""}, ${scenario.designs.length} design(s) -> ${out}\n`,
+          `pullstorm: ${scenario.name}, ${mode}${timeScale ? ` (time x${Math.round(timeScale * 10) / 10})` : ""}, ${scenario.designs.length} design(s) -> ${out}\n`,
         );
         // The report and its analysis are built as events happen; events go to the file, not memory.
-        // --engine k6: each design's k6 script, its JSON output and log go to DIR/k6/.
-        const run =
-          flags.engine === "k6"
-            ? (o: RunOptions) => runScenarioK6(scenario, { ...o, workDir: join(out, "k6") })
-            : (o: RunOptions) => runScenario(scenario, o);
-        const { report, analysis } = await run({
+        const { report, analysis } = await runScenario(scenario, {
           keepEvents: false,
           mode,
           ...(flags.seed !== undefined ? { seed: flags.seed } : {}),

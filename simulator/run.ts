@@ -1,19 +1,15 @@
 import type { Account } from "../fake-registry/auth/users.ts";
 import { ScaledClock } from "../fake-registry/core/clock.ts";
 import type { Registry } from "../fake-registry/core/registry.ts";
-import { parseSize } from "../vocabulary/config/units.ts";
 import { serveRegistry } from "../fake-registry/index.ts";
-import { analysisOf, type DesignAnalyzer, designAnalyzers } from "../reports/analysis.ts";
-import type { Analysis } from "../reports/analysis-types.ts";
-import { DesignSummarizer, type Report, reportOf } from "../reports/summary.ts";
+import { parseSize } from "../vocabulary/config/units.ts";
+import type { SimEvent } from "../vocabulary/events.ts";
 import { CiFleet, Desktops } from "./actors/ci.ts";
 import { type ActorContext, egressAddress } from "./actors/common.ts";
 import { KubeletNode } from "./actors/kubelet.ts";
 import { ContentStore } from "./client/content-store.ts";
 import { type HostRoute, PullClient } from "./client/pull-client.ts";
-import { formatReference, type ImageRef, parseReference } from "../vocabulary/oci/reference.ts";
 import { RUNTIMES } from "./client/runtimes.ts";
-import type { SimEvent } from "../vocabulary/events.ts";
 import { LiveSim, type Sim, VirtualSim } from "./engine/sim.ts";
 import { HttpTransport, InProcessTransport, type Transport } from "./engine/transport.ts";
 import { MirrorStartError } from "./mirror/backends.ts";
@@ -24,9 +20,11 @@ import {
   startChosenMirror,
 } from "./mirror/live.ts";
 import { MirrorModel, serveMirror } from "./mirror/model.ts";
-import { contentOf, SimClock, scenarioRegistry, seedStore } from "./registry-setup.ts";
-import type { Design, Scenario, WorkloadStep } from "./scenario/schema.ts";
+import { SimClock, scenarioRegistry, seedStore } from "./registry-setup.ts";
+import type { Design, Scenario } from "./scenario/schema.ts";
 import { checkTarget } from "./target.ts";
+import { directWorkload } from "./workload/director.ts";
+import { referenceResolver, type Stage, type WarmEntry, warmEntries } from "./workload/stage.ts";
 
 export interface RunOptions {
   mode: "live" | "virtual";
@@ -43,14 +41,8 @@ export interface RunOptions {
   allowRemote?: boolean;
   /** Aborts the run; what was collected is kept and the report marked interrupted. */
   signal?: AbortSignal;
-  /** Every event as it happens (events.jsonl is written from this). */
+  /** Every event as it happens: the engine's only output (reports fold these). */
   onEvent?: (event: SimEvent) => void;
-  /**
-   * Keep every event and return them (default true). The report and the
-   * analysis are built as events happen either way; large runs pass false so
-   * memory does not grow with the event count.
-   */
-  keepEvents?: boolean;
   /** One status line per design, now and then. */
   onProgress?: (design: string, status: DesignProgress) => void;
 }
@@ -63,8 +55,6 @@ export interface DesignProgress {
   done: boolean;
 }
 
-const PRE_PULL_LEAD_MS = 15 * 60_000;
-const PRE_PULL_SPREAD_MS = 10 * 60_000;
 const MIRROR_EGRESS = "127.0.0.250";
 
 /** Live runs default to about a minute of wall time. */
@@ -72,63 +62,42 @@ export function defaultTimeScale(scenario: Scenario): number {
   return Math.max(1, scenario.duration / 60_000);
 }
 
-export async function runScenario(
-  scenario: Scenario,
-  options: RunOptions,
-): Promise<{ report: Report; events: SimEvent[]; analysis: Analysis }> {
+/** How a run went, beside its events: what report.json's header records. */
+export interface RunMeta {
+  mode: "live" | "virtual";
+  seed: number;
+  designs: string[];
+  interrupted: boolean;
+  timeScale?: number;
+  target?: string;
+}
+
+/**
+ * Plays a scenario's designs and emits what happens as events (options.onEvent):
+ * live, over HTTP from real 127.x source addresses against the embedded registry
+ * (or a target), or in simulated time in process. The engine builds no report;
+ * reports fold the event stream (harness/run.ts).
+ */
+export async function playScenario(scenario: Scenario, options: RunOptions): Promise<RunMeta> {
   const seed = options.seed ?? scenario.seed;
   const designs = scenario.designs.filter(
     (d) => !options.designs || options.designs.includes(d.name),
   );
-  const names = designs.map((d) => d.name);
-  const keep = options.keepEvents !== false;
-  const events: SimEvent[] = [];
-  // report.json and the analysis, folded as events happen: one summarizer and one analyzer per design.
-  const summarizers = names.map((d) => new DesignSummarizer(d));
-  const analyzers = designAnalyzers(scenario, names);
-  const folds = new Map<string, { summary: DesignSummarizer; analysis: DesignAnalyzer }>(
-    summarizers.map((summary, i) => [
-      summary.name,
-      { summary, analysis: analyzers[i] as DesignAnalyzer },
-    ]),
-  );
-  let folding = true;
-  const emit = (e: SimEvent) => {
-    if (keep) events.push(e);
-    const fold = folding ? folds.get(e.design) : undefined;
-    if (fold) {
-      fold.summary.add(e);
-      fold.analysis.add(e);
-    }
-    options.onEvent?.(e);
-  };
+  const emit = (e: SimEvent) => options.onEvent?.(e);
   const timeScale =
     options.mode === "live" ? (options.timeScale ?? defaultTimeScale(scenario)) : undefined;
   const runOne = (design: Design) =>
     runDesign(scenario, design, { ...options, seed, emit, ...(timeScale ? { timeScale } : {}) });
   if (options.mode === "live") await Promise.all(designs.map(runOne));
   else for (const d of designs) await runOne(d);
-  // Stragglers after this point (live requests still in flight) reach onEvent only.
-  folding = false;
-  const report = reportOf(
-    scenario,
-    summarizers.map((s) => s.result()),
-    {
-      mode: options.mode,
-      seed,
-      interrupted: options.signal?.aborted ?? false,
-      designs: names,
-      ...(timeScale ? { timeScale } : {}),
-      ...(options.target ? { target: options.target } : {}),
-    },
-  );
-  return { report, events, analysis: analysisOf(scenario, analyzers, report) };
-}
-
-/** A warm store's entry for one reference: its text as the store keys it, and its content. */
-interface WarmEntry {
-  ref: string;
-  content: { digest: string; blobs: string[] };
+  return {
+    mode: options.mode,
+    seed,
+    interrupted: options.signal?.aborted ?? false,
+    designs: designs.map((d) => d.name),
+    ...(timeScale ? { timeScale } : {}),
+    ...(options.target ? { target: options.target } : {}),
+  };
 }
 
 interface Closer {
@@ -303,54 +272,22 @@ async function runDesign(
       },
     };
 
-    // References as the design writes them: by tag, or pinned to the digest at a time.
-    const refOf = async (image: string, atMs: number): Promise<ImageRef> => {
-      const text = scenario.images.find((i) => i.name === image)?.ref as string;
-      const ref = parseReference(text) as ImageRef;
-      if (design.pin === "digest" && ref.tag && registry) {
-        const content = await contentOf(registry.catalog, ref, atMs);
-        if (content) return { repository: ref.repository, digest: content.digest };
-      }
-      return ref;
-    };
-    // What a warm store holds for an image at t=0, worked out once per image, not once per node:
-    // the reference as the store keys it (by tag, and as the design writes it) and the content.
-    const warmContent = new Map<string, Promise<WarmEntry[]>>();
-    const warmEntries = (image: string) => {
-      let entries = warmContent.get(image);
-      if (!entries) {
-        entries = (async () => {
-          if (!registry) return [];
-          const tagged = parseReference(
-            scenario.images.find((i) => i.name === image)?.ref as string,
-          ) as ImageRef;
-          const content = await contentOf(registry.catalog, tagged, 0);
-          return content
-            ? [
-                { ref: formatReference(tagged), content },
-                { ref: formatReference(await refOf(image, 0)), content },
-              ]
-            : [];
-        })();
-        warmContent.set(image, entries);
-      }
-      return entries;
-    };
+    // References as the design writes them (by tag, or pinned to the digest at a time)
+    // and what warm stores hold: worked out once per image.
+    const catalog = registry?.catalog;
+    const refOf = referenceResolver(scenario, design, catalog);
+    const warmOf = warmEntries(scenario, catalog, refOf);
     const seed = (store: ContentStore, entries: WarmEntry[]) => {
       for (const { ref, content } of entries) seedStore(store, ref, content);
-    };
-    const warm = async (store: ContentStore, images: string[]) => {
-      for (const image of images) seed(store, await warmEntries(image));
     };
 
     // The fleet at t=0: warm nodes already running their pods.
     const nodes: KubeletNode[] = [];
-    let nodeSeq = 0;
     const newNode = (): KubeletNode => {
       const node = new KubeletNode(
         ctx,
-        `node-${++nodeSeq}`,
-        nodeSeq - 1,
+        `node-${nodes.length + 1}`,
+        nodes.length,
         scenario.fleet.runtime,
         design.maxParallelImagePulls,
       );
@@ -359,7 +296,7 @@ async function runDesign(
     };
     if (scenario.fleet.nodes > 0) {
       const podEntries: WarmEntry[] = [];
-      for (const image of scenario.fleet.pods) podEntries.push(...(await warmEntries(image)));
+      for (const image of scenario.fleet.pods) podEntries.push(...(await warmOf(image)));
       for (let i = 0; i < scenario.fleet.nodes; i++) seed(newNode().store, podEntries);
     }
     const ci = new CiFleet(ctx, {
@@ -368,108 +305,32 @@ async function runDesign(
       ephemeral: design.runnerCache === "ephemeral",
       ...(design.ciConcurrency ? { concurrency: design.ciConcurrency } : {}),
     });
-    const desktopImages = [
-      ...new Set(scenario.workload.flatMap((w) => (w.type === "arrivals" ? w.images : []))),
-    ];
-    const warmDesktop =
-      registry && scenario.fleet.desktopCacheWarm
-        ? await warmSeeder(desktopImages, warm)
-        : () => {};
-    const desktops = new Desktops(ctx, warmDesktop);
+    // Desktops arrive with a warm cache when the fleet says so: computed once, copied into each.
+    const desktopTemplate = new ContentStore();
+    if (scenario.fleet.desktopCacheWarm)
+      for (const image of new Set(
+        scenario.workload.flatMap((w) => (w.type === "arrivals" ? w.images : [])),
+      ))
+        seed(desktopTemplate, await warmOf(image));
+    const desktops = new Desktops(ctx, (store) => {
+      for (const b of desktopTemplate.blobs) store.blobs.add(b);
+      for (const [k, v] of desktopTemplate.images) store.images.set(k, v);
+    });
 
-    const startPods = async (node: KubeletNode) => {
-      for (const image of scenario.fleet.pods)
-        node.startPod(image, await refOf(image, sim.now()), design.pullPolicy);
+    // The workload, played on the actors.
+    const stage: Stage<KubeletNode> = {
+      nodes,
+      isAlive: (n) => n.isAlive,
+      newNode: () => newNode(),
+      startPod: (n, image, ref) => n.startPod(image, ref, design.pullPolicy),
+      remove: (n) => n.remove(),
+      restart: (n, image, ref) => n.restartPods(image, ref, design.pullPolicy),
+      prune: (n) => n.store.prune(),
+      prePull: (n, ref) => n.prePull(ref),
+      enqueueJobs: (count, refs) => ci.enqueue(count, refs),
+      arrive: (refs) => desktops.arrive(refs),
     };
-    /** Runs `act` over items in waves: the design's pacing, or spread evenly over the step. */
-    /**
-     * Runs `act` over items in waves: with the design's pacing (waveInterval > 0),
-     * maxSurge items per wave; otherwise waves of maxSurge spread evenly over the
-     * step's `over` (one item at a time when maxSurge is unset).
-     */
-    const waves = async <T>(items: T[], over: number, act: (item: T) => Promise<void> | void) => {
-      const paced = design.rollout.waveInterval > 0;
-      const unset = design.rollout.maxSurge >= 1_000_000;
-      const perWave = unset && !paced && over > 0 ? 1 : design.rollout.maxSurge;
-      const surge = Math.max(1, Math.min(perWave, items.length));
-      const count = Math.ceil(items.length / surge);
-      const interval = paced ? design.rollout.waveInterval : count > 0 ? over / count : 0;
-      for (let i = 0; i < items.length && !sim.stopped; i += surge) {
-        if (i > 0) await sim.sleep(interval);
-        for (const item of items.slice(i, i + surge)) await act(item);
-      }
-    };
-    const spread = async (n: number, over: number, act: (i: number) => Promise<void> | void) => {
-      for (let i = 0; i < n && !sim.stopped; i++) {
-        if (i > 0 && over > 0) await sim.sleep(over / n);
-        await act(i);
-      }
-    };
-
-    const step = async (w: WorkloadStep) => {
-      switch (w.type) {
-        case "scale-up":
-          await spread(w.nodes, w.over, () => startPods(newNode()));
-          return;
-        case "node-churn": {
-          const alive = nodes.filter((n) => n.isAlive).slice(0, w.nodes);
-          await waves(alive, w.over, async (old) => {
-            old.remove();
-            await startPods(newNode());
-          });
-          return;
-        }
-        case "rolling-restart": {
-          const ref = await refOf(w.image, sim.now());
-          await waves(
-            nodes.filter((n) => n.isAlive),
-            w.over,
-            (n) => n.restartPods(w.image, ref, design.pullPolicy),
-          );
-          return;
-        }
-        case "prune":
-          for (const n of nodes) n.store.prune();
-          return;
-        case "tag-move":
-          return; // the registry's catalog moves the tag at this time
-        case "ci-fan-out": {
-          const refs = await Promise.all(w.images.map((i) => refOf(i, sim.now())));
-          if (w.over > 0) await spread(w.jobs, w.over, () => ci.enqueue(1, refs));
-          else ci.enqueue(w.jobs, refs);
-          return;
-        }
-        case "arrivals": {
-          const refs = await Promise.all(w.images.map((i) => refOf(i, sim.now())));
-          const arrivals: Promise<void>[] = [];
-          await spread(w.desktops, w.over, () => {
-            arrivals.push(desktops.arrive(refs));
-          });
-          await Promise.all(arrivals);
-          return;
-        }
-      }
-    };
-    const directors: Promise<void>[] = [];
-    for (const w of scenario.workload) {
-      directors.push(
-        (async () => {
-          if (design.prePull && w.type === "rolling-restart") {
-            const start = Math.max(0, w.at - PRE_PULL_LEAD_MS);
-            await sim.sleep(start);
-            const ref = await refOf(w.image, w.at);
-            const alive = nodes.filter((n) => n.isAlive);
-            const pulls: Promise<void>[] = [];
-            await spread(alive.length, Math.min(PRE_PULL_SPREAD_MS, w.at - start), (i) => {
-              pulls.push((alive[i] as KubeletNode).prePull(ref));
-            });
-            await Promise.all(pulls);
-            await sim.sleep(w.at - sim.now());
-          } else await sim.sleep(w.at);
-          if (!sim.stopped) await step(w);
-        })(),
-      );
-    }
+    const directors = directWorkload({ scenario, design, sim, stage, refOf });
 
     const progress = live
       ? setInterval(
@@ -516,17 +377,4 @@ async function runDesign(
   } finally {
     await Promise.all(closers.map((c) => c.close()));
   }
-}
-
-async function warmSeeder(
-  images: string[],
-  warm: (store: ContentStore, images: string[]) => Promise<void>,
-) {
-  // Computed once, copied into each arriving desktop's store.
-  const template = new ContentStore();
-  await warm(template, images);
-  return (store: ContentStore) => {
-    for (const b of template.blobs) store.blobs.add(b);
-    for (const [k, v] of template.images) store.images.set(k, v);
-  };
 }

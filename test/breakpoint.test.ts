@@ -2,7 +2,7 @@
 // counted GETs; each recycled node costs 2 images x 2 GETs, so 6 nodes hold and 7 break.
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { findBreakpoint, valueAt } from "../simulator/breakpoint.ts";
+import { findBreakpoint, valueAt } from "../harness/breakpoint.ts";
 import { loadScenario } from "../simulator/scenario/load.ts";
 import { runCommand } from "./helpers/processes.ts";
 

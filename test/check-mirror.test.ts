@@ -9,44 +9,44 @@ import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import { createRegistry } from "../fake-registry/index.ts";
-import { analyze, type ImageRun, tally } from "../simulator/check-mirror/analyze.ts";
-import { CheckUsageError, checkMirror, prepareCheck } from "../simulator/check-mirror/check.ts";
-import { loadContainerdConfig } from "../simulator/check-mirror/config/containerd-config.ts";
-import { loadDaemonJson } from "../simulator/check-mirror/config/daemon-json.ts";
-import { loadHostsDir, namespaceFor } from "../simulator/check-mirror/config/hosts-dir.ts";
+import { analyzeCheck, type ImageRun, tally } from "../check-mirror/analyze.ts";
+import { CheckUsageError, checkMirror, prepareCheck } from "../check-mirror/check.ts";
+import { loadContainerdConfig } from "../check-mirror/config/containerd-config.ts";
+import { loadDaemonJson } from "../check-mirror/config/daemon-json.ts";
+import { loadHostsDir, namespaceFor } from "../check-mirror/config/hosts-dir.ts";
 import {
   loadRegistriesConf,
   mirrorsFor,
   prefixMatches,
   registryFor,
-} from "../simulator/check-mirror/config/registries-conf.ts";
+} from "../check-mirror/config/registries-conf.ts";
 import {
   hostDirectoryName,
   isLoopbackHost,
   parseEndpoint,
   registryOfHost,
-} from "../simulator/check-mirror/endpoints.ts";
-import { type NodeConfig, planImages } from "../simulator/check-mirror/plan.ts";
+} from "../check-mirror/endpoints.ts";
+import { type NodeConfig, planImages } from "../check-mirror/plan.ts";
 import { type ImageReference, parseImageReference } from "../vocabulary/oci/reference.ts";
 import {
   renderCheckJunit,
   renderCheckMarkdown,
   renderCheckTerminal,
-} from "../simulator/check-mirror/render.ts";
+} from "../check-mirror/render.ts";
 import {
   MirrorStandIn,
   Recorder,
   type RequestRecord,
   rewritePath,
   serveRegistryStandIn,
-} from "../simulator/check-mirror/stand-ins.ts";
+} from "../check-mirror/stand-ins.ts";
 import {
   loopbackViolations,
   type StandInMap,
   translateHostsDir,
   translateRegistriesConf,
-} from "../simulator/check-mirror/translate.ts";
-import type { CheckMirrorReport } from "../simulator/check-mirror/types.ts";
+} from "../check-mirror/translate.ts";
+import type { CheckMirrorReport } from "../check-mirror/types.ts";
 import { runCommand } from "./helpers/processes.ts";
 
 const FIXTURES = join(import.meta.dirname, "fixtures", "check-mirror");
@@ -599,7 +599,7 @@ describe("verdicts and findings", () => {
 
   it("daemon.json on containerd nodes: all upstream, exit 1, the fix is a hosts.toml with config_path", () => {
     const config = loadDaemonJson(fixture("daemon.json"));
-    const a = analyze({
+    const a = analyzeCheck({
       runtime: "containerd",
       config,
       readByRuntime: false,
@@ -624,7 +624,7 @@ describe("verdicts and findings", () => {
 
   it("pull-only capabilities: mirror and registry, tags resolved upstream with HEAD", () => {
     const config = loadHostsDir(fixture("certs.d-pull-only"));
-    const a = analyze({
+    const a = analyzeCheck({
       runtime: "containerd",
       config,
       readByRuntime: true,
@@ -655,7 +655,7 @@ describe("verdicts and findings", () => {
 
   it("wrong directory name: never reached, and the fix renames the directory", () => {
     const config = loadHostsDir(fixture("certs.d-wrong-dir"));
-    const a = analyze({
+    const a = analyzeCheck({
       runtime: "containerd",
       config,
       readByRuntime: true,
@@ -672,7 +672,7 @@ describe("verdicts and findings", () => {
 
   it("a misnamed host.toml: never reached, and the fix renames the file", () => {
     const config = loadHostsDir(fixture("certs.d-misnamed"));
-    const a = analyze({
+    const a = analyzeCheck({
       runtime: "containerd",
       config,
       readByRuntime: true,
@@ -727,9 +727,9 @@ describe("whole checks with the models (no real runtime needed)", () => {
     for (const s of r.standIns) expect(isLoopbackHost(new URL(s.url).host)).toBe(true);
   });
 
-  it("docker, daemon.json: the dockerd model pulls through the mirror; a quay.io image goes upstream", async () => {
-    const r = await run("docker", {
-      runtime: "docker",
+  it("dockerd, daemon.json: the dockerd model pulls through the mirror; a quay.io image goes upstream", async () => {
+    const r = await run("dockerd", {
+      runtime: "dockerd",
       daemonJson: fixture("daemon.json"),
       images: ["nginx:1.25", "quay.io/org/app:3"],
     });
@@ -765,7 +765,7 @@ describe("whole checks with the models (no real runtime needed)", () => {
   });
 
   it("renders terminal text, Markdown and JUnit (one testcase per image and finding)", () => {
-    const r = reports.docker as CheckMirrorReport;
+    const r = reports.dockerd as CheckMirrorReport;
     const text = renderCheckTerminal(r, { color: false });
     expect(text).toContain("docker.io/library/nginx:1.25  THROUGH THE MIRROR");
     expect(text).toContain("quay.io/org/app:3  STRAIGHT TO THE REGISTRY");
@@ -823,7 +823,7 @@ describe("bad input", () => {
     [["--runtime", "containerd"], /exactly one node configuration/],
     [
       ["--runtime", "crio", "--hosts-dir", fixture("certs.d-good")],
-      /Allowed choices are containerd, docker, cri-o/,
+      /Allowed choices are containerd, dockerd, cri-o, docker/,
     ],
     [
       ["--runtime", "containerd", "--hosts-dir", fixture("certs.d-good"), "--image", "a@sha256:1"],

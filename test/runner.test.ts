@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runScenario } from "../simulator/run.ts";
+import { runScenario } from "../harness/run.ts";
 import { loadScenario } from "../simulator/scenario/load.ts";
 import { checkTarget } from "../simulator/target.ts";
 import { runCommand } from "./helpers/processes.ts";

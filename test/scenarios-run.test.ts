@@ -3,7 +3,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { runScenario } from "../simulator/run.ts";
+import { runScenario } from "../harness/run.ts";
 import { loadScenario } from "../simulator/scenario/load.ts";
 
 const dir = join(import.meta.dirname, "..", "scenarios");

@@ -25,7 +25,25 @@ export interface RegistryResponse {
   headers: Record<string, string>;
   body?: ResponseBody;
   /** Transport behaviour injected by faults (delay, bandwidth, reset, hang). */
-  effects?: import("../faults/types.ts").TransportEffects;
+  effects?: TransportEffects;
+}
+
+/**
+ * What the transport must do beyond sending the response, set by faults (and
+ * the policy's token latency). Each effect is carried out by one module in
+ * ../faults/effects/, live on the socket and virtually in simulated time.
+ */
+export interface TransportEffects {
+  /** Wait this long (wall ms) before answering. */
+  delayMs?: number;
+  /** Send the body no faster than this (per connection). */
+  bytesPerSecond?: number;
+  /** Reset the connection instead of answering (after any delay). */
+  reset?: boolean;
+  /** Never answer: hold the connection until the client gives up (bounded by the server). */
+  hang?: boolean;
+  /** With `hang`: close the connection unanswered after this long (wall ms), as a proxy's idle timeout would. */
+  hangMs?: number;
 }
 
 /** Who a request is counted against: the account when authenticated, otherwise the client address. */

@@ -1,22 +1,12 @@
 import type { z } from "zod";
-import type { EndpointKind, Identity, RegistryResponse } from "../core/types.ts";
+import type {
+  EndpointKind,
+  Identity,
+  RegistryResponse,
+  TransportEffects,
+} from "../core/types.ts";
 
-/**
- * What the transport must do beyond sending the response: the Fastify adapter
- * carries these out on the socket; the simulator's virtual mode models them.
- */
-export interface TransportEffects {
-  /** Wait this long (wall ms) before answering. */
-  delayMs?: number;
-  /** Send the body no faster than this (per connection). */
-  bytesPerSecond?: number;
-  /** Reset the connection instead of answering (after any delay). */
-  reset?: boolean;
-  /** Never answer: hold the connection until the client gives up (bounded by the server). */
-  hang?: boolean;
-  /** With `hang`: close the connection unanswered after this long (wall ms), as a proxy's idle timeout would. */
-  hangMs?: number;
-}
+export type { TransportEffects } from "../core/types.ts";
 
 /** The request as faults see it: already classified and identified. */
 export interface FaultContext {

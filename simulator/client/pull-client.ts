@@ -17,6 +17,10 @@ import type { RuntimeModel } from "./runtimes.ts";
 export interface HostRoute {
   host: string;
   role: "mirror" | "upstream";
+  /** false: content by digest only, never asked to resolve a reference (containerd's capabilities = ["pull"]). */
+  resolve?: boolean;
+  /** The registry named in containerd's ?ns= on requests to this mirror (default docker.io). */
+  ns?: string;
 }
 
 export interface PullClientOptions {
@@ -172,12 +176,13 @@ export class PullClient {
     let digest = ref.digest;
     let top: InboundResponse | undefined;
     let host = lane.routes[0]?.host ?? "";
+    const resolving = { ...lane, routes: lane.routes.filter((r) => r.resolve !== false) };
     if (!digest || runtime.resolveMethod === "GET") {
       // Resolve by tag (HEAD or GET), or, for GET runtimes, fetch the manifest by digest.
       const reference = digest ?? ref.tag;
       const method = digest ? "GET" : runtime.resolveMethod;
       let got = await this.request(
-        lane,
+        resolving,
         lane.resolve,
         method,
         `${manifests}/${reference}`,
@@ -203,7 +208,7 @@ export class PullClient {
     } else if (runtime.resolveDigests) {
       // containerd resolves a digest too: manifests/<digest> on every host, then blobs/<digest>.
       let got = await this.request(
-        lane,
+        resolving,
         lane.resolve,
         "HEAD",
         `${manifests}/${digest}`,
@@ -212,7 +217,7 @@ export class PullClient {
       );
       if (!got.ok)
         got = await this.request(
-          lane,
+          resolving,
           lane.resolve,
           "HEAD",
           `/v2/${ref.repository}/blobs/${digest}`,
@@ -301,7 +306,9 @@ export class PullClient {
     let last: Answered = { ok: false, response: NO_HOST, host: "" };
     for (const route of lane.routes) {
       const ns =
-        route.role === "mirror" && this.options.runtime.mirrorNamespaceParam ? "?ns=docker.io" : "";
+        route.role === "mirror" && this.options.runtime.mirrorNamespaceParam
+          ? `?ns=${route.ns ?? "docker.io"}`
+          : "";
       const response = await this.send(route.host, method, `${path}${ns}`, headers, scope, auth);
       if (!isNetworkError(response) && response.status >= 200 && response.status < 300)
         return { ok: true, response, host: route.host };

@@ -3,4 +3,4 @@ export {
   type PrivateContainerd,
   privateContainerdConfig,
   startPrivateContainerd,
-} from "../../simulator/check-mirror/containerd.ts";
+} from "../../check-mirror/containerd.ts";

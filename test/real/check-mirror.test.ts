@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CheckMirrorOptions, checkMirror } from "../../simulator/check-mirror/check.ts";
-import { isLoopbackHost } from "../../simulator/check-mirror/endpoints.ts";
-import type { CheckMirrorReport, PullResult } from "../../simulator/check-mirror/types.ts";
+import { type CheckMirrorOptions, checkMirror } from "../../check-mirror/check.ts";
+import { isLoopbackHost } from "../../check-mirror/endpoints.ts";
+import type { CheckMirrorReport, CheckedPull } from "../../check-mirror/types.ts";
 import { type PrivateContainerd, startPrivateContainerd } from "../helpers/containerd.ts";
 import { runCommand } from "../helpers/processes.ts";
 import { checkTools } from "../helpers/tools.ts";
@@ -74,7 +74,7 @@ describe("containerd nodes (ctr content fetch --hosts-dir, docker-registry as th
     expect(i.pull.mirrorUpstream.requests).toBeGreaterThan(0);
     // Stopped: containerd tried the dead mirror for each request, then the server, and exited 0.
     expect(i.fallback).toMatchObject({ ok: true, outcome: "fell-back-upstream", silent: true });
-    const f = i.fallback as PullResult;
+    const f = i.fallback as CheckedPull;
     expect(f.upstream.blobs).toBeGreaterThanOrEqual(2);
     expect(f.mirror.failed).toBe(f.mirror.requests);
     expect(f.log.join("\n")).toMatch(/trying next host/);
@@ -183,7 +183,7 @@ describe("containerd nodes (ctr content fetch --hosts-dir, docker-registry as th
     expect(r.exitCode).toBe(0);
     expect(r.images[0]?.pull.verdict).toBe("mirror");
     expect(r.images[0]?.fallback).toMatchObject({ ok: false, outcome: "failed" });
-    expect((r.images[0]?.fallback as PullResult | undefined)?.upstream.requests).toBe(0);
+    expect((r.images[0]?.fallback as CheckedPull | undefined)?.upstream.requests).toBe(0);
     expect(ids(r)).toContain("fails-closed");
     expect(ids(r)).not.toContain("silent-fallback");
   });

@@ -16,7 +16,7 @@ import {
   startProcessMirror,
 } from "../../simulator/mirror/backends.ts";
 import { chooseMirrorBackend } from "../../simulator/mirror/live.ts";
-import { runScenario } from "../../simulator/run.ts";
+import { runScenario } from "../../harness/run.ts";
 import { parseScenario } from "../../simulator/scenario/load.ts";
 import type { Design } from "../../simulator/scenario/schema.ts";
 import { startRegistry } from "../helpers/registry.ts";

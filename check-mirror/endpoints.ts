@@ -3,7 +3,7 @@
  * "mirror.corp:5000/v2/dockerhub", "registry-1.docker.io"), and which of them
  * are the registry itself rather than a mirror of it.
  */
-import { DOCKER_HUB } from "../../vocabulary/oci/reference.ts";
+import { DOCKER_HUB } from "../vocabulary/oci/reference.ts";
 
 export interface Endpoint {
   /** Exactly as written in the configuration. */

@@ -4,7 +4,7 @@
  * matched by the longest `prefix`, each with `[[registry.mirror]]` entries tried
  * in order before the registry's own `location`. Only the v2 format has mirrors.
  */
-import { ConfigError } from "../../../vocabulary/config/yaml-file.ts";
+import { ConfigError } from "../../vocabulary/config/yaml-file.ts";
 import { describeValue, isTable, parseTomlFile, readText, type Table, tomlKey } from "./read.ts";
 
 export type PullFromMirror = "all" | "digest-only" | "tag-only";

@@ -9,14 +9,14 @@ import type { DriverOutcome } from "./drivers.ts";
 import { type Endpoint, registryOfHost } from "./endpoints.ts";
 import { configFixFor, hostsTomlFix } from "./fixes.ts";
 import type { ImagePlan, NodeConfig } from "./plan.ts";
-import { DOCKER_HUB } from "../../vocabulary/oci/reference.ts";
+import { DOCKER_HUB } from "../vocabulary/oci/reference.ts";
 import type { Phase, RequestRecord } from "./stand-ins.ts";
 import {
   CONFIG_NAME,
   type FallbackResult,
-  type Finding,
+  type CheckFinding,
   type ImageResult,
-  type PullResult,
+  type CheckedPull,
   READS,
   type Runtime,
   type Tally,
@@ -34,7 +34,7 @@ export interface ImageRun {
   fallback: PullRun | { skipped: string };
 }
 
-export interface AnalysisInput {
+export interface MirrorCheckInput {
   runtime: Runtime;
   /** The configuration as given. */
   config: NodeConfig;
@@ -93,7 +93,7 @@ function pullResult(
   run: PullRun,
   records: RequestRecord[],
   names: Record<string, string>,
-): PullResult {
+): CheckedPull {
   const at = (where: RequestRecord["at"]) => records.filter((r) => r.at === where);
   const upstream = at("upstream");
   const mirror = at("mirror");
@@ -130,14 +130,14 @@ function recordsOf(records: RequestRecord[], phase: Phase, image: string): Reque
   return records.filter((r) => r.phase === phase && r.image === image);
 }
 
-export interface Analysis {
+export interface MirrorCheck {
   images: ImageResult[];
-  findings: Finding[];
+  findings: CheckFinding[];
   verdict: "mirror" | "upstream";
   exitCode: 0 | 1;
 }
 
-export function analyze(input: AnalysisInput): Analysis {
+export function analyzeCheck(input: MirrorCheckInput): MirrorCheck {
   const images: ImageResult[] = input.runs.map((run) => {
     const pull = pullResult(run.pull, recordsOf(input.records, "pull", run.plan.text), input.names);
     let fallback: FallbackResult;
@@ -214,7 +214,7 @@ export function configuredMirrors(config: NodeConfig): Endpoint[] {
 
 const RUNTIME_NAME: Record<Runtime, string> = {
   containerd: "containerd",
-  docker: "dockerd",
+  dockerd: "dockerd",
   "cri-o": "CRI-O",
 };
 
@@ -234,8 +234,8 @@ function countText(t: Tally): string {
   return parts.length ? parts.join(", ") : `${t.requests} request(s)`;
 }
 
-function findingsFor(input: AnalysisInput, images: ImageResult[]): Finding[] {
-  const out: Finding[] = [];
+function findingsFor(input: MirrorCheckInput, images: ImageResult[]): CheckFinding[] {
+  const out: CheckFinding[] = [];
   const { runtime, config } = input;
   const runtimeName = RUNTIME_NAME[runtime];
   const upstreamImages = images.filter((i) => i.pull.verdict === "upstream");
@@ -325,25 +325,14 @@ function findingsFor(input: AnalysisInput, images: ImageResult[]): Finding[] {
     if (!tagPull || image.pull.upstream.manifestsByTag === 0) continue;
     const mirrorHosts = run.plan.hosts.filter((h) => h.role === "mirror");
     const pullOnly = mirrorHosts.filter((h) => h.pull && !h.resolve);
-    const digestOnlyAnswers = input.records.filter(
-      (r) =>
-        r.phase === "pull" &&
-        r.image === image.image &&
-        r.at === "mirror" &&
-        r.kind === "manifest" &&
-        r.reference === "tag" &&
-        r.status === 404,
-    );
+    const tagsAsked = (at: RequestRecord["at"]) =>
+      recordsOf(input.records, "pull", image.image).filter(
+        (r) => r.at === at && r.kind === "manifest" && r.reference === "tag",
+      );
+    const digestOnlyAnswers = tagsAsked("mirror").filter((r) => r.status === 404);
     if (config.kind === "hosts-dir" && input.readByRuntime && pullOnly.length > 0) {
       const u = image.pull.upstream;
-      const byTag = input.records.filter(
-        (r) =>
-          r.phase === "pull" &&
-          r.image === image.image &&
-          r.at === "upstream" &&
-          r.kind === "manifest" &&
-          r.reference === "tag",
-      );
+      const byTag = tagsAsked("upstream");
       const heads = byTag.filter((r) => r.method === "HEAD").length;
       const methods = `${heads} HEAD${byTag.length - heads ? ` and ${byTag.length - heads} GET` : ""}`;
       out.push({
@@ -434,7 +423,7 @@ function findingsFor(input: AnalysisInput, images: ImageResult[]): Finding[] {
       ...new Set(fellBack.flatMap((i) => ("skipped" in i.fallback ? [] : i.fallback.log))),
     ].slice(0, 2);
     const first = fellBack[0] as ImageResult;
-    const f = first.fallback as PullResult;
+    const f = first.fallback as CheckedPull;
     out.push({
       id: "silent-fallback",
       severity: "warning",
@@ -457,7 +446,7 @@ function findingsFor(input: AnalysisInput, images: ImageResult[]): Finding[] {
       id: "fails-closed",
       severity: "info",
       title: "with the mirror down, pulls fail: the configuration leaves no way around the mirror",
-      detail: `The mirror was stopped and ${list(closed.map((i) => i.image))} pulled again: the pull failed (${(closed[0]?.fallback as PullResult | undefined)?.error ?? "error"}). Intended when the registry must not be reached; then the mirror needs to be highly available.`,
+      detail: `The mirror was stopped and ${list(closed.map((i) => i.image))} pulled again: the pull failed (${(closed[0]?.fallback as CheckedPull | undefined)?.error ?? "error"}). Intended when the registry must not be reached; then the mirror needs to be highly available.`,
       images: closed.map((i) => i.image),
     });
 
@@ -514,7 +503,7 @@ function findingsFor(input: AnalysisInput, images: ImageResult[]): Finding[] {
 }
 
 function neverReachedCause(
-  input: AnalysisInput,
+  input: MirrorCheckInput,
   plan: ImagePlan,
 ): { detail: string; fix?: string } {
   const { config } = input;
@@ -581,6 +570,6 @@ function neverReachedCause(
       config.mirrors.length === 0
         ? `${config.path} has no registry-mirrors.`
         : `${config.path} names ${list(config.mirrors.map((m) => m.host))}, yet no request reached ${config.mirrors.length === 1 ? "it" : "them"}.`,
-    ...(config.mirrors.length === 0 ? { fix: configFixFor("docker", mirrors) } : {}),
+    ...(config.mirrors.length === 0 ? { fix: configFixFor("dockerd", mirrors) } : {}),
   };
 }

@@ -1,6 +1,6 @@
 /** Configuration snippets for fixes: the same mirrors, written for the runtime the nodes run. */
 import type { Endpoint } from "./endpoints.ts";
-import { DOCKER_HUB } from "../../vocabulary/oci/reference.ts";
+import { DOCKER_HUB } from "../vocabulary/oci/reference.ts";
 import type { Runtime } from "./types.ts";
 
 function url(m: Endpoint): string {
@@ -70,7 +70,7 @@ export function configFixFor(runtime: Runtime, mirrors: Endpoint[], registry = D
       return hostsTomlFix(mirrors, registry);
     case "cri-o":
       return registriesConfFix(mirrors, registry);
-    case "docker":
+    case "dockerd":
       return daemonJsonFix(mirrors);
   }
 }

@@ -12,17 +12,17 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BUILTIN_IMAGES, type ImageDraft } from "../../fake-registry/catalog/builtin.ts";
-import { LINUX_AMD64, LINUX_ARM64 } from "../../fake-registry/catalog/spec.ts";
-import type { Registry } from "../../fake-registry/core/registry.ts";
-import { createRegistry } from "../../fake-registry/index.ts";
-import { preset } from "../../fake-registry/policy/presets.ts";
-import type { Policy } from "../../fake-registry/policy/types.ts";
-import { LiveSim } from "../engine/sim.ts";
-import { HttpTransport } from "../engine/transport.ts";
-import { findDistribution, startProcessMirror } from "../mirror/backends.ts";
-import { MirrorModel, serveMirror } from "../mirror/model.ts";
-import { analyze, type ImageRun, type PullRun } from "./analyze.ts";
+import { BUILTIN_IMAGES, type ImageDraft } from "../fake-registry/catalog/builtin.ts";
+import { LINUX_AMD64, LINUX_ARM64 } from "../fake-registry/catalog/spec.ts";
+import type { Registry } from "../fake-registry/core/registry.ts";
+import { createRegistry } from "../fake-registry/index.ts";
+import { preset } from "../fake-registry/policy/presets.ts";
+import type { Policy } from "../fake-registry/policy/types.ts";
+import { LiveSim } from "../simulator/engine/sim.ts";
+import { HttpTransport } from "../simulator/engine/transport.ts";
+import { findDistribution, startProcessMirror } from "../simulator/mirror/backends.ts";
+import { MirrorModel, serveMirror } from "../simulator/mirror/model.ts";
+import { analyzeCheck, type ImageRun, type PullRun } from "./analyze.ts";
 import { type ContainerdConfig, loadContainerdConfig } from "./config/containerd-config.ts";
 import { loadDaemonJson } from "./config/daemon-json.ts";
 import { loadHostsDir, namespaceFor } from "./config/hosts-dir.ts";
@@ -31,7 +31,7 @@ import { type PrivateContainerd, startPrivateContainerd } from "./containerd.ts"
 import { ctrDriver, type Driver, modelDriver, programVersion, skopeoDriver } from "./drivers.ts";
 import { parseEndpoint, registryOfHost, roleOfHost } from "./endpoints.ts";
 import { emptyConfig, type NodeConfig, planImages } from "./plan.ts";
-import { formatImage, type ImageReference, parseImageReference } from "../../vocabulary/oci/reference.ts";
+import { formatImage, type ImageReference, parseImageReference } from "../vocabulary/oci/reference.ts";
 import {
   type Listener,
   MirrorStandIn,
@@ -52,7 +52,8 @@ import {
   type ConfigKind,
   READS,
   REPORT_SCHEMA,
-  RUNTIMES,
+  RUNTIME_ALIASES,
+  RUNTIME_NAMES,
   type Runtime,
   type StandInDescription,
 } from "./types.ts";
@@ -101,11 +102,11 @@ export interface CheckInput {
 
 /** Validates everything the user gave before anything starts; throws CheckUsageError or ConfigError. */
 export function prepareCheck(options: CheckMirrorOptions): CheckInput {
-  if (!(RUNTIMES as string[]).includes(options.runtime))
+  const runtime = (RUNTIME_ALIASES[options.runtime] ?? options.runtime) as Runtime;
+  if (!RUNTIME_NAMES.includes(runtime))
     throw new CheckUsageError(
-      `--runtime: "${options.runtime}" is not one of ${RUNTIMES.join(", ")}`,
+      `--runtime: "${options.runtime}" is not one of ${RUNTIME_NAMES.join(", ")}`,
     );
-  const runtime = options.runtime as Runtime;
   const given = (
     [
       ["hosts-dir", options.hostsDir],
@@ -217,6 +218,22 @@ async function substituteDigests(
   return out;
 }
 
+/** The simulator's model of distribution 2.8, pulling through from `upstream` over HTTP. */
+async function serveModelMirror(upstream: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const sim = new LiveSim(1, 1);
+  const origin = { host: "registry", egressIp: "127.0.0.1" };
+  const transport = new HttpTransport({ [origin.host]: upstream });
+  const model = new MirrorModel({ flavour: "distribution-2.8", sim, upstream: { ...origin, transport } });
+  const served = await serveMirror(model, { host: "127.0.0.1", port: 0 });
+  return {
+    url: served.url,
+    stop: async () => {
+      sim.stop();
+      await served.close();
+    },
+  };
+}
+
 function seconds(start: number): number {
   return (performance.now() - start) / 1000;
 }
@@ -258,23 +275,14 @@ export async function runCheck(
       throw new Error(
         "--mirror-backend process: CNCF distribution is not installed (apt-get install docker-registry)",
       );
-    let mirrorUrl: string;
-    let stopMirror: () => Promise<void>;
+    let started: { url: string; stop(): Promise<void> };
     let mirrorInfo: CheckMirrorReport["mirror"];
     if (distribution) {
       progress(`starting ${distribution.binary} ${distribution.version} as the mirror`);
-      const started = await startProcessMirror({
+      started = await startProcessMirror({
         upstream: mirrorUpstream.url,
         storageDir: join(work, "mirror"),
       });
-      let stopped = false;
-      stopMirror = async () => {
-        if (stopped) return;
-        stopped = true;
-        await started.stop();
-      };
-      closers.push(stopMirror);
-      mirrorUrl = started.url;
       mirrorInfo = {
         backend: "process",
         program: distribution.binary,
@@ -282,26 +290,7 @@ export async function runCheck(
         serves,
       };
     } else {
-      const sim = new LiveSim(1, 1);
-      const model = new MirrorModel({
-        upstream: {
-          transport: new HttpTransport({ registry: mirrorUpstream.url }),
-          host: "registry",
-          egressIp: "127.0.0.1",
-        },
-        flavour: "distribution-2.8",
-        sim,
-      });
-      const served = await serveMirror(model, { host: "127.0.0.1", port: 0 });
-      let stopped = false;
-      stopMirror = async () => {
-        if (stopped) return;
-        stopped = true;
-        sim.stop();
-        await served.close();
-      };
-      closers.push(stopMirror);
-      mirrorUrl = served.url;
+      started = await serveModelMirror(mirrorUpstream.url);
       mirrorInfo = {
         backend: "model",
         program: "distribution-2.8 (model)",
@@ -312,6 +301,14 @@ export async function runCheck(
         serves,
       };
     }
+    const mirrorUrl = started.url;
+    // Stopped for the fallback pulls, and again (a no-op then) at the end.
+    let stopping: Promise<void> | undefined;
+    const stopMirror = () => {
+      stopping ??= started.stop();
+      return stopping;
+    };
+    closers.push(stopMirror);
 
     // Stand-ins for every host the configuration names, per image.
     const plans = planImages(effective, images);
@@ -487,7 +484,7 @@ export async function runCheck(
     names[new URL(mirrorUrl).host] = "the mirror";
     names[mirrorUpstream.host] = "the mirror's upstream";
 
-    const analysis = analyze({
+    const analysis = analyzeCheck({
       runtime,
       config,
       readByRuntime,
@@ -577,7 +574,7 @@ async function chooseDriver(
   closers: Array<() => Promise<unknown>>,
   progress: (line: string) => void,
 ): Promise<Driver> {
-  if (runtime === "docker")
+  if (runtime === "dockerd")
     return modelDriver(
       runtime,
       map,

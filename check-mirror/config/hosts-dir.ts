@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { ConfigError } from "../../../vocabulary/config/yaml-file.ts";
+import { ConfigError } from "../../vocabulary/config/yaml-file.ts";
 import { type Endpoint, hostDirectoryName, parseEndpoint } from "../endpoints.ts";
 import { describeValue, isTable, parseTomlFile, readText, type Table, tomlKey } from "./read.ts";
 

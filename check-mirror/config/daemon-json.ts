@@ -4,7 +4,7 @@
  * (registry.ValidateMirror): a mirror is an http(s) URL without credentials,
  * query or fragment, or dockerd refuses to start.
  */
-import { ConfigError } from "../../../vocabulary/config/yaml-file.ts";
+import { ConfigError } from "../../vocabulary/config/yaml-file.ts";
 import { type Endpoint, parseEndpoint } from "../endpoints.ts";
 import { describeValue, isTable, readText } from "./read.ts";
 

@@ -1,7 +1,7 @@
 /** Reading configuration files: every problem names the file (as the user wrote it), the line or field, and what is wrong. */
 import { readFileSync, statSync } from "node:fs";
 import { parse as parseToml, TomlError } from "smol-toml";
-import { ConfigError } from "../../../vocabulary/config/yaml-file.ts";
+import { ConfigError } from "../../vocabulary/config/yaml-file.ts";
 
 export type Table = Record<string, unknown>;
 

@@ -4,7 +4,7 @@
  * version 3: plugins."io.containerd.cri.v1.images".registry). Without it,
  * kubelet's pulls never read a hosts.toml.
  */
-import { ConfigError } from "../../../vocabulary/config/yaml-file.ts";
+import { ConfigError } from "../../vocabulary/config/yaml-file.ts";
 import { describeValue, isTable, parseTomlFile, readText, type Table } from "./read.ts";
 
 export interface ContainerdConfig {

@@ -23,7 +23,7 @@ import {
   roleOfHost,
 } from "./endpoints.ts";
 import { type ImagePlan, registryEntryFor } from "./plan.ts";
-import { formatImage, type ImageReference } from "../../vocabulary/oci/reference.ts";
+import { formatImage, type ImageReference } from "../vocabulary/oci/reference.ts";
 
 /** Where each configured host listens on loopback. */
 export interface StandInMap {

@@ -8,9 +8,9 @@ import { create } from "xmlbuilder2";
 import type {
   CheckMirrorReport,
   FallbackResult,
-  Finding,
+  CheckFinding,
   ImageResult,
-  PullResult,
+  CheckedPull,
   Tally,
 } from "./types.ts";
 
@@ -32,7 +32,7 @@ function wrap(text: string, width: number): string[] {
   return lines;
 }
 
-export function rankFindings(findings: Finding[]): Finding[] {
+export function rankFindings(findings: CheckFinding[]): CheckFinding[] {
   return findings
     .map((f, i) => ({ f, i }))
     .sort((a, b) => RANK[a.f.severity] - RANK[b.f.severity] || a.i - b.i)
@@ -220,7 +220,7 @@ export function renderCheckMarkdown(report: CheckMirrorReport): string {
     for (const [label, p] of [
       ["mirror up", i.pull],
       ["mirror down", "skipped" in i.fallback ? undefined : i.fallback],
-    ] as Array<[string, PullResult | undefined]>) {
+    ] as Array<[string, CheckedPull | undefined]>) {
       if (!p) continue;
       out.push("");
       out.push(`${label}: ${p.ok ? "pulled" : `failed: ${p.error ?? ""}`} in ${p.seconds} s`);

@@ -11,7 +11,7 @@ import {
   runCommand,
   startProcess,
   waitFor,
-} from "../util/processes.ts";
+} from "../simulator/util/processes.ts";
 
 /** A config for a private containerd under `dir`: no CRI, nothing outside `dir`, isolated content. */
 export function privateContainerdConfig(dir: string): string {

@@ -20,7 +20,7 @@ import {
   registryFor,
 } from "./config/registries-conf.ts";
 import { type Endpoint, parseEndpoint, registryOfHost, roleOfHost } from "./endpoints.ts";
-import { byDigest, DOCKER_HUB, formatImage, type ImageReference } from "../../vocabulary/oci/reference.ts";
+import { byDigest, DOCKER_HUB, formatImage, type ImageReference } from "../vocabulary/oci/reference.ts";
 import type { ConfigKind } from "./types.ts";
 
 export type NodeConfig = HostsDirConfig | DaemonJsonConfig | RegistriesConfConfig;

@@ -2,19 +2,23 @@
  * The shape of a check-mirror report (`--json`, check-mirror.json). Stable:
  * fields are only ever added; docs/check-mirror.md describes each one.
  */
+import type { RuntimeModel } from "../simulator/client/runtimes.ts";
 import type { Reached, RequestRecord } from "./stand-ins.ts";
 
 export const REPORT_SCHEMA = "pullstorm.check-mirror/v1";
 
-export type Runtime = "containerd" | "docker" | "cri-o";
-export const RUNTIMES: readonly Runtime[] = ["containerd", "docker", "cri-o"];
+/** The runtimes, named as everywhere in the project (simulator/client/runtimes.ts). */
+export type Runtime = RuntimeModel["name"];
+export const RUNTIME_NAMES: readonly Runtime[] = ["containerd", "dockerd", "cri-o"];
+/** Other names --runtime accepts: `docker` is dockerd. */
+export const RUNTIME_ALIASES: Readonly<Record<string, Runtime>> = { docker: "dockerd" };
 
 export type ConfigKind = "hosts-dir" | "daemon-json" | "registries-conf";
 
 /** The configuration each runtime reads (and the only one it reads). */
 export const READS: Record<Runtime, ConfigKind> = {
   containerd: "hosts-dir",
-  docker: "daemon-json",
+  dockerd: "daemon-json",
   "cri-o": "registries-conf",
 };
 
@@ -50,7 +54,7 @@ export interface Tally {
   hosts: string[];
 }
 
-export interface PullResult {
+export interface CheckedPull {
   /** The runtime's pull succeeded. */
   ok: boolean;
   /** The program's exit code (null when killed or for a model). */
@@ -68,7 +72,7 @@ export interface PullResult {
 }
 
 export type FallbackResult =
-  | (PullResult & {
+  | (CheckedPull & {
       /** fell-back-upstream: pulled from the registry; failed: no image; mirror: served anyway. */
       outcome: "fell-back-upstream" | "failed" | "mirror";
       /** The pull succeeded without an error the caller could see. */
@@ -88,13 +92,13 @@ export interface ImageResult {
     /** The hosts the runtime will try, in order, as configured. */
     hosts: Array<{ host: string; role: "mirror" | "upstream"; for: string[]; from: string }>;
   };
-  pull: PullResult;
+  pull: CheckedPull;
   fallback: FallbackResult;
 }
 
 export type Severity = "critical" | "warning" | "info";
 
-export interface Finding {
+export interface CheckFinding {
   /** Stable identifier, e.g. config-for-other-runtime, tags-resolved-upstream. */
   id: string;
   severity: Severity;
@@ -133,7 +137,7 @@ export interface CheckMirrorReport {
   /** The loopback copy of the configuration the runtime was given, file by file. */
   translation: { files: Record<string, string>; notes: string[] };
   images: ImageResult[];
-  findings: Finding[];
+  findings: CheckFinding[];
   /** mirror when every image was pulled through a mirror only; upstream otherwise. */
   verdict: "mirror" | "upstream";
   exitCode: 0 | 1;

@@ -1,5 +1,5 @@
+import type { Scenario } from "../simulator/scenario/schema.ts";
 import { runScenario } from "./run.ts";
-import type { Scenario } from "./scenario/schema.ts";
 
 export interface BreakpointResult {
   vary: string;

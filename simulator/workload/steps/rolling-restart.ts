@@ -1,0 +1,18 @@
+import { waves } from "../pacing.ts";
+import type { StepModule } from "../stage.ts";
+
+/** Every running node restarts its pods of `image`, in the design's rollout waves. */
+export const rollingRestart: StepModule<"rolling-restart"> = {
+  type: "rolling-restart",
+  async run(step, _index, ctx) {
+    const { stage } = ctx;
+    const ref = await ctx.refOf(step.image, ctx.sim.now());
+    await waves(
+      ctx.sim,
+      ctx.design.rollout,
+      stage.nodes.filter((n) => stage.isAlive(n)),
+      step.over,
+      (n) => stage.restart(n, step.image, ref),
+    );
+  },
+};
