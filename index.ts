@@ -16,7 +16,6 @@ import {
 } from "./fake-registry/index.ts";
 import { LiveSim } from "./simulator/engine/sim.ts";
 import { HttpTransport } from "./simulator/engine/transport.ts";
-import type { MirrorBackendKind } from "./vocabulary/events.ts";
 import {
   findDistribution,
   MirrorStartError,
@@ -24,7 +23,9 @@ import {
   type StartedMirror,
   startMirror as startRealMirror,
 } from "./simulator/mirror/backends.ts";
-import { type MirrorFlavour, MirrorModel, serveMirror } from "./simulator/mirror/model.ts";
+import { type MirrorFlavour, MirrorModel } from "./simulator/mirror/model.ts";
+import { serveMirror } from "./simulator/mirror/serve.ts";
+import type { MirrorBackendKind } from "./vocabulary/events.ts";
 
 export type { Account } from "./fake-registry/auth/users.ts";
 export {
@@ -33,20 +34,20 @@ export {
   type RunningRegistry,
   serveRegistry,
 } from "./fake-registry/index.ts";
+export { type HarnessOptions as RunOptions, runScenario } from "./harness/run.ts";
 export { analyze } from "./reports/analysis.ts";
 export type { Report } from "./reports/summary.ts";
 export { writeRunReports } from "./reports/write.ts";
-export type { MirrorBackendKind, MirrorDescription, SimEvent } from "./vocabulary/events.ts";
 export {
   containerRuntimeProblem,
   findDistribution,
   MirrorStartError,
   type StartedMirror,
 } from "./simulator/mirror/backends.ts";
-export { type HarnessOptions as RunOptions, runScenario } from "./harness/run.ts";
 export { loadScenario, parseScenario } from "./simulator/scenario/load.ts";
 export type { Scenario } from "./simulator/scenario/schema.ts";
 export { checkTarget } from "./simulator/target.ts";
+export type { MirrorBackendKind, MirrorDescription, SimEvent } from "./vocabulary/events.ts";
 
 /**
  * Starts the fake registry on 127.0.0.1 (a free port unless `port` is given):

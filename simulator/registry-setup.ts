@@ -2,6 +2,7 @@ import { BUILTIN_IMAGES, type ImageDraft } from "../fake-registry/catalog/builti
 import type { Catalog } from "../fake-registry/catalog/catalog.ts";
 import { draftsFrom } from "../fake-registry/catalog/file.ts";
 import { ConfigError } from "../vocabulary/config/yaml-file.ts";
+import { CLIENT_ACCEPT } from "../vocabulary/oci/media-types.ts";
 import type { Clock } from "../fake-registry/core/clock.ts";
 import { negotiate } from "../fake-registry/core/negotiate.ts";
 import type { Registry } from "../fake-registry/core/registry.ts";
@@ -13,12 +14,6 @@ import { formatReference, type ImageRef, parseReference } from "../vocabulary/oc
 import type { Sim } from "./engine/sim.ts";
 import type { Scenario } from "./scenario/schema.ts";
 
-export const CLIENT_ACCEPT = [
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-  "application/vnd.docker.distribution.manifest.v2+json",
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.oci.image.manifest.v1+json",
-].join(", ");
 
 /** Registry time for virtual runs: it starts at a fixed instant and follows the simulation. */
 export class SimClock implements Clock {

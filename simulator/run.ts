@@ -19,7 +19,8 @@ import {
   serveTappedRegistry,
   startChosenMirror,
 } from "./mirror/live.ts";
-import { MirrorModel, serveMirror } from "./mirror/model.ts";
+import { MirrorModel } from "./mirror/model.ts";
+import { serveMirror } from "./mirror/serve.ts";
 import { SimClock, scenarioRegistry, seedStore } from "./registry-setup.ts";
 import type { Design, Scenario } from "./scenario/schema.ts";
 import { checkTarget } from "./target.ts";

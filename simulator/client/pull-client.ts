@@ -1,7 +1,7 @@
+import type { EventSink } from "../../vocabulary/events.ts";
 import { errorCode } from "../../vocabulary/oci/errors.ts";
-import { decodePath, parseRoute } from "../../fake-registry/core/route.ts";
-import type { EndpointKind } from "../../fake-registry/core/types.ts";
-import { type EventSink, rateLimitOf } from "../../vocabulary/events.ts";
+import { CLIENT_ACCEPT } from "../../vocabulary/oci/media-types.ts";
+import { formatReference, type ImageRef } from "../../vocabulary/oci/reference.ts";
 import type { Sim } from "../engine/sim.ts";
 import {
   type InboundResponse,
@@ -10,8 +10,8 @@ import {
   type Transport,
 } from "../engine/transport.ts";
 import type { ContentStore } from "./content-store.ts";
-import { formatReference, type ImageRef } from "../../vocabulary/oci/reference.ts";
 import type { RuntimeModel } from "./runtimes.ts";
+import { type Credentials, parseBearerChallenge, readToken, tokenRequest, Wire } from "./wire.ts";
 
 /** One host a runtime may pull from, in the order it tries them. */
 export interface HostRoute {
@@ -28,7 +28,7 @@ export interface PullClientOptions {
   design: string;
   runtime: RuntimeModel;
   hosts: HostRoute[];
-  credentials?: { user: string; password: string };
+  credentials?: Credentials;
   egressIp: string;
   transport: Transport;
   sim: Sim;
@@ -41,25 +41,12 @@ export type PullResult =
   | { ok: true; digest: string; cached: boolean; requests: number; host: string }
   | { ok: false; reason: string; status: number; code?: string; requests: number; host: string };
 
-const ACCEPT = [
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-  "application/vnd.docker.distribution.manifest.v2+json",
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.oci.image.manifest.v1+json",
-].join(", ");
-
 interface CachedToken {
   token: string;
   expiresAt: number;
 }
 
 const NO_HOST: Outcome = { status: 0, error: "refused", message: "no host to pull from" };
-
-function kindOf(path: string): EndpointKind {
-  const p = decodePath(path.split("?")[0] ?? "") ?? "";
-  if (p === "/token") return "token";
-  return p.startsWith("/v2") ? parseRoute(p).kind : "other";
-}
 
 function codeOf(res: Outcome): string | undefined {
   return isNetworkError(res) ? undefined : errorCode(res.status, res.headers, res.body);
@@ -117,15 +104,16 @@ export class PullClient {
   readonly options: PullClientOptions;
   /** Tokens kept across pulls (tokenScope "client"). */
   private readonly clientAuth = new AuthState();
-  private requests = 0;
+  private readonly wire: Wire;
 
   constructor(options: PullClientOptions) {
     this.options = options;
+    this.wire = new Wire({ ...options, emit: options.emit });
   }
 
   /** Pulls (or re-resolves) an image; the caller decides whether to pull at all (pull policy). */
   async pull(ref: ImageRef): Promise<PullResult> {
-    this.requests = 0;
+    this.wire.sent = 0;
     const { hosts, runtime } = this.options;
     const lanes =
       runtime.fallThroughHosts && runtime.hostFallback === "per-request"
@@ -134,7 +122,7 @@ export class PullClient {
     let last: Attempt | undefined;
     for (const [i, routes] of lanes.entries()) {
       const result = await this.pullVia(this.lane(routes), ref);
-      if (result.ok) return { ...result, requests: this.requests };
+      if (result.ok) return { ...result, requests: this.wire.sent };
       last = result;
       const more =
         runtime.fallThroughHosts &&
@@ -150,7 +138,7 @@ export class PullClient {
       reason: failureReason(res),
       status: res.status,
       ...(code ? { code } : {}),
-      requests: this.requests,
+      requests: this.wire.sent,
       host: failed.host,
     };
   }
@@ -172,7 +160,7 @@ export class PullClient {
     const { store, runtime } = this.options;
     const scope = `repository:${ref.repository}:pull`;
     const manifests = `/v2/${ref.repository}/manifests`;
-    const accept = { accept: ACCEPT };
+    const accept = { accept: CLIENT_ACCEPT };
     let digest = ref.digest;
     let top: InboundResponse | undefined;
     let host = lane.routes[0]?.host ?? "";
@@ -459,75 +447,27 @@ export class PullClient {
     header: string,
     scope: string,
   ): Promise<string | undefined> {
-    const realm = /realm="([^"]+)"/.exec(header)?.[1];
-    const service = /service="([^"]+)"/.exec(header)?.[1];
-    if (!realm || !/^bearer\s/i.test(header)) return undefined;
-    let path: string;
-    try {
-      path = new URL(realm).pathname;
-    } catch {
-      return undefined;
-    }
-    const query = new URLSearchParams();
-    if (service) query.set("service", service);
-    query.set("scope", /scope="([^"]+)"/.exec(header)?.[1] ?? scope);
-    const creds = this.options.credentials;
-    const headers: Record<string, string> = creds
-      ? {
-          authorization: `Basic ${Buffer.from(`${creds.user}:${creds.password}`).toString("base64")}`,
-        }
-      : {};
-    const res = await this.exchange(host, "GET", `${path}?${query}`, headers);
-    if (res.status !== 200 || isNetworkError(res)) return undefined;
-    let body: { token?: string; access_token?: string; expires_in?: number };
-    try {
-      body = JSON.parse(res.body.toString());
-    } catch {
-      return undefined;
-    }
-    const token = body.token ?? body.access_token;
-    if (!token) return undefined;
+    const challenge = parseBearerChallenge(header);
+    const request = challenge && tokenRequest(challenge, scope, this.options.credentials, "client");
+    if (!request) return undefined;
+    const got = readToken(await this.exchange(host, "GET", request.path, request.headers, "token"));
+    if (!got) return undefined;
+    // Refreshed a little before it expires.
     auth.tokens.set(`${host}|${scope}`, {
-      token,
-      expiresAt: this.options.sim.now() + (body.expires_in ?? 60) * 1000 * 0.9,
+      token: got.token,
+      expiresAt: this.options.sim.now() + got.expiresInSeconds * 1000 * 0.9,
     });
-    return token;
+    return got.token;
   }
 
-  private async exchange(
+  private exchange(
     host: string,
     method: "GET" | "HEAD",
     path: string,
     headers: Record<string, string>,
+    kind?: "token",
   ): Promise<Outcome> {
-    const { sim, transport, egressIp, emit } = this.options;
-    const started = performance.now();
-    const res = await sim.trackCall(() =>
-      transport.send({ host, method, path, headers }, egressIp),
-    );
-    this.requests++;
-    const code = codeOf(res);
-    const rateLimit = isNetworkError(res) ? undefined : rateLimitOf(res.headers);
-    emit({
-      type: "request",
-      t: sim.now() / 1000,
-      design: this.options.design,
-      actor: this.options.actor,
-      identity: this.options.credentials?.user ?? egressIp,
-      egressIp,
-      host,
-      kind: kindOf(path),
-      method,
-      status: res.status,
-      bytes: isNetworkError(res) ? 0 : res.body.length,
-      latencyMs: Math.round((performance.now() - started) * 10) / 10,
-      ...(isNetworkError(res) ? { network: res.error } : {}),
-      ...(code ? { code } : {}),
-      ...(rateLimit ? { rateLimit } : {}),
-      ...(!isNetworkError(res) && res.headers["pullstorm-refusal"]
-        ? { refusal: res.headers["pullstorm-refusal"] }
-        : {}),
-    });
-    return res;
+    const identity = this.options.credentials?.user ?? this.options.egressIp;
+    return this.wire.exchange(host, method, path, headers, identity, kind);
   }
 }

@@ -1,6 +1,7 @@
 import { request } from "node:http";
 import { NO_QUERY } from "../../fake-registry/core/no-query.ts";
-import type { RegistryRequest } from "../../fake-registry/core/types.ts";
+import type { RegistryRequest, TransportEffects } from "../../fake-registry/core/types.ts";
+import { openVirtual, virtualTransferMs } from "../../fake-registry/faults/effects/index.ts";
 
 /** A request as a client model sends it, to a logical host ("registry", "mirror"). */
 export interface OutboundRequest {
@@ -46,35 +47,42 @@ export interface InProcessHandler {
       status: number;
       headers: Record<string, string>;
       body?: Buffer | string;
-      effects?: { reset?: boolean; hang?: boolean; delayMs?: number; bytesPerSecond?: number };
+      effects?: TransportEffects;
     };
   }>;
 }
 
-/** How long a client waits for an answer before giving up (a hang ends in this). */
+/**
+ * How long a client waits with nothing received before giving up (a hang, or
+ * a delay this long, ends in this): the HttpTransport's default too.
+ */
 export const CLIENT_TIMEOUT_MS = 30_000;
 
 /**
  * Virtual mode: no sockets; the handler is called directly, in simulated time.
- * Fault effects become simulated waits: latency, a bandwidth cap over the body,
- * a hang until the client's timeout.
+ * Fault effects are carried out by their virtual executors
+ * (fake-registry/faults/effects/), the twins of what the live server does.
  */
 export class InProcessTransport implements Transport {
   private readonly hosts: Map<string, InProcessHandler>;
   private readonly sleep: ((ms: number) => Promise<void>) | undefined;
   private readonly network: { rttMs: number; bytesPerMs: number };
+  private readonly timeoutMs: number;
   /**
    * `network`: the modelled link between client and host, so simulated pulls
    * take time as real ones do (default: none; requests are instantaneous).
+   * `timeoutMs`: the client's timeout, as HttpTransport's.
    */
   constructor(
     hosts: Record<string, InProcessHandler>,
     sim?: { sleep(ms: number): Promise<void> },
     network: { rttMs: number; bytesPerSecond: number } = { rttMs: 0, bytesPerSecond: 0 },
+    options: { timeoutMs?: number } = {},
   ) {
     this.hosts = new Map(Object.entries(hosts));
     this.sleep = sim ? (ms) => sim.sleep(ms) : undefined;
     this.network = { rttMs: network.rttMs, bytesPerMs: network.bytesPerSecond / 1000 };
+    this.timeoutMs = options.timeoutMs ?? CLIENT_TIMEOUT_MS;
   }
 
   async send(req: OutboundRequest, egressIp: string): Promise<Outcome> {
@@ -92,12 +100,8 @@ export class InProcessTransport implements Transport {
     const r = handled.response;
     const effects = r.effects;
     if (effects) {
-      if (effects.delayMs && this.sleep) await this.sleep(effects.delayMs);
-      if (effects.reset) return { status: 0, error: "reset", message: "connection reset by peer" };
-      if (effects.hang) {
-        if (this.sleep) await this.sleep(CLIENT_TIMEOUT_MS);
-        return { status: 0, error: "timeout", message: "no answer (hang)" };
-      }
+      const failure = await openVirtual(effects, this.silence());
+      if (failure) return { status: 0, ...failure };
     }
     const head = req.method === "HEAD";
     // A HEAD answer has no body on the wire, whatever the handler returned.
@@ -105,15 +109,27 @@ export class InProcessTransport implements Transport {
       head || r.body === undefined ? EMPTY : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body);
     if (this.sleep) {
       const size = body.length;
-      const transfer = effects?.bytesPerSecond
-        ? (size / effects.bytesPerSecond) * 1000
-        : this.network.bytesPerMs > 0
-          ? size / this.network.bytesPerMs
-          : 0;
+      const transfer =
+        (effects && virtualTransferMs(effects, size)) ??
+        (this.network.bytesPerMs > 0 ? size / this.network.bytesPerMs : 0);
       const wait = this.network.rttMs + transfer;
       if (wait > 0) await this.sleep(wait);
     }
     return { status: r.status, headers: r.headers, body };
+  }
+
+  /** One request's silent waits, counted against the client's timeout (without a sim, no time passes). */
+  private silence(): { idle(ms: number): Promise<boolean> } {
+    let waited = 0;
+    return {
+      idle: async (ms) => {
+        const left = this.timeoutMs - waited;
+        const wait = Math.min(ms, left);
+        waited += wait;
+        if (this.sleep) await this.sleep(wait);
+        return ms < left;
+      },
+    };
   }
 }
 

@@ -9,16 +9,11 @@
 import type { Registry } from "../../fake-registry/core/registry.ts";
 import type { ClientInfo, RegistryRequest } from "../../fake-registry/core/types.ts";
 import { createHttpServer, type RequestHandler, urlOf } from "../../fake-registry/http/server.ts";
+import type { MirrorBackendKind, MirrorDescription } from "../../vocabulary/events.ts";
 import { type EventSink, rateLimitOf } from "../../vocabulary/events.ts";
 import { errorCode, REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";
 import type { Design } from "../scenario/schema.ts";
-import type { MirrorBackendKind, MirrorDescription } from "../../vocabulary/events.ts";
-import {
-  findDistribution,
-  MirrorStartError,
-  type StartedMirror,
-  startMirror,
-} from "./backends.ts";
+import { findDistribution, MirrorStartError, type StartedMirror, startMirror } from "./backends.ts";
 
 type MirrorSpec = NonNullable<Design["mirror"]>;
 

@@ -1,27 +1,21 @@
 import { createHash } from "node:crypto";
-import { MEDIA } from "../../vocabulary/oci/media-types.ts";
 import { ociError } from "../../fake-registry/core/errors.ts";
 import { acceptedTypes } from "../../fake-registry/core/negotiate.ts";
-import {
-  checkDigest,
-  checkName,
-  isTag,
-  looksLikeDigest,
-} from "../../vocabulary/oci/names.ts";
-import { decodePath, parseRoute } from "../../fake-registry/core/route.ts";
 import type {
   EndpointKind,
   RegistryRequest,
   RegistryResponse,
 } from "../../fake-registry/core/types.ts";
 import type { EventSink, MirrorEvent } from "../../vocabulary/events.ts";
+import { MEDIA } from "../../vocabulary/oci/media-types.ts";
+import { checkDigest, checkName, isTag, looksLikeDigest } from "../../vocabulary/oci/names.ts";
+import { decodePath, parseRoute } from "../../vocabulary/oci/route.ts";
 import type { Sim } from "../engine/sim.ts";
-import type { InProcessHandler } from "../engine/transport.ts";
+import { type InProcessHandler, isNetworkError } from "../engine/transport.ts";
 import { BlobStore, ManifestStore, type StoredManifest } from "./cache.ts";
 import { FLAVOURS, type FlavourProfile, type MirrorFlavour } from "./flavours.ts";
 import {
   awaitShared,
-  isNetworkError,
   type Session,
   succeeded,
   Upstream,
@@ -30,7 +24,6 @@ import {
 } from "./upstream.ts";
 
 export type { MirrorFlavour } from "./flavours.ts";
-export { type RunningMirror, serveMirror } from "./serve.ts";
 export type { UpstreamTarget } from "./upstream.ts";
 
 export interface MirrorModelOptions {

@@ -1,10 +1,15 @@
-import { errorCode } from "../../vocabulary/oci/errors.ts";
-import { decodePath, parseRoute } from "../../fake-registry/core/route.ts";
-import type { EndpointKind } from "../../fake-registry/core/types.ts";
 import type { EventSink } from "../../vocabulary/events.ts";
-import { rateLimitOf } from "../../vocabulary/events.ts";
+import type { EndpointKind } from "../../vocabulary/oci/endpoints.ts";
+import {
+  type Challenge,
+  type Credentials,
+  parseBearerChallenge,
+  readToken,
+  tokenRequest,
+  Wire,
+} from "../client/wire.ts";
 import type { Sim } from "../engine/sim.ts";
-import type { NetworkError, Outcome, Transport } from "../engine/transport.ts";
+import { isNetworkError, type Outcome, type Transport } from "../engine/transport.ts";
 import type { FlavourProfile } from "./flavours.ts";
 
 /** How the mirror reaches the origin registry. */
@@ -15,7 +20,7 @@ export interface UpstreamTarget {
   /** The mirror's source address: who the origin counts when the mirror is anonymous. */
   egressIp: string;
   /** Proxy credentials (distribution's proxy.username/password), sent as Basic to the token service. */
-  credentials?: { user: string; password: string };
+  credentials?: Credentials;
 }
 
 /**
@@ -37,31 +42,6 @@ export interface UpstreamAnswer {
 
 export function succeeded(answer: UpstreamAnswer): boolean {
   return answer.stage === "request" && answer.status >= 200 && answer.status < 300;
-}
-
-interface Challenge {
-  realm: string;
-  service?: string;
-  scope?: string;
-}
-
-/** Parses `Bearer realm="...",service="...",scope="..."`; undefined for other schemes. */
-export function parseBearerChallenge(header: string | undefined): Challenge | undefined {
-  if (!header || !/^bearer\s/i.test(header.trim())) return undefined;
-  const params: Record<string, string> = {};
-  for (const m of header.matchAll(/([a-zA-Z_]+)="([^"]*)"/g))
-    params[(m[1] as string).toLowerCase()] = m[2] as string;
-  if (!params.realm) return undefined;
-  return {
-    realm: params.realm,
-    ...(params.service !== undefined ? { service: params.service } : {}),
-    ...(params.scope !== undefined ? { scope: params.scope } : {}),
-  };
-}
-
-
-export function isNetworkError(outcome: Outcome): outcome is NetworkError {
-  return "error" in outcome;
 }
 
 /**
@@ -88,11 +68,6 @@ export async function awaitShared<T>(sim: Sim, work: Promise<T>): Promise<T> {
   return work;
 }
 
-function kindOf(path: string): EndpointKind {
-  const decoded = decodePath(path.split("?")[0] ?? "/");
-  return decoded === undefined ? "other" : parseRoute(decoded).kind;
-}
-
 interface CachedToken {
   token: string;
   /** sim ms */
@@ -109,8 +84,7 @@ export class Upstream {
   readonly target: UpstreamTarget;
   private readonly sim: Sim;
   private readonly profile: FlavourProfile;
-  private readonly emit: EventSink | undefined;
-  private readonly design: string;
+  private readonly wire: Wire;
   private challenge: Challenge | undefined;
   private pingLock: Promise<void> = Promise.resolve();
   private readonly tokens = new Map<string, CachedToken>();
@@ -125,8 +99,14 @@ export class Upstream {
     this.target = options.target;
     this.sim = options.sim;
     this.profile = options.profile;
-    this.emit = options.emit;
-    this.design = options.design;
+    this.wire = new Wire({
+      transport: options.target.transport,
+      sim: options.sim,
+      egressIp: options.target.egressIp,
+      design: options.design,
+      actor: "mirror",
+      emit: options.emit,
+    });
   }
 
   /** State for one client request on one repository. */
@@ -134,50 +114,17 @@ export class Upstream {
     return new Session(this, repository);
   }
 
-  /** One request on the wire, recorded as an event. */
-  async raw(
+  /** One request on the wire, recorded as an event: counted against the mirror's account when it authenticates as one. */
+  raw(
     method: "GET" | "HEAD",
     path: string,
     headers: Record<string, string>,
-    kind: EndpointKind = kindOf(path),
+    kind?: EndpointKind,
   ): Promise<Outcome> {
-    const t = this.sim.now() / 1000;
-    // trackCall: a delay the upstream answers with (a latency fault) is a sleep the
-    // virtual scheduler knows about, even for requests outside a client's (the start-up ping).
-    const outcome = await this.sim.trackCall(() =>
-      this.target.transport.send(
-        { host: this.target.host, method, path, headers },
-        this.target.egressIp,
-      ),
-    );
-    if (this.emit) {
-      const authenticated = headers.authorization !== undefined && this.target.credentials;
-      const failed = isNetworkError(outcome);
-      const code = failed ? undefined : errorCode(outcome.status, outcome.headers, outcome.body);
-      this.emit({
-        type: "request",
-        t,
-        design: this.design,
-        actor: "mirror",
-        identity: authenticated ? (this.target.credentials?.user ?? "") : this.target.egressIp,
-        egressIp: this.target.egressIp,
-        host: this.target.host,
-        kind,
-        method,
-        status: outcome.status,
-        bytes: failed ? 0 : outcome.body.length,
-        latencyMs: 0,
-        ...(failed ? { network: outcome.error } : {}),
-        ...(code ? { code } : {}),
-        ...(!failed && rateLimitOf(outcome.headers)
-          ? { rateLimit: rateLimitOf(outcome.headers) }
-          : {}),
-        ...(!failed && outcome.headers["pullstorm-refusal"]
-          ? { refusal: outcome.headers["pullstorm-refusal"] }
-          : {}),
-      });
-    }
-    return outcome;
+    const { credentials, egressIp, host } = this.target;
+    const identity =
+      headers.authorization !== undefined && credentials ? credentials.user : egressIp;
+    return this.wire.exchange(host, method, path, headers, identity, kind);
   }
 
   /**
@@ -234,43 +181,19 @@ export class Upstream {
     challenge: Challenge,
     scope: string | undefined,
   ): Promise<{ token: string } | { failed: UpstreamAnswer }> {
-    let realm: URL;
-    try {
-      realm = new URL(challenge.realm);
-    } catch {
-      realm = new URL(challenge.realm, "http://upstream.invalid");
-    }
-    const query = new URLSearchParams(realm.search);
-    const credentials = this.target.credentials;
-    if (credentials) query.set("account", credentials.user);
-    if (scope) query.set("scope", scope);
-    if (challenge.service !== undefined) query.set("service", challenge.service);
-    query.sort();
-    const path = `${realm.pathname}?${query.toString()}`;
-    const headers: Record<string, string> = {};
-    if (credentials)
-      headers.authorization = `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString("base64")}`;
-    const outcome = await this.raw("GET", path, headers, "token");
-    if (outcome.status !== 200) return { failed: answer("token", "GET", path, outcome) };
-    let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      parsed = JSON.parse(outcome.body.toString("utf8"));
-    } catch {
-      return { failed: answer("token", "GET", path, outcome) };
-    }
-    const token =
-      typeof parsed.token === "string"
-        ? parsed.token
-        : typeof parsed.access_token === "string"
-          ? parsed.access_token
-          : undefined;
-    if (!token) return { failed: answer("token", "GET", path, outcome) };
-    // docker's token handler assumes 60 s when the service does not say.
-    const expiresIn =
-      typeof parsed.expires_in === "number" && parsed.expires_in > 0 ? parsed.expires_in : 60;
+    const request = tokenRequest(challenge, scope, this.target.credentials, "proxy") as {
+      path: string;
+      headers: Record<string, string>;
+    };
+    const outcome = await this.raw("GET", request.path, request.headers, "token");
+    const got = readToken(outcome);
+    if (!got) return { failed: answer("token", "GET", request.path, outcome) };
     if (this.profile.tokenReuse === "until-expiry" && scope)
-      this.tokens.set(scope, { token, expiresAt: this.sim.now() + expiresIn * 1000 });
-    return { token };
+      this.tokens.set(scope, {
+        token: got.token,
+        expiresAt: this.sim.now() + got.expiresInSeconds * 1000,
+      });
+    return { token: got.token };
   }
 
   get authStyle(): FlavourProfile["auth"] {

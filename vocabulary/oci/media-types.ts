@@ -29,3 +29,11 @@ export const FORMAT_MEDIA: Record<
     layer: MEDIA.ociLayer,
   },
 };
+
+/** What pulling clients (containerd, dockerd, containers/image) send as Accept for manifests. */
+export const CLIENT_ACCEPT = [
+  MEDIA.dockerList,
+  MEDIA.dockerManifest,
+  MEDIA.ociIndex,
+  MEDIA.ociManifest,
+].join(", ");

@@ -1,4 +1,3 @@
-import type { EndpointKind } from "./types.ts";
 
 /** What a request path addresses, before any validation of its parts. */
 export type Route =
@@ -28,10 +27,6 @@ export function parseRoute(path: string): Route {
   m = TAGS_RE.exec(path);
   if (m) return { kind: "tags", name: m[1] as string };
   return { kind: "other", reason: "not an OCI distribution endpoint" };
-}
-
-export function endpointKind(route: Route): EndpointKind {
-  return route.kind;
 }
 
 /** Percent-decodes a path; undefined when the encoding is malformed. */

@@ -1,0 +1,184 @@
+import { type EventSink, rateLimitOf } from "../../vocabulary/events.ts";
+import type { EndpointKind } from "../../vocabulary/oci/endpoints.ts";
+import { errorCode, REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";
+import { decodePath, parseRoute } from "../../vocabulary/oci/route.ts";
+import type { Sim } from "../engine/sim.ts";
+import { isNetworkError, type Outcome, type Transport } from "../engine/transport.ts";
+
+/**
+ * The wire half of every registry client in the simulator: the pull client of
+ * each runtime (pull-client.ts) and the mirror's upstream side
+ * (mirror/upstream.ts) send through one `Wire`. One request goes out, one
+ * RequestEvent comes out, the same way for both; the Docker token dance
+ * (challenge, token request, token answer) is read and written here once, with
+ * the clients' differences as options.
+ */
+
+/** A Bearer challenge: `Bearer realm="...",service="...",scope="..."`. */
+export interface Challenge {
+  realm: string;
+  service?: string;
+  scope?: string;
+}
+
+/** Parses a Bearer challenge; undefined for other schemes or without a realm. */
+export function parseBearerChallenge(header: string | undefined): Challenge | undefined {
+  if (!header || !/^bearer\s/i.test(header.trim())) return undefined;
+  const params: Record<string, string> = {};
+  for (const m of header.matchAll(/([a-zA-Z_]+)="([^"]*)"/g))
+    params[(m[1] as string).toLowerCase()] = m[2] as string;
+  if (!params.realm) return undefined;
+  return {
+    realm: params.realm,
+    ...(params.service !== undefined ? { service: params.service } : {}),
+    ...(params.scope !== undefined ? { scope: params.scope } : {}),
+  };
+}
+
+/** What a request path is for (the query, if any, is ignored). */
+export function kindOf(path: string): EndpointKind {
+  const p = decodePath(path.split("?")[0] ?? "/");
+  if (p === undefined) return "other";
+  if (p === "/token") return "token";
+  return p.startsWith("/v2") ? parseRoute(p).kind : "other";
+}
+
+export interface Credentials {
+  user: string;
+  password: string;
+}
+
+/**
+ * How a client asks a token realm:
+ *  - "client": containerd, dockerd and containers/image: service and scope, nothing else;
+ *  - "proxy": distribution's proxy: the realm's own query kept, `account` named, the
+ *    query sorted (Go's url.Values.Encode).
+ */
+export type TokenRequestStyle = "client" | "proxy";
+
+/** The token request for a challenge: the realm's path on the same host, its query, Basic auth with credentials. */
+export function tokenRequest(
+  challenge: Challenge,
+  scope: string | undefined,
+  credentials: Credentials | undefined,
+  style: TokenRequestStyle,
+): { path: string; headers: Record<string, string> } | undefined {
+  let realm: URL;
+  try {
+    realm =
+      style === "proxy"
+        ? new URL(challenge.realm, "http://upstream.invalid")
+        : new URL(challenge.realm);
+  } catch {
+    return undefined;
+  }
+  const query = new URLSearchParams(style === "proxy" ? realm.search : "");
+  if (style === "proxy") {
+    if (credentials) query.set("account", credentials.user);
+    if (scope) query.set("scope", scope);
+    if (challenge.service !== undefined) query.set("service", challenge.service);
+    query.sort();
+  } else {
+    if (challenge.service) query.set("service", challenge.service);
+    const wanted = challenge.scope ?? scope;
+    if (wanted) query.set("scope", wanted);
+  }
+  const headers: Record<string, string> = credentials
+    ? {
+        authorization: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString("base64")}`,
+      }
+    : {};
+  return { path: `${realm.pathname}?${query.toString()}`, headers };
+}
+
+/** The token a token answer carries (`token` or `access_token`), and its lifetime (docker assumes 60 s when unsaid). */
+export function readToken(
+  outcome: Outcome,
+): { token: string; expiresInSeconds: number } | undefined {
+  if (isNetworkError(outcome) || outcome.status !== 200) return undefined;
+  let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+  try {
+    parsed = JSON.parse(outcome.body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  const token =
+    typeof parsed.token === "string"
+      ? parsed.token
+      : typeof parsed.access_token === "string"
+        ? parsed.access_token
+        : undefined;
+  if (!token) return undefined;
+  const expiresIn =
+    typeof parsed.expires_in === "number" && parsed.expires_in > 0 ? parsed.expires_in : 60;
+  return { token, expiresInSeconds: expiresIn };
+}
+
+export interface WireOptions {
+  transport: Transport;
+  sim: Sim;
+  /** Requests leave from this source address. */
+  egressIp: string;
+  design: string;
+  /** Who sends, as events name it (node-3, job-7, mirror). */
+  actor: string;
+  emit: EventSink | undefined;
+}
+
+/** One client's connection to its hosts: every request it sends, recorded as it is answered. */
+export class Wire {
+  readonly options: WireOptions;
+  /** Requests sent since the last reset (a pull's request count). */
+  sent = 0;
+
+  constructor(options: WireOptions) {
+    this.options = options;
+  }
+
+  /**
+   * Sends one request and records it. `identity` is who the registry counts (the
+   * account when the request is authenticated as one, else the source address);
+   * `kind` defaults to what the path is for.
+   */
+  async exchange(
+    host: string,
+    method: "GET" | "HEAD",
+    path: string,
+    headers: Record<string, string>,
+    identity: string,
+    kind: EndpointKind = kindOf(path),
+  ): Promise<Outcome> {
+    const { sim, transport, egressIp, emit } = this.options;
+    const started = performance.now();
+    // trackCall: a delay the host answers with (a latency fault) is a sleep the virtual
+    // scheduler knows about.
+    const res = await sim.trackCall(() =>
+      transport.send({ host, method, path, headers }, egressIp),
+    );
+    this.sent++;
+    if (!emit) return res;
+    const failed = isNetworkError(res);
+    const code = failed ? undefined : errorCode(res.status, res.headers, res.body);
+    const rateLimit = failed ? undefined : rateLimitOf(res.headers);
+    const refusal = failed ? undefined : res.headers[REFUSAL_HEADER];
+    emit({
+      type: "request",
+      t: sim.now() / 1000,
+      design: this.options.design,
+      actor: this.options.actor,
+      identity,
+      egressIp,
+      host,
+      kind,
+      method,
+      status: res.status,
+      bytes: failed ? 0 : res.body.length,
+      latencyMs: Math.round((performance.now() - started) * 10) / 10,
+      ...(failed ? { network: res.error } : {}),
+      ...(code ? { code } : {}),
+      ...(rateLimit ? { rateLimit } : {}),
+      ...(refusal ? { refusal } : {}),
+    });
+    return res;
+  }
+}
