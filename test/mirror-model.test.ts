@@ -1,55 +1,32 @@
 // The pull-through mirror model (simulator/mirror/model.ts) in front of a real
 // fake-registry core, in-process: what it asks upstream for cold and warm pulls,
 // how each flavour fetches blobs, what it serves when the upstream throttles or
-// is down, and, live, that skopeo can copy an image through it (and that its
-// upstream traffic matches the real docker-registry 2.8 when that is installed).
+// is down. (Served over HTTP to skopeo and held against the real docker-registry
+// 2.8: test/real/mirror-model-live.test.ts.)
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Registry } from "../fake-registry/core/registry.ts";
+import { describe, expect, it } from "vitest";
 import type { StatsSnapshot } from "../fake-registry/core/stats.ts";
-import type { FaultSet } from "../fake-registry/faults/index.ts";
-import { createRegistry, type RunningRegistry, serveRegistry } from "../fake-registry/index.ts";
+import { createRegistry } from "../fake-registry/index.ts";
 import { parsePolicyDocument } from "../fake-registry/policy/file.ts";
 import type { Policy } from "../fake-registry/policy/types.ts";
-import { LiveSim, type Sim, VirtualSim } from "../simulator/engine/sim.ts";
+import { type Sim, VirtualSim } from "../simulator/engine/sim.ts";
 import {
-  HttpTransport,
   type InboundResponse,
   InProcessTransport,
   type Outcome,
   type Transport,
 } from "../simulator/engine/transport.ts";
 import { type MirrorFlavour, MirrorModel } from "../simulator/mirror/model.ts";
-import { serveMirror } from "../simulator/mirror/serve.ts";
 import type { MirrorEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
-import { verifyDirCopy } from "./helpers/digests.ts";
-import { startDistributionMirror } from "./helpers/mirror.ts";
-import { runCommand } from "./helpers/processes.ts";
+import { faults, INDEX_ACCEPT, quota } from "./helpers/mirror-model.ts";
 import { ALICE } from "./helpers/registry.ts";
-import { checkTools } from "./helpers/tools.ts";
 
-const INDEX_ACCEPT = [
-  "application/vnd.docker.distribution.manifest.list.v2+json",
-  "application/vnd.oci.image.index.v1+json",
-  "application/vnd.docker.distribution.manifest.v2+json",
-  "application/vnd.oci.image.manifest.v1+json",
-].join(", ");
 const CLIENT_IP = "127.0.0.2";
 const MIRROR_IP = "127.0.0.9";
 
 interface Descriptor {
   digest: string;
   size: number;
-}
-
-function quota(limit: number): Policy {
-  return parsePolicyDocument(
-    { limits: { pulls: { anonymous: { limit, window: "6h" } } } },
-    "dockerhub-2020",
-  ) as Policy;
 }
 
 /** A policy where manifest HEADs count too, so a spent quota refuses the mirror's tag check. */
@@ -74,10 +51,6 @@ function headsCount(limit: number): Policy {
     },
     "dockerhub-2020",
   ) as Policy;
-}
-
-function faults(registry: Registry): FaultSet {
-  return registry.faults as unknown as FaultSet;
 }
 
 /** A transport that can be cut: every request fails below HTTP while `down`. */
@@ -285,7 +258,6 @@ describe("mirror model: cold and warm pulls (distribution 2.8)", () => {
       expect(r.design).toBe("mirror-test");
       // Measured the same way as every client's requests (simulator/client/wire.ts).
       expect(r.latencyMs).toBeGreaterThanOrEqual(0);
-      expect(r.bytes).toBeGreaterThanOrEqual(0);
     }
     expect(coldStats.byIdentity[MIRROR_IP]?.total).toBe(coldStats.total);
   });
@@ -566,209 +538,5 @@ describe("mirror model: upstream auth", () => {
     expect(m.registry.stats.count("token", "GET")).toBe(2);
     // Harbor answers the 401 challenge: one unauthenticated HEAD per token fetched.
     expect(m.registry.stats.count("manifest", "HEAD", 401)).toBe(2);
-  });
-});
-
-const skopeo = checkTools("skopeo");
-
-describe("mirror model served over HTTP (live)", () => {
-  let upstream: RunningRegistry;
-  let work: string;
-  beforeAll(async () => {
-    upstream = await serveRegistry(createRegistry(), { host: "127.0.0.1", port: 0 });
-    work = mkdtempSync(join(tmpdir(), "pullstorm-mirror-model-"));
-  });
-  afterAll(async () => {
-    await upstream?.close();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
-
-  it("skopeo copies library/alpine:3.20 through serveMirror; the warm copy costs one manifest HEAD", async (ctx) => {
-    if (!skopeo.available) return ctx.skip(skopeo.reason);
-    const sim = new LiveSim(1, 1);
-    const model = new MirrorModel({
-      upstream: {
-        transport: new HttpTransport({ registry: upstream.url }),
-        host: "registry",
-        egressIp: "127.0.0.1",
-      },
-      flavour: "distribution-2.8",
-      sim,
-    });
-    const mirror = await serveMirror(model, { host: "127.0.0.1", port: 0 });
-    try {
-      const copy = (dest: string) =>
-        runCommand(
-          "skopeo",
-          [
-            "copy",
-            "--all",
-            "--src-tls-verify=false",
-            `docker://${new URL(mirror.url).host}/library/alpine:3.20`,
-            `dir:${join(work, dest)}`,
-          ],
-          { timeoutMs: 60_000 },
-        );
-      upstream.registry.stats.reset();
-      const cold = await copy("cold");
-      expect(cold.status, cold.stderr).toBe(0);
-      expect(verifyDirCopy(join(work, "cold"))).toBeGreaterThanOrEqual(8);
-      expect(upstream.registry.stats.count("manifest", "GET", 200)).toBe(3);
-
-      upstream.registry.stats.reset();
-      const warm = await copy("warm");
-      expect(warm.status, warm.stderr).toBe(0);
-      expect(verifyDirCopy(join(work, "warm"))).toBeGreaterThanOrEqual(8);
-      expect(upstream.registry.stats.count("manifest", "GET")).toBe(0);
-      expect(upstream.registry.stats.count("manifest", "HEAD", 200)).toBe(1);
-      expect(upstream.registry.stats.count("blob", "GET")).toBe(0);
-    } finally {
-      await mirror.close();
-      sim.stop();
-    }
-  });
-});
-
-const realMirror = checkTools("docker-registry", "skopeo");
-
-describe("mirror model against the real docker-registry 2.8", () => {
-  let upstream: RunningRegistry;
-  let work: string;
-  beforeAll(async () => {
-    upstream = await serveRegistry(createRegistry(), { host: "127.0.0.1", port: 0 });
-    work = mkdtempSync(join(tmpdir(), "pullstorm-mirror-vs-real-"));
-  });
-  afterAll(async () => {
-    await upstream?.close();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
-
-  it("asks upstream for the same things, by kind, method and status, for a cold and a warm skopeo copy", async (ctx) => {
-    if (!realMirror.available) return ctx.skip(realMirror.reason);
-    const copyVia = (host: string, dest: string) =>
-      runCommand(
-        "skopeo",
-        [
-          "copy",
-          "--all",
-          "--src-tls-verify=false",
-          `docker://${host}/library/nginx:1.25`,
-          `dir:${join(work, dest)}`,
-        ],
-        { timeoutMs: 60_000 },
-      );
-    const coldAndWarm = async (host: string, name: string) => {
-      const counts: StatsSnapshot["byKind"][] = [];
-      for (const phase of ["cold", "warm"]) {
-        upstream.registry.stats.reset();
-        const result = await copyVia(host, `${name}-${phase}`);
-        expect(result.status, result.stderr).toBe(0);
-        counts.push(upstream.registry.stats.snapshot().byKind);
-      }
-      return counts;
-    };
-
-    const real = await startDistributionMirror(upstream.url, join(work, "real"));
-    let realCounts: StatsSnapshot["byKind"][];
-    try {
-      realCounts = await coldAndWarm(real.host, "real");
-    } finally {
-      await real.stop();
-    }
-
-    const sim = new LiveSim(1, 1);
-    const model = new MirrorModel({
-      upstream: {
-        transport: new HttpTransport({ registry: upstream.url }),
-        host: "registry",
-        egressIp: "127.0.0.1",
-      },
-      flavour: "distribution-2.8",
-      sim,
-    });
-    await model.start();
-    const served = await serveMirror(model);
-    let modelCounts: StatsSnapshot["byKind"][];
-    try {
-      modelCounts = await coldAndWarm(new URL(served.url).host, "model");
-    } finally {
-      await served.close();
-      sim.stop();
-    }
-    expect(modelCounts[0]).toEqual(realCounts[0]);
-    expect(modelCounts[1]).toEqual(realCounts[1]);
-  });
-
-  it("answers clients as the real one does under a spent quota and in an outage", async (ctx) => {
-    if (!realMirror.available) return ctx.skip(realMirror.reason);
-    const steps: { method?: "GET" | "HEAD"; path: string; outage?: true }[] = [
-      { path: "/v2/library/nginx/manifests/1.25" },
-      { path: "/v2/library/redis/manifests/7" }, // the quota (2 manifest GETs) is spent
-      { path: "/v2/library/alpine/manifests/3.20" }, // cold: refused upstream
-      { path: "/v2/library/nginx/manifests/1.25" }, // warm: the HEAD is free
-      { method: "HEAD", path: `/v2/library/nginx/blobs/sha256:${"0".repeat(64)}` },
-      { path: "/v2/library/nginx/manifests/1.25", outage: true },
-      { path: "/v2/library/alpine/manifests/3.20" }, // tag known, manifest never fetched
-      { path: "/v2/library/busybox/manifests/latest" },
-      { path: "/v2/library/nginx/tags/list" },
-      { path: `/v2/library/busybox/blobs/sha256:${"1".repeat(64)}` },
-    ];
-    const run = async (kind: "real" | "model") => {
-      const origin = await serveRegistry(createRegistry({ policy: quota(2) }));
-      const sim = new LiveSim(1, 1);
-      let base = "";
-      let stop: () => Promise<unknown> = async () => undefined;
-      try {
-        if (kind === "real") {
-          const real = await startDistributionMirror(origin.url, join(work, "real-errors"));
-          base = `http://${real.host}`;
-          stop = () => real.stop();
-        } else {
-          const model = new MirrorModel({
-            upstream: {
-              transport: new HttpTransport({ registry: origin.url }),
-              host: "registry",
-              egressIp: "127.0.0.1",
-            },
-            flavour: "distribution-2.8",
-            sim,
-          });
-          await model.start();
-          const served = await serveMirror(model);
-          base = served.url;
-          stop = () => served.close();
-        }
-        origin.registry.stats.reset();
-        const answers: string[] = [];
-        for (const step of steps) {
-          if (step.outage) faults(origin.registry).add({ type: "outage" });
-          const res = await fetch(`${base}${step.path}`, {
-            method: step.method ?? "GET",
-            headers: { accept: INDEX_ACCEPT },
-            signal: AbortSignal.timeout(10_000),
-          });
-          const text = await res.text();
-          let what = "";
-          try {
-            const body = JSON.parse(text);
-            what = body.errors
-              ? [body.errors[0].code, body.errors[0].detail?.errors?.[0]?.code].join(" ")
-              : (body.tags?.join(",") ?? body.mediaType ?? "");
-          } catch {
-            what = text.length > 0 ? "non-json" : "";
-          }
-          answers.push(`${step.method ?? "GET"} ${step.path} -> ${res.status} ${what}`.trim());
-        }
-        return { answers, upstream: origin.registry.stats.snapshot().byKind };
-      } finally {
-        await stop();
-        sim.stop();
-        await origin.close();
-      }
-    };
-    const real = await run("real");
-    const model = await run("model");
-    expect(model.answers).toEqual(real.answers);
-    expect(model.upstream).toEqual(real.upstream);
   });
 });

@@ -3,6 +3,7 @@
  * evicted first), manifests by repository and digest, and the tag -> digest
  * links the tag service keeps. Everything expires after the flavour's TTL.
  */
+import { LRUCache } from "lru-cache";
 
 export interface Lifetime {
   /** ms of simulated time; Infinity keeps content for ever. */
@@ -27,21 +28,29 @@ interface BlobEntry extends Aging {
   repositories: Set<string>;
 }
 
+/** Blobs by digest, bounded by bytes: lru-cache keeps the recency order and evicts the least recently used. */
 export class BlobStore {
-  private readonly entries = new Map<string, BlobEntry>();
-  private readonly capacity: number;
+  private readonly entries: LRUCache<string, BlobEntry>;
   private readonly lifetime: Lifetime;
-  private used = 0;
   /** Blobs dropped to make room (not expiries). */
   evictions = 0;
 
   constructor(capacityBytes: number, lifetime: Lifetime) {
-    this.capacity = capacityBytes;
     this.lifetime = lifetime;
+    const maxSize = Number.isFinite(capacityBytes) ? capacityBytes : Number.MAX_SAFE_INTEGER;
+    this.entries = new LRUCache<string, BlobEntry>({
+      maxSize,
+      // A blob larger than the whole cache is not kept.
+      maxEntrySize: maxSize,
+      sizeCalculation: (entry) => Math.max(1, entry.bytes.length),
+      dispose: (_entry, _digest, reason) => {
+        if (reason === "evict") this.evictions++;
+      },
+    });
   }
 
   get bytesUsed(): number {
-    return this.used;
+    return this.entries.calculatedSize;
   }
 
   get size(): number {
@@ -50,46 +59,32 @@ export class BlobStore {
 
   /** The blob if it is stored, linked into `repository` and not expired; marks it recently used. */
   get(repository: string, digest: string, now: number): Buffer | undefined {
-    const entry = this.entries.get(digest);
+    const entry = this.entries.peek(digest);
     if (!entry) return undefined;
     if (expired(entry, this.lifetime, now)) {
-      this.drop(digest, entry);
+      this.entries.delete(digest);
       return undefined;
     }
     if (!entry.repositories.has(repository)) return undefined;
     entry.usedAt = now;
-    // Map order is the recency order: move to the end.
-    this.entries.delete(digest);
-    this.entries.set(digest, entry);
+    this.entries.get(digest);
     return entry.bytes;
   }
 
-  /** Stores a blob, evicting the least recently used ones to stay within capacity; one larger than the whole cache is not kept. */
+  /** Stores a blob, evicting the least recently used ones to stay within capacity. */
   put(repository: string, digest: string, bytes: Buffer, now: number): void {
-    const existing = this.entries.get(digest);
+    const existing = this.entries.peek(digest);
     if (existing) {
       existing.repositories.add(repository);
       existing.usedAt = now;
       return;
     }
-    if (bytes.length > this.capacity) return;
     this.entries.set(digest, {
       bytes,
       storedAt: now,
       usedAt: now,
       repositories: new Set([repository]),
     });
-    this.used += bytes.length;
-    for (const [oldest, entry] of this.entries) {
-      if (this.used <= this.capacity) break;
-      this.drop(oldest, entry);
-      this.evictions++;
-    }
-  }
-
-  private drop(digest: string, entry: BlobEntry): void {
-    this.entries.delete(digest);
-    this.used -= entry.bytes.length;
   }
 }
 
