@@ -14,16 +14,16 @@ import { parseArgs } from "node:util";
 import { loadavg, memoryMiB, runInfo } from "./lib/env.ts";
 import { fetchBytes, fetchToken, MANIFEST_ACCEPT } from "./lib/registry-client.ts";
 import { best, fmt, table, verdict, writeFormattedResult } from "./lib/report.ts";
+import * as bench from "./lib/rounds.ts";
 import {
   copyImage,
   distributionVersion,
   have,
   type Server,
   startDistribution,
-  startFakeRegistry,
   tempDir,
 } from "./lib/servers.ts";
-import { round, runWrk, type WrkResult } from "./lib/wrk.ts";
+import { round } from "./lib/wrk.ts";
 
 const TARGET = 1;
 const IMAGE = "bench/big-layer";
@@ -31,35 +31,15 @@ const IMAGE = "bench/big-layer";
 const { values: flags } = parseArgs({
   options: {
     size: { type: "string", default: "100MB" },
-    seconds: { type: "string", default: "10" },
-    rounds: { type: "string", default: "3" },
-    warmup: { type: "string", default: "3" },
-    connections: { type: "string", default: "4" },
-    threads: { type: "string", default: "2" },
     // Unpinned by default: pinned (--server-cpus 1 --wrk-cpus 0) wrk's one core is what limits
     // both servers (docs/benchmarks.md); sharing both cores, the server's cost per byte shows.
-    "server-cpus": { type: "string", default: "" },
-    "wrk-cpus": { type: "string", default: "" },
+    ...loadFlags({ seconds: "10", connections: "4", threads: "2", serverCpus: "", wrkCpus: "" }),
     out: { type: "string", default: "blob-throughput" },
   },
 });
 
-const seconds = Number(flags.seconds);
-const rounds = Number(flags.rounds);
-const connections = Number(flags.connections);
-const threads = Number(flags.threads);
-const serverCpus = flags["server-cpus"] || undefined;
-const wrkCpus = flags["wrk-cpus"] || undefined;
-const USER = "bench";
-const PASSWORD = "bench";
-
-interface Contender {
-  key: string;
-  label: string;
-  server: Server;
-  url: string;
-  runs: WrkResult[];
-}
+const load = bench.loadOf(flags);
+const { rounds, seconds, connections, threads, serverCpus } = load;
 
 const MIB = 1024 * 1024;
 
@@ -90,23 +70,9 @@ async function main(): Promise<void> {
         "",
       ].join("\n"),
     );
-    const fake = await startFakeRegistry({
-      ...(serverCpus ? { cpus: serverCpus } : {}),
-      args: [
-        "--user",
-        `${USER}:${PASSWORD}:pro`,
-        "--catalog",
-        catalog,
-        "--policy",
-        join(import.meta.dirname, "fixtures/policy-unreached.yaml"),
-        "--token-lifetime",
-        "86400",
-        "--log-level",
-        "warn",
-      ],
-    });
+    const fake = await bench.startBenchRegistry(load, { args: ["--catalog", catalog] });
     servers.push(fake);
-    const token = await fetchToken(fake.url, IMAGE, `${USER}:${PASSWORD}`);
+    const token = await fetchToken(fake.url, IMAGE, bench.BENCH_CREDENTIALS);
     const auth = { authorization: `Bearer ${token}` };
     // The first manifest request builds the image: the layer is generated then (seconds for 100 MB).
     const started = performance.now();
@@ -135,12 +101,12 @@ async function main(): Promise<void> {
       from: fake.url,
       to: dist.url,
       image: `${IMAGE}:latest`,
-      credentials: `${USER}:${PASSWORD}`,
+      credentials: bench.BENCH_CREDENTIALS,
     });
     const distBlob = await fetchBytes(`${dist.url}${blobPath}`, {});
     if (distBlob.status !== 200 || distBlob.sha256 !== layer.digest)
       throw new Error(`distribution blob: ${distBlob.status} ${distBlob.sha256}`);
-    const contenders: Contender[] = [
+    const contenders: bench.Contender[] = [
       {
         key: "fake",
         label: "fake registry",
@@ -168,34 +134,20 @@ async function main(): Promise<void> {
       });
     }
 
-    const wrk = (c: Contender, secs: number) =>
-      runWrk({
-        url: c.url,
-        connections,
-        threads,
-        seconds: secs,
-        headers: auth,
-        serverPid: c.server.pid,
-        timeoutSeconds: 60,
-        ...(wrkCpus ? { cpus: wrkCpus } : {}),
-      });
     process.stderr.write(
       `blob ${layer.digest} (${fmt(layer.size)} bytes); warm-up ${flags.warmup}s each, then ${rounds} rounds of ${seconds}s: wrk -t${threads} -c${connections}\n`,
     );
-    for (const c of contenders) await wrk(c, Number(flags.warmup));
-    for (let r = 0; r < rounds; r++) {
-      for (const c of contenders) {
-        const run = await wrk(c, seconds);
-        c.runs.push(run);
-        process.stderr.write(
-          `  round ${r + 1} ${c.label}: ${fmt(run.bytesPerSecond / MIB)} MiB/s (${run.requests} blobs), non-2xx ${run.non2xx}, load ${run.loadavg[0]}\n`,
-        );
-      }
-    }
+    await bench.runRounds(
+      contenders,
+      load,
+      bench.wrkFor(load, () => auth, { timeoutSeconds: 60 }),
+      (_, run) =>
+        `${fmt(run.bytesPerSecond / MIB)} MiB/s (${run.requests} blobs), non-2xx ${run.non2xx}, load ${run.loadavg[0]}`,
+    );
     const fakeRss = memoryMiB(fake.pid);
 
-    const bestOf = (c: Contender) => best(c.runs, (r) => r.bytesPerSecond);
-    const fakeC = contenders[0] as Contender;
+    const bestOf = (c: bench.Contender) => best(c.runs, (r) => r.bytesPerSecond);
+    const fakeC = contenders[0] as bench.Contender;
     const distC = best(contenders.slice(1), (c) => bestOf(c).bytesPerSecond);
     const ratio = round(bestOf(fakeC).bytesPerSecond / bestOf(distC).bytesPerSecond, 2);
     const result = {
@@ -208,8 +160,7 @@ async function main(): Promise<void> {
         blob: { digest: layer.digest, bytes: layer.size },
         fakeRegistryFirstBuildSeconds: round(buildSeconds, 1),
         fakeRegistryRssMiB: { rss: round(fakeRss.rss), peak: round(fakeRss.peak) },
-        wrk: { threads, connections, seconds, rounds, warmupSeconds: Number(flags.warmup) },
-        cpus: { servers: serverCpus ?? "any", wrk: wrkCpus ?? "any" },
+        ...loadSetup(load),
         distribution: {
           version,
           mode: "plain registry (no proxy, no auth), filesystem storage, image pushed with skopeo copy --all --preserve-digests",
@@ -246,8 +197,7 @@ async function main(): Promise<void> {
       )}\n\nload average at the end ${loadavg().join(" ")}; wrote ${file}\n`,
     );
   } finally {
-    for (const s of servers.reverse()) await s.stop().catch(() => {});
-    tmp.cleanup();
+    await bench.cleanUp(servers, tmp);
   }
 }
 

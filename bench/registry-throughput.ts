@@ -24,30 +24,35 @@ import {
 } from "./lib/registry-client.ts";
 import { best, fmt, table, verdict, writeFormattedResult } from "./lib/report.ts";
 import {
+  BENCH_CREDENTIALS,
+  BENCH_REGISTRY_FLAGS,
+  BENCH_USER,
+  cleanUp,
+  type Contender as LoadedServer,
+  loadFlags,
+  loadOf,
+  loadSetup,
+  runRounds,
+  startBenchRegistry,
+  wrkFor,
+} from "./lib/rounds.ts";
+import {
   copyImage,
   distributionVersion,
   have,
-  ROOT,
   type Server,
   startBareServer,
   startDistribution,
-  startFakeRegistry,
   tempDir,
 } from "./lib/servers.ts";
-import { round, runWrk, type WrkResult } from "./lib/wrk.ts";
+import { round, type WrkResult } from "./lib/wrk.ts";
 
 const TARGETS = { vsDistribution: 10, vsBare: 0.6 };
 
 const { values: flags } = parseArgs({
   options: {
-    seconds: { type: "string", default: "5" },
-    rounds: { type: "string", default: "3" },
-    warmup: { type: "string", default: "3" },
-    connections: { type: "string", default: "32" },
-    threads: { type: "string", default: "1" },
+    ...loadFlags({ seconds: "5", connections: "32", threads: "1", serverCpus: "1", wrkCpus: "0" }),
     image: { type: "string", default: "library/nginx:1.25" },
-    "server-cpus": { type: "string", default: "1" },
-    "wrk-cpus": { type: "string", default: "0" },
     "no-distribution": { type: "boolean", default: false },
     "log-level": { type: "string", default: "warn" },
     out: { type: "string", default: "registry-throughput" },
@@ -56,21 +61,11 @@ const { values: flags } = parseArgs({
   },
 });
 
-const seconds = Number(flags.seconds);
-const rounds = Number(flags.rounds);
-const connections = Number(flags.connections);
-const threads = Number(flags.threads);
-const serverCpus = flags["server-cpus"] || undefined;
-const wrkCpus = flags["wrk-cpus"] || undefined;
-const USER = "bench";
-const PASSWORD = "bench";
+const load = loadOf(flags);
+const { rounds, seconds, connections, threads, serverCpus, wrkCpus } = load;
 
-interface Contender {
-  key: "fake" | "fake-before" | "distribution" | "distribution-all-cpus" | "bare";
-  label: string;
-  server: Server;
-  url: string;
-  runs: WrkResult[];
+interface Contender
+  extends LoadedServer<"fake" | "fake-before" | "distribution" | "distribution-all-cpus" | "bare"> {
   /** Its own Authorization header (another fake registry issues its own tokens). */
   authorization?: string;
   /** Fake registry only: requests its stats counted for the account, and pull quota used, per run. */
@@ -89,21 +84,9 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   try {
     const { name, reference } = splitImage(flags.image);
-    const fake = await startFakeRegistry({
-      ...(serverCpus ? { cpus: serverCpus } : {}),
-      args: [
-        "--user",
-        `${USER}:${PASSWORD}:pro`,
-        "--policy",
-        join(ROOT, "bench/fixtures/policy-unreached.yaml"),
-        "--token-lifetime",
-        "86400",
-        "--log-level",
-        flags["log-level"],
-      ],
-    });
+    const fake = await startBenchRegistry(load, { logLevel: flags["log-level"] });
     servers.push(fake);
-    const token = await fetchToken(fake.url, name, `${USER}:${PASSWORD}`);
+    const token = await fetchToken(fake.url, name, BENCH_CREDENTIALS);
     const headers = { authorization: `Bearer ${token}`, accept: MANIFEST_ACCEPT };
     const path = `/v2/${name}/manifests/${reference}`;
     const reference200 = await fetchBytes(`${fake.url}${path}`, headers);
@@ -131,7 +114,7 @@ async function main(): Promise<void> {
         from: fake.url,
         to: dist.url,
         image: flags.image,
-        credentials: `${USER}:${PASSWORD}`,
+        credentials: BENCH_CREDENTIALS,
       });
       const got = await fetchBytes(`${dist.url}${path}`, headers);
       if (got.status !== 200 || got.sha256 !== reference200.sha256)
@@ -166,23 +149,13 @@ async function main(): Promise<void> {
     if (flags.before) {
       // The same flags (the policy file is this checkout's), same account, same secret-less token
       // service: it issues its own token; the manifest must be the same bytes.
-      const older = await startFakeRegistry({
+      const older = await startBenchRegistry(load, {
         name: "fake-registry (before)",
         root: flags.before,
-        ...(serverCpus ? { cpus: serverCpus } : {}),
-        args: [
-          "--user",
-          `${USER}:${PASSWORD}:pro`,
-          "--policy",
-          join(ROOT, "bench/fixtures/policy-unreached.yaml"),
-          "--token-lifetime",
-          "86400",
-          "--log-level",
-          flags["log-level"],
-        ],
+        logLevel: flags["log-level"],
       });
       servers.push(older);
-      const olderToken = await fetchToken(older.url, name, `${USER}:${PASSWORD}`);
+      const olderToken = await fetchToken(older.url, name, BENCH_CREDENTIALS);
       const got = await fetchBytes(`${older.url}${path}`, {
         ...headers,
         authorization: `Bearer ${olderToken}`,
@@ -223,40 +196,32 @@ async function main(): Promise<void> {
       runs: [],
     });
 
-    const wrk = (c: Contender, secs: number) =>
-      runWrk({
-        url: c.url,
-        connections,
-        threads,
-        seconds: secs,
-        headers: c.authorization ? { ...headers, authorization: c.authorization } : headers,
-        serverPid: c.server.pid,
-        ...(wrkCpus ? { cpus: wrkCpus } : {}),
-      });
-
+    const wrk = wrkFor<Contender>(load, (c) =>
+      c.authorization ? { ...headers, authorization: c.authorization } : headers,
+    );
     process.stderr.write(
       `warm-up ${flags.warmup}s each, then ${rounds} rounds of ${seconds}s: wrk -t${threads} -c${connections}${wrkCpus ? ` on CPU ${wrkCpus}` : ""}, servers${serverCpus ? ` on CPU ${serverCpus}` : ""}\n`,
     );
-    for (const c of contenders) await wrk(c, Number(flags.warmup));
-    for (let r = 0; r < rounds; r++) {
-      for (const c of contenders) {
-        const before = c.key === "fake" ? await identityStats(fake.url, USER) : undefined;
-        const run = await wrk(c, seconds);
-        c.runs.push(run);
-        if (before) {
-          const after = await identityStats(fake.url, USER);
-          c.counted ??= [];
-          c.counted.push({
-            // The stats requests themselves are anonymous (no token): not counted for the account.
-            requests: after.total - before.total,
-            quotaUsed: quotaUsed(after, "pulls") - quotaUsed(before, "pulls"),
-          });
-        }
-        process.stderr.write(
-          `  round ${r + 1} ${c.label}: ${fmt(run.requestsPerSecond)}/s, ${run.serverCpuMicrosPerRequest ?? "?"} us CPU/request, non-2xx ${run.non2xx}, load ${run.loadavg[0]}\n`,
-        );
-      }
-    }
+    await runRounds(
+      contenders,
+      load,
+      wrk,
+      (_, run) =>
+        `${fmt(run.requestsPerSecond)}/s, ${run.serverCpuMicrosPerRequest ?? "?"} us CPU/request, non-2xx ${run.non2xx}, load ${run.loadavg[0]}`,
+      async (c, secs) => {
+        if (c.key !== "fake") return wrk(c, secs);
+        const before = await identityStats(fake.url, BENCH_USER);
+        const run = await wrk(c, secs);
+        const after = await identityStats(fake.url, BENCH_USER);
+        c.counted ??= [];
+        c.counted.push({
+          // The stats requests themselves are anonymous (no token): not counted for the account.
+          requests: after.total - before.total,
+          quotaUsed: quotaUsed(after, "pulls") - quotaUsed(before, "pulls"),
+        });
+        return run;
+      },
+    );
 
     const bestOf = (c: Contender) => best(c.runs, (r) => r.requestsPerSecond);
     const fakeBest = bestOf(contenders[0] as Contender);
@@ -306,10 +271,9 @@ async function main(): Promise<void> {
         image: flags.image,
         accept: MANIFEST_ACCEPT,
         manifest: checks,
-        wrk: { threads, connections, seconds, rounds, warmupSeconds: Number(flags.warmup) },
-        cpus: { servers: serverCpus ?? "any", wrk: wrkCpus ?? "any" },
+        ...loadSetup(load),
         fakeRegistry: {
-          flags: `--user ${USER}:${PASSWORD}:pro --policy bench/fixtures/policy-unreached.yaml --token-lifetime 86400 --log-level ${flags["log-level"]}`,
+          flags: `${BENCH_REGISTRY_FLAGS} --log-level ${flags["log-level"]}`,
           quotaCounting:
             "dockerhub-2020 rules with limits of 1e9: abuse rule (fixed window) and pulls (rolling 24 h) count every request",
         },
@@ -401,8 +365,7 @@ async function main(): Promise<void> {
       `\nquota counting ${allCounted ? "verified" : "NOT verified"}: the account's pull quota moved by every request served (${(fakeC.counted ?? []).map((c) => fmt(c.quotaUsed)).join(", ")})\nload average at the end ${loadavg().join(" ")}; wrote ${file}\n`,
     );
   } finally {
-    for (const s of servers.reverse()) await s.stop().catch(() => {});
-    tmp.cleanup();
+    await cleanUp(servers, tmp);
   }
 }
 

@@ -4,19 +4,19 @@
  * what in the configuration made it so, and the fix.
  */
 
+import { DOCKER_HUB } from "../vocabulary/oci/reference.ts";
 import { namespaceFor } from "./config/hosts-dir.ts";
 import type { DriverOutcome } from "./drivers.ts";
 import { type Endpoint, registryOfHost } from "./endpoints.ts";
 import { configFixFor, hostsTomlFix } from "./fixes.ts";
 import type { ImagePlan, NodeConfig } from "./plan.ts";
-import { DOCKER_HUB } from "../vocabulary/oci/reference.ts";
 import type { Phase, RequestRecord } from "./stand-ins.ts";
 import {
+  type CheckedPull,
+  type CheckFinding,
   CONFIG_NAME,
   type FallbackResult,
-  type CheckFinding,
   type ImageResult,
-  type CheckedPull,
   READS,
   type Runtime,
   type Tally,

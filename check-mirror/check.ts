@@ -14,14 +14,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BUILTIN_IMAGES, type ImageDraft } from "../fake-registry/catalog/builtin.ts";
 import { LINUX_AMD64, LINUX_ARM64 } from "../fake-registry/catalog/spec.ts";
-import type { Registry } from "../fake-registry/core/registry.ts";
+import type { Registry } from "../fake-registry/registry/registry.ts";
 import { createRegistry } from "../fake-registry/index.ts";
 import { preset } from "../fake-registry/policy/presets.ts";
 import type { Policy } from "../fake-registry/policy/types.ts";
 import { LiveSim } from "../simulator/engine/sim.ts";
 import { HttpTransport } from "../simulator/engine/transport.ts";
 import { findDistribution, startProcessMirror } from "../simulator/mirror/backends.ts";
-import { MirrorModel, serveMirror } from "../simulator/mirror/model.ts";
+import { MirrorModel } from "../simulator/mirror/model.ts";
+import { serveMirror } from "../simulator/mirror/serve.ts";
+import {
+  formatImage,
+  type ImageReference,
+  parseImageReference,
+} from "../vocabulary/oci/reference.ts";
 import { analyzeCheck, type ImageRun, type PullRun } from "./analyze.ts";
 import { type ContainerdConfig, loadContainerdConfig } from "./config/containerd-config.ts";
 import { loadDaemonJson } from "./config/daemon-json.ts";
@@ -31,7 +37,6 @@ import { type PrivateContainerd, startPrivateContainerd } from "./containerd.ts"
 import { ctrDriver, type Driver, modelDriver, programVersion, skopeoDriver } from "./drivers.ts";
 import { parseEndpoint, registryOfHost, roleOfHost } from "./endpoints.ts";
 import { emptyConfig, type NodeConfig, planImages } from "./plan.ts";
-import { formatImage, type ImageReference, parseImageReference } from "../vocabulary/oci/reference.ts";
 import {
   type Listener,
   MirrorStandIn,
@@ -223,7 +228,11 @@ async function serveModelMirror(upstream: string): Promise<{ url: string; stop()
   const sim = new LiveSim(1, 1);
   const origin = { host: "registry", egressIp: "127.0.0.1" };
   const transport = new HttpTransport({ [origin.host]: upstream });
-  const model = new MirrorModel({ flavour: "distribution-2.8", sim, upstream: { ...origin, transport } });
+  const model = new MirrorModel({
+    flavour: "distribution-2.8",
+    sim,
+    upstream: { ...origin, transport },
+  });
   const served = await serveMirror(model, { host: "127.0.0.1", port: 0 });
   return {
     url: served.url,

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { stringify } from "smol-toml";
 import {
   type CommandResult,
   type Managed,
@@ -15,28 +16,22 @@ import {
 
 /** A config for a private containerd under `dir`: no CRI, nothing outside `dir`, isolated content. */
 export function privateContainerdConfig(dir: string): string {
-  return [
-    "version = 2",
-    `root = ${JSON.stringify(join(dir, "root"))}`,
-    `state = ${JSON.stringify(join(dir, "state"))}`,
+  const at = (name: string) => join(dir, name);
+  return stringify({
+    version: 2,
+    root: at("root"),
+    state: at("state"),
     // CRI wants CNI, cgroups and more; a content fetch needs none of it.
-    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-    "",
-    "[grpc]",
-    `  address = ${JSON.stringify(join(dir, "containerd.sock"))}`,
-    "",
-    "[ttrpc]",
-    `  address = ${JSON.stringify(join(dir, "containerd.sock.ttrpc"))}`,
-    "",
-    "[plugins]",
-    // The default would create /opt/containerd on the host.
-    '  [plugins."io.containerd.internal.v1.opt"]',
-    `    path = ${JSON.stringify(join(dir, "opt"))}`,
-    // Without this a blob fetched in one namespace appears in every other one.
-    '  [plugins."io.containerd.metadata.v1.bolt"]',
-    '    content_sharing_policy = "isolated"',
-    "",
-  ].join("\n");
+    disabled_plugins: ["io.containerd.grpc.v1.cri"],
+    grpc: { address: at("containerd.sock") },
+    ttrpc: { address: at("containerd.sock.ttrpc") },
+    plugins: {
+      // The default would create /opt/containerd on the host.
+      "io.containerd.internal.v1.opt": { path: at("opt") },
+      // Without this a blob fetched in one namespace appears in every other one.
+      "io.containerd.metadata.v1.bolt": { content_sharing_policy: "isolated" },
+    },
+  });
 }
 
 export interface PrivateContainerd {

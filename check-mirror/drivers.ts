@@ -15,8 +15,8 @@ import { RUNTIMES } from "../simulator/client/runtimes.ts";
 import { LiveSim } from "../simulator/engine/sim.ts";
 import {
   HttpTransport,
-  type Outcome,
   type OutboundRequest,
+  type Outcome,
   type Transport,
 } from "../simulator/engine/transport.ts";
 import { type CommandResult, runCommand } from "../simulator/util/processes.ts";
@@ -108,6 +108,23 @@ function programOutcome(program: string, r: CommandResult, timeoutMs: number): D
   return { ok: false, exitCode: r.status, ...(error ? { error } : {}), log };
 }
 
+/** A real program, run once per pull (the `n`th) with a fresh store; its exit and stderr are the outcome. */
+function realDriver(
+  program: string,
+  version: string,
+  timeoutMs: number,
+  run: (reference: string, n: number) => Promise<CommandResult>,
+): Driver {
+  let pulls = 0;
+  return {
+    kind: "real",
+    program,
+    version,
+    pull: async (_plan, reference) =>
+      programOutcome(program, await run(reference, ++pulls), timeoutMs),
+  };
+}
+
 /** containerd through `ctr content fetch --hosts-dir`, each pull in a namespace of its own. */
 export function ctrDriver(
   containerd: PrivateContainerd,
@@ -117,22 +134,14 @@ export function ctrDriver(
   signal?: AbortSignal,
 ): Driver {
   const run = randomBytes(4).toString("hex");
-  let n = 0;
-  return {
-    kind: "real",
-    program: "ctr",
-    version,
-    async pull(_plan, reference) {
-      const namespace = `pullstorm-check-${run}-${++n}`;
-      const r = await containerd.ctr(
-        namespace,
-        ["content", "fetch", "--hosts-dir", hostsDir, reference],
-        timeoutMs,
-        signal,
-      );
-      return programOutcome("ctr", r, timeoutMs);
-    },
-  };
+  return realDriver("ctr", version, timeoutMs, (reference, n) =>
+    containerd.ctr(
+      `pullstorm-check-${run}-${n}`,
+      ["content", "fetch", "--hosts-dir", hostsDir, reference],
+      timeoutMs,
+      signal,
+    ),
+  );
 }
 
 /** containers/image through `skopeo copy` with the loopback registries.conf and nothing else from this machine. */
@@ -148,39 +157,32 @@ export function skopeoDriver(
   mkdirSync(join(home, ".config", "containers", "registries.conf.d"), { recursive: true });
   const registriesD = join(workDir, "registries.d");
   mkdirSync(registriesD, { recursive: true });
-  let n = 0;
-  return {
-    kind: "real",
-    program: "skopeo",
-    version,
-    async pull(_plan, reference) {
-      const dest = join(workDir, `copy-${++n}`);
-      const args = [
-        "--registries-conf",
-        registriesConf,
-        "--registries.d",
-        registriesD,
-        "--insecure-policy",
-        "--tmpdir",
-        workDir,
-        "copy",
-        "--retry-times",
-        "0",
-        `docker://${reference}`,
-        `dir:${dest}`,
-      ];
-      try {
-        const r = await runCommand("skopeo", args, {
-          timeoutMs,
-          env: cleanEnv(home),
-          ...(signal ? { signal } : {}),
-        });
-        return programOutcome("skopeo", r, timeoutMs);
-      } finally {
-        rmSync(dest, { recursive: true, force: true });
-      }
-    },
-  };
+  return realDriver("skopeo", version, timeoutMs, async (reference, n) => {
+    const dest = join(workDir, `copy-${n}`);
+    const args = [
+      "--registries-conf",
+      registriesConf,
+      "--registries.d",
+      registriesD,
+      "--insecure-policy",
+      "--tmpdir",
+      workDir,
+      "copy",
+      "--retry-times",
+      "0",
+      `docker://${reference}`,
+      `dir:${dest}`,
+    ];
+    try {
+      return await runCommand("skopeo", args, {
+        timeoutMs,
+        env: cleanEnv(home),
+        ...(signal ? { signal } : {}),
+      });
+    } finally {
+      rmSync(dest, { recursive: true, force: true });
+    }
+  });
 }
 
 /** The program each runtime's model stands for. */
@@ -218,7 +220,10 @@ class StandInTransport implements Transport {
   host(standIn: string, root: string): string {
     const name = root === "/v2" ? standIn : `${standIn}${root}`;
     if (!this.hosts.has(name)) {
-      const http = new HttpTransport({ [name]: `http://${standIn}` }, { timeoutMs: this.timeoutMs });
+      const http = new HttpTransport(
+        { [name]: `http://${standIn}` },
+        { timeoutMs: this.timeoutMs },
+      );
       this.hosts.set(name, { http, root });
     }
     return name;

@@ -1,6 +1,7 @@
 /** Configuration snippets for fixes: the same mirrors, written for the runtime the nodes run. */
-import type { Endpoint } from "./endpoints.ts";
+
 import { DOCKER_HUB } from "../vocabulary/oci/reference.ts";
+import type { Endpoint } from "./endpoints.ts";
 import type { Runtime } from "./types.ts";
 
 function url(m: Endpoint): string {

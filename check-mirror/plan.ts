@@ -5,6 +5,12 @@
  * replace, and is what the models pull by when the real program cannot run.
  */
 
+import {
+  byDigest,
+  DOCKER_HUB,
+  formatImage,
+  type ImageReference,
+} from "../vocabulary/oci/reference.ts";
 import type { DaemonJsonConfig } from "./config/daemon-json.ts";
 import {
   CAPABILITIES,
@@ -20,7 +26,6 @@ import {
   registryFor,
 } from "./config/registries-conf.ts";
 import { type Endpoint, parseEndpoint, registryOfHost, roleOfHost } from "./endpoints.ts";
-import { byDigest, DOCKER_HUB, formatImage, type ImageReference } from "../vocabulary/oci/reference.ts";
 import type { ConfigKind } from "./types.ts";
 
 export type NodeConfig = HostsDirConfig | DaemonJsonConfig | RegistriesConfConfig;

@@ -6,30 +6,32 @@
 import { createColors } from "picocolors";
 import { create } from "xmlbuilder2";
 import type {
+  CheckedPull,
+  CheckFinding,
   CheckMirrorReport,
   FallbackResult,
-  CheckFinding,
   ImageResult,
-  CheckedPull,
   Tally,
 } from "./types.ts";
 
 const WIDTH = 100;
 const RANK = { critical: 0, warning: 1, info: 2 } as const;
 
+/** Greedy word wrap paragraph by paragraph; an empty paragraph stays an empty line. */
 function wrap(text: string, width: number): string[] {
-  const lines: string[] = [];
+  const out: string[] = [];
   for (const paragraph of text.split("\n")) {
-    let line = "";
-    for (const word of paragraph.split(/\s+/).filter(Boolean)) {
-      if (line && line.length + 1 + word.length > width) {
-        lines.push(line);
+    const words = paragraph.split(/\s+/).filter(Boolean);
+    let line = words.shift() ?? "";
+    for (const word of words)
+      if (line.length + 1 + word.length <= width) line += ` ${word}`;
+      else {
+        out.push(line);
         line = word;
-      } else line = line ? `${line} ${word}` : word;
-    }
-    lines.push(line);
+      }
+    out.push(line);
   }
-  return lines;
+  return out;
 }
 
 export function rankFindings(findings: CheckFinding[]): CheckFinding[] {

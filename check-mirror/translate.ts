@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parse as parseToml, stringify } from "smol-toml";
+import { formatImage, type ImageReference } from "../vocabulary/oci/reference.ts";
 import type { HostsDirConfig } from "./config/hosts-dir.ts";
 import { namespaceFor } from "./config/hosts-dir.ts";
 import { isTable, type Table } from "./config/read.ts";
@@ -23,7 +24,6 @@ import {
   roleOfHost,
 } from "./endpoints.ts";
 import { type ImagePlan, registryEntryFor } from "./plan.ts";
-import { formatImage, type ImageReference } from "../vocabulary/oci/reference.ts";
 
 /** Where each configured host listens on loopback. */
 export interface StandInMap {

@@ -1,19 +1,14 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { writeAtomic } from "../reports/write.ts";
-import {
-  CheckUsageError,
-  DEFAULT_IMAGE,
-  prepareCheck,
-  runCheck,
-} from "../check-mirror/check.ts";
+import { CheckUsageError, DEFAULT_IMAGE, prepareCheck, runCheck } from "../check-mirror/check.ts";
 import {
   renderCheckJunit,
   renderCheckMarkdown,
   renderCheckTerminal,
 } from "../check-mirror/render.ts";
 import { RUNTIME_ALIASES, RUNTIME_NAMES } from "../check-mirror/types.ts";
+import { writeAtomic } from "../reports/write.ts";
 import { exitOnError, UsageError } from "./errors.ts";
 
 interface CheckFlags {

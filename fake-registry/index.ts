@@ -1,11 +1,10 @@
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { z } from "zod";
+import { ConfigError, loadYamlFile } from "../vocabulary/config/yaml-file.ts";
 import type { Account } from "./auth/users.ts";
 import { Catalog, type CatalogOptions } from "./catalog/catalog.ts";
 import { loadCatalogFile } from "./catalog/file.ts";
-import { ConfigError, loadYamlFile } from "../vocabulary/config/yaml-file.ts";
 import { type Clock, ScaledClock, SystemClock } from "./core/clock.ts";
-import { Registry } from "./core/registry.ts";
 import { FaultSet } from "./faults/index.ts";
 import { createHttpServer, urlOf } from "./http/server.ts";
 import { loadPolicyFile } from "./policy/file.ts";
@@ -19,12 +18,13 @@ import {
 } from "./policy/redis-store.ts";
 import { MemoryQuotaStore, type QuotaStore, type StoreFailureMode } from "./policy/store.ts";
 import type { Policy } from "./policy/types.ts";
+import { Registry } from "./registry/registry.ts";
 
 export { Catalog } from "./catalog/catalog.ts";
 export { ManualClock, ScaledClock, SystemClock } from "./core/clock.ts";
-export { Registry } from "./core/registry.ts";
 export { RedisQuotaStore } from "./policy/redis-store.ts";
 export { MemoryQuotaStore, type QuotaStore } from "./policy/store.ts";
+export { Registry } from "./registry/registry.ts";
 
 export const DEFAULT_SERVICE = "registry.pullstorm.test";
 
@@ -116,13 +116,16 @@ export interface RunningRegistry {
   close(): Promise<void>;
 }
 
-/** Serves a registry over HTTP; port 0 picks a free port. */
+/** Serves a registry over HTTP, with its control API (`/_pullstorm/*`, `/metrics`); port 0 picks a free port. */
 export async function serveRegistry(
   registry: Registry,
   listen: { host?: string; port?: number; logger?: FastifyBaseLogger } = {},
 ): Promise<RunningRegistry> {
   const host = listen.host ?? "127.0.0.1";
-  const app = createHttpServer(registry, listen.logger ? { logger: listen.logger } : {});
+  const app = createHttpServer(registry, {
+    control: registry,
+    ...(listen.logger ? { logger: listen.logger } : {}),
+  });
   await app.listen({ host, port: listen.port ?? 0 });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : (listen.port ?? 0);

@@ -1,7 +1,7 @@
-import { parseDuration } from "../vocabulary/config/units.ts";
 import { PRESETS } from "../fake-registry/policy/presets.ts";
-import type { PullEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
 import type { Design, Scenario } from "../simulator/scenario/schema.ts";
+import { parseDuration } from "../vocabulary/config/units.ts";
+import type { PullEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
 import type {
   Analysis,
   BreakLayer,
@@ -14,6 +14,7 @@ import type {
   MirrorEffectiveness,
   TimelineBucket,
 } from "./analysis-types.ts";
+import { type BreakEvent, breakDetail, EarliestBreak } from "./first-break.ts";
 import type { DesignSummary, Report } from "./summary.ts";
 import { formatSeconds } from "./time.ts";
 
@@ -155,7 +156,11 @@ export class DesignAnalyzer {
     actor: [] as string[],
   };
   private readonly retryWaves: RetryWaves;
-  private firstBreak: FirstBreak | null = null;
+  private readonly firstBreak = new EarliestBreak<FirstBreak>((e) => {
+    const { actor, identity, image, reason, ...status } = breakDetail(e);
+    const layer = e.type === "pull" ? layerOf(this.lastError.get(e.actor), e) : "not-started";
+    return { t: e.t, actor, identity, image, layer, reason, ...status };
+  });
   private clientRequests = 0;
   private upstreamTotal = 0;
   private successfulPulls = 0;
@@ -237,18 +242,7 @@ export class DesignAnalyzer {
       if (e.outcome === "failed") {
         b.pullsFailed++;
         if (!this.firstFailureByActor.has(e.actor)) this.firstFailureByActor.set(e.actor, e.t);
-        if (!this.firstBreak || e.t < this.firstBreak.t) {
-          const req = this.lastError.get(e.actor);
-          this.firstBreak = {
-            t: e.t,
-            actor: e.actor,
-            identity: e.identity,
-            image: e.image,
-            layer: layerOf(req, e),
-            reason: e.reason ?? "unknown",
-            ...(e.status !== undefined ? { status: e.status } : {}),
-          };
-        }
+        this.firstBreak.offer(e as BreakEvent);
       } else {
         b.pullsOk++;
         this.successfulPulls++;
@@ -259,16 +253,7 @@ export class DesignAnalyzer {
       starts.seconds.push(e.seconds);
       starts.ok.push(e.ok);
       starts.actor.push(e.actor);
-      if (!e.ok && (!this.firstBreak || e.t < this.firstBreak.t)) {
-        this.firstBreak = {
-          t: e.t,
-          actor: e.actor,
-          identity: "",
-          image: "",
-          layer: "not-started",
-          reason: `${e.what} not started`,
-        };
-      }
+      if (!e.ok) this.firstBreak.offer(e as BreakEvent);
     } else if (e.type === "mirror") {
       const key =
         e.outcome === "hit"
@@ -370,7 +355,7 @@ export class DesignAnalyzer {
     return {
       name: design.name,
       summary,
-      firstBreak: this.firstBreak,
+      firstBreak: this.firstBreak.value,
       timeline,
       bucketSeconds,
       blastRadius: {

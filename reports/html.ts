@@ -9,7 +9,7 @@ import type {
   Finding,
   HeadroomSeries,
 } from "./analysis-types.ts";
-import type { ExpectationResult } from "./summary.ts";
+import { type ExpectationResult, p95StartOf } from "./summary.ts";
 
 /**
  * report.html: the run as a game-day write-up, in one self-contained file.
@@ -126,11 +126,7 @@ function unitsOf(d: DesignAnalysis): number {
 }
 
 function p95Start(d: DesignAnalysis): number | null {
-  if (d.startLatency) return d.startLatency.p95;
-  const all = [d.summary.podStartSeconds, d.summary.jobSeconds, d.summary.desktopSeconds].filter(
-    (p) => p !== null,
-  );
-  return all.length === 0 ? null : Math.max(...all.map((p) => p?.p95 ?? 0));
+  return d.startLatency ? d.startLatency.p95 : p95StartOf(d.summary);
 }
 
 /** Dense rank by cost, 1 = cheapest. */

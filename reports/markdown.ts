@@ -1,12 +1,6 @@
 import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
-import {
-  actualText,
-  describeBreak,
-  formatDuration,
-  p95StartOf,
-  plural,
-  rankFindings,
-} from "./terminal.ts";
+import { p95StartOf } from "./summary.ts";
+import { actualText, describeBreak, formatDuration, plural, rankFindings } from "./terminal.ts";
 
 /** A table cell: one line, `|` escaped so it cannot open a column. */
 export function cell(value: unknown): string {

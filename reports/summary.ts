@@ -1,7 +1,7 @@
 import * as hdr from "hdr-histogram-js";
-import type { SimEvent } from "../vocabulary/events.ts";
-import type { MirrorDescription } from "../vocabulary/events.ts";
 import type { Expectation, Scenario } from "../simulator/scenario/schema.ts";
+import type { MirrorDescription, SimEvent } from "../vocabulary/events.ts";
+import { breakDetail, EarliestBreak, isBreak } from "./first-break.ts";
 
 export interface Percentiles {
   p50: number;
@@ -100,24 +100,17 @@ export class DesignSummarizer {
   private described: MirrorDescription = { backend: "model" };
   private readonly mirror = { hits: 0, misses: 0, revalidated: 0, stale: 0, errors: 0 };
   private sawMirror = false;
-  private firstBreak: DesignSummary["firstBreak"] = null;
-  private firstBreakSeconds: number | null = null;
+  private readonly firstBreak = new EarliestBreak(breakDetail);
 
   constructor(name: string, upstreamHost = "registry") {
     this.name = name;
     this.upstreamHost = upstreamHost;
   }
 
-  private noteBreak(t: number, detail: NonNullable<DesignSummary["firstBreak"]>): void {
-    if (this.firstBreakSeconds === null || t < this.firstBreakSeconds) {
-      this.firstBreakSeconds = t;
-      this.firstBreak = detail;
-    }
-  }
-
   /** Takes one event (another design's are ignored). */
   add(e: SimEvent): void {
     if (e.design !== this.name) return;
+    if (isBreak(e)) this.firstBreak.offer(e);
     switch (e.type) {
       case "request": {
         if (e.host !== this.upstreamHost) break;
@@ -133,14 +126,6 @@ export class DesignSummarizer {
       case "pull":
         this.pulls.total++;
         this.pulls[e.outcome === "ok" ? "ok" : e.outcome === "cached" ? "cached" : "failed"]++;
-        if (e.outcome === "failed")
-          this.noteBreak(e.t, {
-            actor: e.actor,
-            identity: e.identity,
-            image: e.image,
-            reason: e.reason ?? "unknown",
-            ...(e.status !== undefined ? { status: e.status } : {}),
-          });
         break;
       case "start":
         this.units[e.what === "pod" ? "pods" : e.what === "job" ? "jobs" : "desktops"]++;
@@ -149,12 +134,6 @@ export class DesignSummarizer {
           this.starts[e.what].push(e.seconds);
         } else {
           this.units.failed++;
-          this.noteBreak(e.t, {
-            actor: e.actor,
-            identity: "",
-            image: "",
-            reason: `${e.what} not started`,
-          });
         }
         break;
       case "setup":
@@ -183,8 +162,8 @@ export class DesignSummarizer {
     return {
       name: this.name,
       verdict,
-      firstBreakSeconds: this.firstBreakSeconds,
-      firstBreak: this.firstBreak,
+      firstBreakSeconds: this.firstBreak.t,
+      firstBreak: this.firstBreak.value,
       pulls,
       upstream: this.upstream,
       units,
@@ -201,18 +180,8 @@ export class DesignSummarizer {
   }
 }
 
-/** One design's numbers, from its events alone. */
-export function summarizeDesign(
-  name: string,
-  events: Iterable<SimEvent>,
-  upstreamHost = "registry",
-): DesignSummary {
-  const summarizer = new DesignSummarizer(name, upstreamHost);
-  for (const e of events) summarizer.add(e);
-  return summarizer.result();
-}
-
-function p95Start(d: DesignSummary): number | null {
+/** The highest p95 of whatever started (pods, jobs, desktops), seconds: the one "p95 start" of every report. */
+export function p95StartOf(d: DesignSummary): number | null {
   const all = [d.podStartSeconds, d.jobSeconds, d.desktopSeconds].filter(
     (p): p is Percentiles => p !== null,
   );
@@ -243,7 +212,7 @@ export function checkExpectations(
         actual: d.pulls.failed,
       });
     if (e.maxP95StartSeconds !== undefined) {
-      const p95 = p95Start(d);
+      const p95 = p95StartOf(d);
       results.push({
         design: d.name,
         check: `p95 start <= ${e.maxP95StartSeconds} s`,

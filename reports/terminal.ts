@@ -1,6 +1,6 @@
 import { createColors } from "picocolors";
 import type { Analysis, DesignAnalysis, FirstBreak } from "./analysis-types.ts";
-import type { DesignSummary, ExpectationResult, Percentiles } from "./summary.ts";
+import { type DesignSummary, type ExpectationResult, p95StartOf } from "./summary.ts";
 import { formatSeconds } from "./time.ts";
 
 /** Seconds as a person reads them (2m10s, 2h, 0.4s); "-" for none. */
@@ -19,14 +19,6 @@ export function describeBreak(b: FirstBreak): string {
   // The client's own words when they say more than the layer's name does.
   const reason = b.reason && !b.layer.includes(b.reason) ? ` (${b.reason})` : "";
   return `${who}: ${layer}${reason}`;
-}
-
-/** The highest p95 of whatever started (pods, jobs, desktops), seconds. */
-export function p95StartOf(summary: DesignSummary): number | null {
-  const all = [summary.podStartSeconds, summary.jobSeconds, summary.desktopSeconds].filter(
-    (p): p is Percentiles => p !== null,
-  );
-  return all.length === 0 ? null : Math.max(...all.map((p) => p.p95));
 }
 
 /** "p95 start" cell: percentiles cover what started, so say when some never did. */

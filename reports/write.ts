@@ -8,8 +8,8 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import type { SimEvent } from "../vocabulary/events.ts";
 import type { Scenario } from "../simulator/scenario/schema.ts";
+import type { SimEvent } from "../vocabulary/events.ts";
 import { analysisOf, designAnalyzers } from "./analysis.ts";
 import type { Analysis } from "./analysis-types.ts";
 import { renderHtml } from "./html.ts";

@@ -5,7 +5,7 @@ import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import { CLIENT_ACCEPT } from "../vocabulary/oci/media-types.ts";
 import type { Clock } from "../fake-registry/core/clock.ts";
 import { negotiate } from "../fake-registry/core/negotiate.ts";
-import type { Registry } from "../fake-registry/core/registry.ts";
+import type { Registry } from "../fake-registry/registry/registry.ts";
 import { createRegistry } from "../fake-registry/index.ts";
 import { buildPolicy } from "../fake-registry/policy/file.ts";
 import type { Policy } from "../fake-registry/policy/types.ts";

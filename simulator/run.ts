@@ -1,6 +1,6 @@
 import type { Account } from "../fake-registry/auth/users.ts";
 import { ScaledClock } from "../fake-registry/core/clock.ts";
-import type { Registry } from "../fake-registry/core/registry.ts";
+import type { Registry } from "../fake-registry/registry/registry.ts";
 import { serveRegistry } from "../fake-registry/index.ts";
 import { parseSize } from "../vocabulary/config/units.ts";
 import type { SimEvent } from "../vocabulary/events.ts";

@@ -5,10 +5,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError } from "../vocabulary/config/yaml-file.ts";
-import { createRegistry } from "../fake-registry/index.ts";
 import { analyzeCheck, type ImageRun, tally } from "../check-mirror/analyze.ts";
 import { CheckUsageError, checkMirror, prepareCheck } from "../check-mirror/check.ts";
 import { loadContainerdConfig } from "../check-mirror/config/containerd-config.ts";
@@ -26,8 +23,7 @@ import {
   parseEndpoint,
   registryOfHost,
 } from "../check-mirror/endpoints.ts";
-import { type NodeConfig, planImages } from "../check-mirror/plan.ts";
-import { type ImageReference, parseImageReference } from "../vocabulary/oci/reference.ts";
+import { emptyConfig, type NodeConfig, planImages } from "../check-mirror/plan.ts";
 import {
   renderCheckJunit,
   renderCheckMarkdown,
@@ -47,10 +43,18 @@ import {
   translateRegistriesConf,
 } from "../check-mirror/translate.ts";
 import type { CheckMirrorReport } from "../check-mirror/types.ts";
+import { createRegistry } from "../fake-registry/index.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
+import { type ImageReference, parseImageReference } from "../vocabulary/oci/reference.ts";
+import {
+  CRI_WITHOUT_CONFIG_PATH,
+  expectCriReadsNothing,
+  FIXTURES,
+  fixture,
+  readCheckJunit,
+} from "./helpers/check-mirror.ts";
 import { runCommand } from "./helpers/processes.ts";
 
-const FIXTURES = join(import.meta.dirname, "fixtures", "check-mirror");
-const fixture = (name: string) => join(FIXTURES, name);
 const BIN = join(import.meta.dirname, "..", "bin", "pullstorm.js");
 
 function ref(text: string): ImageReference {
@@ -89,35 +93,20 @@ function writeTree(name: string, files: Record<string, string>): string {
 
 describe("image references", () => {
   it("normalise the way docker, containerd and Kubernetes do", () => {
-    expect(ref("nginx")).toEqual({
-      registry: "docker.io",
-      repository: "library/nginx",
-      tag: "latest",
-    });
-    expect(ref("nginx:1.25")).toMatchObject({
-      registry: "docker.io",
-      repository: "library/nginx",
-      tag: "1.25",
-    });
-    expect(ref("docker.io/nginx:1.25").repository).toBe("library/nginx");
-    expect(ref("index.docker.io/library/nginx:1.25").registry).toBe("docker.io");
-    expect(ref("myorg/api").registry).toBe("docker.io");
-    expect(ref("quay.io/org/app:2")).toMatchObject({
-      registry: "quay.io",
-      repository: "org/app",
-      tag: "2",
-    });
-    expect(ref("localhost:5000/app")).toMatchObject({
-      registry: "localhost:5000",
-      repository: "app",
-    });
     const d = `sha256:${"a".repeat(64)}`;
-    expect(ref(`nginx@${d}`)).toEqual({
-      registry: "docker.io",
-      repository: "library/nginx",
-      digest: d,
-    });
-    expect(ref(`nginx:1.25@${d}`)).toMatchObject({ tag: "1.25", digest: d });
+    const hub = (repository: string) => ({ registry: "docker.io", repository });
+    for (const [text, expected] of [
+      ["nginx", { ...hub("library/nginx"), tag: "latest" }],
+      ["nginx:1.25", { ...hub("library/nginx"), tag: "1.25" }],
+      ["docker.io/nginx:1.25", { ...hub("library/nginx"), tag: "1.25" }],
+      ["index.docker.io/library/nginx:1.25", { ...hub("library/nginx"), tag: "1.25" }],
+      ["myorg/api", { ...hub("myorg/api"), tag: "latest" }],
+      ["quay.io/org/app:2", { registry: "quay.io", repository: "org/app", tag: "2" }],
+      ["localhost:5000/app", { registry: "localhost:5000", repository: "app", tag: "latest" }],
+      [`nginx@${d}`, { ...hub("library/nginx"), digest: d }],
+      [`nginx:1.25@${d}`, { ...hub("library/nginx"), tag: "1.25", digest: d }],
+    ] as Array<[string, ImageReference]>)
+      expect(ref(text), text).toEqual(expected);
   });
 
   it("refuse what no runtime would pull, saying why", () => {
@@ -135,19 +124,15 @@ describe("image references", () => {
 
 describe("endpoints", () => {
   it("parse hosts.toml-style hosts and URLs, https by default", () => {
-    expect(parseEndpoint("mirror.corp:5000")).toMatchObject({
-      scheme: "https",
-      host: "mirror.corp:5000",
-      path: "",
-    });
-    expect(parseEndpoint("http://Mirror.Corp:5000/v2/dockerhub/")).toMatchObject({
-      scheme: "http",
-      host: "mirror.corp:5000",
-      path: "/v2/dockerhub",
-    });
-    expect(parseEndpoint("https://mirror.corp:443").valueOf()).toMatchObject({
-      host: "mirror.corp",
-    });
+    for (const [raw, expected] of [
+      ["mirror.corp:5000", { scheme: "https", host: "mirror.corp:5000", path: "" }],
+      [
+        "http://Mirror.Corp:5000/v2/dockerhub/",
+        { scheme: "http", host: "mirror.corp:5000", path: "/v2/dockerhub" },
+      ],
+      ["https://mirror.corp:443", { scheme: "https", host: "mirror.corp", path: "" }],
+    ] as const)
+      expect(parseEndpoint(raw), raw).toEqual({ raw, ...expected });
     expect(parseEndpoint("ftp://x")).toHaveProperty("error");
     expect(parseEndpoint("https://u:p@x")).toHaveProperty("error");
   });
@@ -597,21 +582,29 @@ describe("verdicts and findings", () => {
     };
   };
 
-  it("daemon.json on containerd nodes: all upstream, exit 1, the fix is a hosts.toml with config_path", () => {
-    const config = loadDaemonJson(fixture("daemon.json"));
-    const a = analyzeCheck({
+  /** What a real ctr pull of the image with `config` that left `records` comes to. */
+  const judge = (config: NodeConfig, records: RequestRecord[], readByRuntime = true) =>
+    analyzeCheck({
       runtime: "containerd",
       config,
-      readByRuntime: false,
-      runs: [run(planImagesEmpty())],
-      records: [
-        record({ method: "HEAD", counted: false }),
-        record({ kind: "blob", reference: undefined, counted: false }),
-      ],
+      readByRuntime,
+      // What containerd pulls with: the configuration if it reads it, else its own empty one.
+      runs: [run(readByRuntime ? config : emptyConfig("hosts-dir"))],
+      records,
       driver: { kind: "real", program: "ctr" },
       mirror: { backend: "process", serves: "all" },
       names: {},
     });
+
+  it("daemon.json on containerd nodes: all upstream, exit 1, the fix is a hosts.toml with config_path", () => {
+    const a = judge(
+      loadDaemonJson(fixture("daemon.json")),
+      [
+        record({ method: "HEAD", counted: false }),
+        record({ kind: "blob", reference: undefined, counted: false }),
+      ],
+      false,
+    );
     expect(a.exitCode).toBe(1);
     expect(a.images[0]?.pull.verdict).toBe("upstream");
     const f = a.findings.find((x) => x.id === "config-for-other-runtime");
@@ -623,28 +616,13 @@ describe("verdicts and findings", () => {
   });
 
   it("pull-only capabilities: mirror and registry, tags resolved upstream with HEAD", () => {
-    const config = loadHostsDir(fixture("certs.d-pull-only"));
-    const a = analyzeCheck({
-      runtime: "containerd",
-      config,
-      readByRuntime: true,
-      runs: [run(config)],
-      records: [
-        record({ method: "HEAD", status: 401, counted: false }),
-        record({ method: "HEAD", counted: false }),
-        record({ at: "mirror", host: "mirror.corp:5000", reference: "digest", counted: false }),
-        record({
-          at: "mirror",
-          host: "mirror.corp:5000",
-          kind: "blob",
-          reference: undefined,
-          counted: false,
-        }),
-      ],
-      driver: { kind: "real", program: "ctr" },
-      mirror: { backend: "process", serves: "all" },
-      names: {},
-    });
+    const atMirror = { at: "mirror", host: "mirror.corp:5000", counted: false } as const;
+    const a = judge(loadHostsDir(fixture("certs.d-pull-only")), [
+      record({ method: "HEAD", status: 401, counted: false }),
+      record({ method: "HEAD", counted: false }),
+      record({ ...atMirror, reference: "digest" }),
+      record({ ...atMirror, kind: "blob", reference: undefined }),
+    ]);
     expect(a.images[0]?.pull.verdict).toBe("both");
     expect(a.exitCode).toBe(1);
     const f = a.findings.find((x) => x.id === "tags-resolved-upstream");
@@ -653,45 +631,26 @@ describe("verdicts and findings", () => {
     expect(f?.fix).toContain('capabilities = ["pull", "resolve"]');
   });
 
-  it("wrong directory name: never reached, and the fix renames the directory", () => {
-    const config = loadHostsDir(fixture("certs.d-wrong-dir"));
-    const a = analyzeCheck({
-      runtime: "containerd",
-      config,
-      readByRuntime: true,
-      runs: [run(config)],
-      records: [record({})],
-      driver: { kind: "real", program: "ctr" },
-      mirror: { backend: "process", serves: "all" },
-      names: {},
+  for (const [what, dir, detail, fix] of [
+    [
+      "wrong directory name: never reached, and the fix renames the directory",
+      "certs.d-wrong-dir",
+      "not the endpoint registry-1.docker.io",
+      (path) => `mv ${path}/registry-1.docker.io ${path}/docker.io`,
+    ],
+    [
+      "a misnamed host.toml: never reached, and the fix renames the file",
+      "certs.d-misnamed",
+      "has host.toml but no hosts.toml",
+      (path) => `mv ${path}/docker.io/host.toml ${path}/docker.io/hosts.toml`,
+    ],
+  ] as Array<[string, string, string, (path: string) => string]>)
+    it(what, () => {
+      const config = loadHostsDir(fixture(dir));
+      const f = judge(config, [record({})]).findings.find((x) => x.id === "mirror-never-reached");
+      expect(f?.detail).toContain(detail);
+      expect(f?.fix).toBe(fix(config.path));
     });
-    const f = a.findings.find((x) => x.id === "mirror-never-reached");
-    expect(f?.detail).toContain("not the endpoint registry-1.docker.io");
-    expect(f?.fix).toBe(`mv ${config.path}/registry-1.docker.io ${config.path}/docker.io`);
-  });
-
-  it("a misnamed host.toml: never reached, and the fix renames the file", () => {
-    const config = loadHostsDir(fixture("certs.d-misnamed"));
-    const a = analyzeCheck({
-      runtime: "containerd",
-      config,
-      readByRuntime: true,
-      runs: [run(config)],
-      records: [record({})],
-      driver: { kind: "real", program: "ctr" },
-      mirror: { backend: "process", serves: "all" },
-      names: {},
-    });
-    const f = a.findings.find((x) => x.id === "mirror-never-reached");
-    expect(f?.detail).toContain("has host.toml but no hosts.toml");
-    expect(f?.fix).toBe(
-      `mv ${config.path}/docker.io/host.toml ${config.path}/docker.io/hosts.toml`,
-    );
-  });
-
-  function planImagesEmpty(): NodeConfig {
-    return { kind: "hosts-dir", path: "(none)", namespaces: [], rootFiles: [] };
-  }
 });
 
 describe("whole checks with the models (no real runtime needed)", () => {
@@ -750,18 +709,27 @@ describe("whole checks with the models (no real runtime needed)", () => {
     });
     expect(withPath.exitCode).toBe(0);
     expect(withPath.findings.map((f) => f.id)).not.toContain("config-path-unchecked");
-    const without = await run("cri-missing", {
-      runtime: "containerd",
-      hostsDir: fixture("certs.d-good"),
-      containerdConfig: fixture("containerd-config-no-path.toml"),
-      fallback: false,
-    });
-    expect(without.exitCode).toBe(1);
-    expect(without.images[0]?.pull.verdict).toBe("upstream");
-    const found = without.findings.map((f) => f.id);
-    expect(found).toContain("config-path-missing");
+    const without = await run("cri-missing", CRI_WITHOUT_CONFIG_PATH);
+    expectCriReadsNothing(without);
     // The cause is config_path, not the directory: not reported a second time.
-    expect(found).not.toContain("mirror-never-reached");
+    expect(without.findings.map((f) => f.id)).not.toContain("mirror-never-reached");
+  });
+
+  it("cri-o, a mirror under a namespace: the containers/image model asks under /v2/dockerhub, through the mirror", async () => {
+    const file = join(work, "namespaced.conf");
+    writeFileSync(
+      file,
+      '[[registry]]\nprefix = "docker.io"\nlocation = "registry-1.docker.io"\n\n[[registry.mirror]]\nlocation = "mirror.corp:5000/dockerhub"\n',
+    );
+    const r = await run("namespaced", { runtime: "cri-o", registriesConf: file, fallback: false });
+    expect(r.driver.program).toBe("containers/image (model)");
+    expect(r.exitCode).toBe(0);
+    expect(r.images[0]?.pull).toMatchObject({ ok: true, verdict: "mirror" });
+    const content = r.requests.filter(
+      (q) => q.at === "mirror" && (q.kind === "manifest" || q.kind === "blob"),
+    );
+    expect(content.length).toBeGreaterThanOrEqual(3);
+    expect(content.every((q) => q.path.startsWith("/v2/dockerhub/library/nginx/"))).toBe(true);
   });
 
   it("renders terminal text, Markdown and JUnit (one testcase per image and finding)", () => {
@@ -773,13 +741,10 @@ describe("whole checks with the models (no real runtime needed)", () => {
     const md = renderCheckMarkdown(r);
     expect(md).toContain("| `quay.io/org/app:3` | upstream |");
     expect(md).toContain("## Findings");
-    const xml = renderCheckJunit(r);
-    expect(XMLValidator.validate(xml)).toBe(true);
-    const parsed = new XMLParser({ ignoreAttributes: false }).parse(xml);
-    const cases = [parsed.testsuites.testsuite.testcase].flat() as Array<Record<string, unknown>>;
-    expect(cases).toHaveLength(r.images.length + r.findings.length);
-    const failures = cases.filter((c) => c.failure !== undefined).length;
-    expect(Number(parsed.testsuites["@_failures"])).toBe(failures);
+    const junit = readCheckJunit(renderCheckJunit(r));
+    expect(junit.cases).toHaveLength(r.images.length + r.findings.length);
+    const failures = junit.cases.filter((c) => c.failure !== undefined).length;
+    expect(junit.failures).toBe(failures);
     expect(failures).toBe(1 + r.findings.filter((f) => f.severity === "critical").length);
   });
 });
@@ -787,6 +752,10 @@ describe("whole checks with the models (no real runtime needed)", () => {
 describe("bad input", () => {
   it("is refused before anything starts, with the flag or file and field", () => {
     expect(() => prepareCheck({ runtime: "podman", hostsDir: "x" })).toThrow(CheckUsageError);
+    // `docker` is accepted for dockerd; the data says dockerd.
+    expect(prepareCheck({ runtime: "docker", daemonJson: fixture("daemon.json") }).runtime).toBe(
+      "dockerd",
+    );
     expect(() => prepareCheck({ runtime: "containerd" })).toThrow(/exactly one node configuration/);
     expect(() =>
       prepareCheck({

@@ -1,7 +1,7 @@
 // The client model's pull protocol against the registry core, in simulated time.
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../fake-registry/core/clock.ts";
-import type { Registry } from "../fake-registry/core/registry.ts";
+import type { Registry } from "../fake-registry/registry/registry.ts";
 import { FaultSet } from "../fake-registry/faults/index.ts";
 import { createRegistry } from "../fake-registry/index.ts";
 import { parsePolicyDocument } from "../fake-registry/policy/file.ts";

@@ -1,15 +1,11 @@
 // The scenario runner end to end: the models decide which design breaks.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { runScenario } from "../harness/run.ts";
-import { loadScenario } from "../simulator/scenario/load.ts";
+import { loadScenario, parseScenario } from "../simulator/scenario/load.ts";
 import { checkTarget } from "../simulator/target.ts";
-import { runCommand } from "./helpers/processes.ts";
 
-const root = join(import.meta.dirname, "..");
-const BIN = join(root, "bin", "pullstorm.js");
 const MINI = join(import.meta.dirname, "fixtures", "mini-churn.yaml");
 
 describe("scenario runner, virtual", () => {
@@ -49,7 +45,6 @@ describe("simulated waits", () => {
         "faults:\n  - { type: latency, ms: 2000, scope: { kinds: [blob] } }\ndesigns:\n  - name: slow-mirror\n    mirror: { enabled: true, storageLatency: 3s }\n",
       )
       .replace("expectations:\n", "expectations:\n  - { design: slow-mirror, verdict: holds }\n");
-    const { parseScenario } = await import("../simulator/scenario/load.ts");
     const scenario = parseScenario(text, "slow.yaml");
     const { report } = await runScenario(scenario, {
       mode: "virtual",
@@ -66,7 +61,11 @@ describe("simulated waits", () => {
 
 describe("scenario runner, live over loopback", () => {
   it("runs the same story over real HTTP from real 127.0.0.x addresses and agrees with virtual", async () => {
-    const scenario = loadScenario(MINI);
+    // The churn is over by 6 min: a 10 min story (5 s of wall time) tells it all.
+    const scenario = parseScenario(
+      readFileSync(MINI, "utf8").replace("duration: 30m", "duration: 10m"),
+      "mini-churn-10m.yaml",
+    );
     const live = await runScenario(scenario, { mode: "live", timeScale: 120 });
     const virtual = await runScenario(scenario, { mode: "virtual" });
     for (const name of ["anonymous-nat", "split-egress", "authenticated"]) {
@@ -118,106 +117,8 @@ describe("HTTP transport rate cap", () => {
   });
 });
 
-describe("pullstorm run (CLI)", () => {
-  it("on SIGINT writes what it collected, marked interrupted, and exits 130", async () => {
-    const { startProcess, waitFor } = await import("./helpers/processes.ts");
-    const out = mkdtempSync(join(tmpdir(), "pullstorm-run-"));
-    try {
-      const proc = startProcess(process.execPath, [
-        BIN,
-        "run",
-        MINI,
-        "--time-scale",
-        "10",
-        "--out",
-        out,
-      ]);
-      await waitFor(
-        () => proc.output().includes("pullstorm: mini-churn"),
-        20_000,
-        () => proc.output(),
-      );
-      await new Promise((r) => setTimeout(r, 9_000)); // 90 simulated seconds: the churn has begun
-      const code = await proc.stop("SIGINT");
-      expect(code, proc.output()).toBe(130);
-      const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
-      expect(report.interrupted).toBe(true);
-      expect(
-        readFileSync(join(out, "events.jsonl"), "utf8").trim().split("\n").length,
-      ).toBeGreaterThan(10);
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  });
-
-  it("writes events.jsonl and report.json and exits 0 when expectations pass", async () => {
-    const out = mkdtempSync(join(tmpdir(), "pullstorm-run-"));
-    try {
-      const res = await runCommand(process.execPath, [BIN, "run", MINI, "--virtual", "--out", out]);
-      expect(res.status, res.stderr).toBe(0);
-      const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
-      expect(report).toMatchObject({
-        scenario: "mini-churn",
-        mode: "virtual",
-        seed: 1,
-        interrupted: false,
-      });
-      expect(report.designs[0]).toHaveProperty("podStartSeconds.p95");
-      const lines = readFileSync(join(out, "events.jsonl"), "utf8").trim().split("\n");
-      expect(JSON.parse(lines[0] as string)).toHaveProperty("type");
-      expect(res.stdout).toContain("anonymous-nat");
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  });
-
-  it("exits 1 when an expectation fails and 2 on a bad scenario, naming file, line and field", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "pullstorm-run-"));
-    try {
-      const failing = join(dir, "failing.yaml");
-      writeFileSync(
-        failing,
-        readFileSync(MINI, "utf8").replace(
-          "{ design: anonymous-nat, verdict: breaks }",
-          "{ design: anonymous-nat, verdict: holds }",
-        ),
-      );
-      const res = await runCommand(process.execPath, [
-        BIN,
-        "run",
-        failing,
-        "--virtual",
-        "--out",
-        join(dir, "out1"),
-      ]);
-      expect(res.status).toBe(1);
-      expect(res.stdout).toContain("FAIL  anonymous-nat: verdict == holds");
-      const bad = join(dir, "bad.yaml");
-      writeFileSync(bad, readFileSync(MINI, "utf8").replace("egressIps: 10", "egressIps: lots"));
-      const res2 = await runCommand(process.execPath, [
-        BIN,
-        "run",
-        bad,
-        "--virtual",
-        "--out",
-        join(dir, "out2"),
-      ]);
-      expect(res2.status).toBe(2);
-      expect(res2.stderr).toMatch(/bad\.yaml:\d+:\d+: designs\.1\.egressIps: /);
-      const unknownImage = join(dir, "unknown.yaml");
-      writeFileSync(
-        unknownImage,
-        readFileSync(MINI, "utf8").replace("pods: [web, cache]", "pods: [web, db]"),
-      );
-      const res3 = await runCommand(process.execPath, [BIN, "run", unknownImage, "--virtual"]);
-      expect(res3.status).toBe(2);
-      expect(res3.stderr).toContain('fleet.pods.1: no image named "db"');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  it("refuses a remote target without --allow-remote and --max-rps, before any connection", async () => {
+describe("remote targets", () => {
+  it("are refused without --allow-remote and --max-rps, before any connection", () => {
     // The guard is pure: it parses the URL and decides; nothing is resolved or connected.
     expect(checkTarget("http://127.0.0.1:5000", {})).toMatchObject({ ok: true });
     expect(checkTarget("http://[::1]:5000", {})).toMatchObject({ ok: true });
@@ -233,13 +134,5 @@ describe("pullstorm run (CLI)", () => {
     ).toMatchObject({ ok: true, maxRps: 5 });
     expect(checkTarget("ftp://127.0.0.1", {})).toMatchObject({ ok: false });
     expect(checkTarget("http://127.0.0.1.example.com", {})).toMatchObject({ ok: false });
-    const res = await runCommand(process.execPath, [
-      BIN,
-      "run",
-      MINI,
-      "--target",
-      "ftp://127.0.0.1:5000",
-    ]);
-    expect(res.status).toBe(2);
   });
 });

@@ -1,8 +1,9 @@
 // Throttling as real registries do it, driven in-process on a manual clock:
 // each preset's numbers, headers and refusal shapes, rolling windows, token-service
 // limits, misleading errors, edge and abuse layers, and live control.
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { ScaledClock } from "../fake-registry/core/clock.ts";
+import { createHttpServer } from "../fake-registry/http/server.ts";
 import { PRESETS } from "../fake-registry/policy/presets.ts";
 import { ipv6Prefix64 } from "../fake-registry/policy/subject.ts";
 import { inProcessRegistry } from "./helpers/inprocess.ts";
@@ -411,11 +412,49 @@ describe("token service, misleading errors and the edge", () => {
   });
 });
 
+/**
+ * The control API is a Fastify plugin beside the core (the core no longer
+ * answers it): driven through Fastify's inject, still without a socket.
+ */
+function withControl(registry: ReturnType<typeof inProcessRegistry>["registry"]) {
+  const app = createHttpServer(registry, { control: registry });
+  opened.push(app);
+  return async (
+    method: string,
+    url: string,
+    opts: { ip?: string; headers?: Record<string, string>; body?: string } = {},
+  ) => {
+    const res = await app.inject({
+      method: method as "GET",
+      url,
+      headers: { host: "127.0.0.1:5000", ...opts.headers },
+      remoteAddress: opts.ip ?? "127.0.0.1",
+      ...(opts.body !== undefined ? { payload: opts.body } : {}),
+    });
+    return { status: res.statusCode, headers: res.headers, text: res.body };
+  };
+}
+const opened: ReturnType<typeof createHttpServer>[] = [];
+
 describe("live control", () => {
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((app) => app.close()));
+  });
+
+  it("is not part of the transport-free core", async () => {
+    const { call } = inProcessRegistry();
+    const res = await call("GET", "/_pullstorm/stats");
+    expect(res.status).toBe(404);
+    expect(JSON.parse(res.text).errors[0].code).toBe("UNSUPPORTED");
+  });
+
   it("swaps the policy, resets counters and reports per-identity quota and metrics", async () => {
-    const { call, token } = inProcessRegistry({ accounts: [ALICE] });
+    const { call: pull, token, registry } = inProcessRegistry({ accounts: [ALICE] });
+    const control = withControl(registry);
+    const call = (method: string, target: string, opts: { token?: string; body?: string } = {}) =>
+      target.startsWith("/v2/") ? pull(method, target, opts) : control(method, target, opts);
     const t = await token("library/nginx");
-    await exhaust(call, 3, { token: t });
+    await exhaust(pull, 3, { token: t });
     const stats = JSON.parse((await call("GET", "/_pullstorm/stats")).text);
     expect(stats.policy).toBe("dockerhub-2020");
     expect(stats.byIdentity["127.0.0.1"].quota).toEqual([
@@ -458,12 +497,14 @@ describe("live control", () => {
   });
 
   it("answers control endpoints only on loopback unless the control token is presented", async () => {
-    const open = inProcessRegistry();
+    const open = { call: withControl(inProcessRegistry().registry) };
     const denied = await open.call("GET", "/_pullstorm/policy", { ip: "192.0.2.10" });
     expect(denied.status).toBe(403);
     expect(JSON.parse(denied.text).errors[0].code).toBe("DENIED");
     expect((await open.call("GET", "/_pullstorm/policy", { ip: "::1" })).status).toBe(200);
-    const withToken = inProcessRegistry({ controlToken: "gameday" });
+    const withToken = {
+      call: withControl(inProcessRegistry({ controlToken: "gameday" }).registry),
+    };
     expect(
       (
         await withToken.call("GET", "/metrics", {

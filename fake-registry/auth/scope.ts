@@ -21,7 +21,3 @@ export function parseScope(scope: string): Access | undefined {
     .filter((a) => a.length > 0);
   return { type: scope.slice(0, first), name: scope.slice(first + 1, last), actions };
 }
-
-export function formatScope(access: Access): string {
-  return `${access.type}:${access.name}:${access.actions.join(",")}`;
-}

@@ -1,7 +1,7 @@
 import type { Faker } from "@faker-js/faker";
+import { FORMAT_MEDIA, type ManifestFormat } from "../../vocabulary/oci/media-types.ts";
 import type { LayerRecipe } from "./layer.ts";
 import { sha256 } from "./layer.ts";
-import { FORMAT_MEDIA, type ManifestFormat } from "../../vocabulary/oci/media-types.ts";
 import { type ImageSpec, type Platform, platformKey } from "./spec.ts";
 
 /** A manifest, index or config document: exact bytes and their digest. */

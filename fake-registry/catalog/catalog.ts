@@ -3,10 +3,10 @@ import type { Faker } from "@faker-js/faker";
 // locale (about 30 MB more resident memory) to offer the same [en, base] data.
 import { faker as english } from "@faker-js/faker/locale/en";
 import { LRUCache } from "lru-cache";
+import { FORMAT_MEDIA } from "../../vocabulary/oci/media-types.ts";
 import { buildImage, type Document, type ImageBuild, type LayerInfo, seedOf } from "./build.ts";
 import { BUILTIN_IMAGES, type ImageDraft } from "./builtin.ts";
 import { generateLayer, type LayerRecipe } from "./layer.ts";
-import { FORMAT_MEDIA } from "../../vocabulary/oci/media-types.ts";
 import { type ImageSpec, LINUX_AMD64, LINUX_ARM64, tagGeneration } from "./spec.ts";
 
 export interface CatalogOptions {

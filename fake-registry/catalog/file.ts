@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { durationSchema, sizeSchema } from "../../vocabulary/config/schemas.ts";
-import { parseDuration, parseSize } from "../../vocabulary/config/units.ts";
 import { loadYamlFile } from "../../vocabulary/config/yaml-file.ts";
 import { checkName, isTag } from "../../vocabulary/oci/names.ts";
 import type { ImageDraft } from "./builtin.ts";

@@ -1,4 +1,9 @@
-import { ERROR_STATUS, type ErrorCode, errorBody, type OciError } from "../../vocabulary/oci/errors.ts";
+import {
+  ERROR_STATUS,
+  type ErrorCode,
+  errorBody,
+  type OciError,
+} from "../../vocabulary/oci/errors.ts";
 import type { RegistryResponse } from "./types.ts";
 
 /** One OCI error as a response; `status` overrides the code's usual status (e.g. 400 UNSUPPORTED). */

@@ -1,5 +1,5 @@
-import type { Document, ImageBuild } from "../catalog/build.ts";
 import { FORMAT_MEDIA, type ManifestFormat } from "../../vocabulary/oci/media-types.ts";
+import type { Document, ImageBuild } from "../catalog/build.ts";
 import { platformKey } from "../catalog/spec.ts";
 
 /** Media types a client accepts, from one or more comma-joined Accept headers; q=0 means refused. */

@@ -1,6 +1,6 @@
+import { mulberry32 } from "../../vocabulary/random.ts";
 import type { Clock } from "../core/clock.ts";
 import type { RegistryResponse } from "../core/types.ts";
-import { mulberry32 } from "../../vocabulary/random.ts";
 import { type CompiledFault, compileFault } from "./spec.ts";
 import type {
   FaultContext,

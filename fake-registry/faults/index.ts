@@ -1,7 +1,8 @@
 /** The fault-injection layer: one module per fault type behind the `Fault` interface, gathered in a `FaultSet`. */
+
+export { mulberry32 } from "../../vocabulary/random.ts";
 export { type AddResult, FaultSet, type FaultSetOptions, mergeEffects } from "./fault-set.ts";
 export { FAULT_TYPES } from "./kinds.ts";
-export { mulberry32 } from "../../vocabulary/random.ts";
 export { type CompiledFault, type CompileResult, compileFault, ENDPOINT_KINDS } from "./spec.ts";
 export type {
   Fault,

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import type { EndpointKind } from "../core/types.ts";
 import { formatDuration } from "../../vocabulary/config/units.ts";
+import type { EndpointKind } from "../core/types.ts";
 import { FAULT_TYPES } from "./kinds.ts";
 import { duration } from "./params.ts";
 import type { Fault, FaultScope, FaultSpecFields } from "./types.ts";

@@ -1,10 +1,5 @@
 import type { z } from "zod";
-import type {
-  EndpointKind,
-  Identity,
-  RegistryResponse,
-  TransportEffects,
-} from "../core/types.ts";
+import type { EndpointKind, Identity, RegistryResponse, TransportEffects } from "../core/types.ts";
 
 export type { TransportEffects } from "../core/types.ts";
 

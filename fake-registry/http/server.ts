@@ -1,6 +1,4 @@
-import type { ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { Readable } from "node:stream";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -9,29 +7,27 @@ import Fastify, {
   LogController,
 } from "fastify";
 import { errorBody } from "../../vocabulary/oci/errors.ts";
-import { NO_QUERY } from "../core/no-query.ts";
 import { clip } from "../../vocabulary/oci/names.ts";
-import type { Handled } from "../core/registry.ts";
-import type { RegistryRequest, RegistryResponse } from "../core/types.ts";
-import type { TransportEffects } from "../faults/types.ts";
+import { NO_QUERY } from "../core/no-query.ts";
+import type { RegistryRequest, RegistryResponse, TransportEffects } from "../core/types.ts";
+import { liveBody, openLive } from "../faults/effects/index.ts";
+import type { Handled, Registry } from "../registry/registry.ts";
+import { clientIp } from "./client-ip.ts";
+import { controlPlugin } from "./control.ts";
 
 export interface HttpOptions {
   /** pino logger for one line per request; omit for silence. */
   logger?: FastifyBaseLogger;
-  /** Largest request body accepted (only the token POST reads one). */
+  /** Largest request body accepted (only the token POST and control bodies read one). */
   bodyLimit?: number;
+  /** The registry whose `/_pullstorm/*` control API and `/metrics` to serve (./control.ts). */
+  control?: Registry;
 }
 
 declare module "fastify" {
   interface FastifyRequest {
     handled?: Partial<Handled> & Pick<Handled, "response">;
   }
-}
-
-/** IPv4-mapped IPv6 addresses are reported as the IPv4 address the client used. */
-export function clientIp(address: string | undefined): string {
-  if (!address) return "unknown";
-  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
 }
 
 function toRegistryRequest(request: FastifyRequest): RegistryRequest {
@@ -138,6 +134,8 @@ export function createHttpServer(
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
 
+  if (options.control) app.register(controlPlugin, { registry: options.control });
+
   app.route({
     method: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
     url: "/*",
@@ -241,14 +239,12 @@ function sendDirectly(
   return undefined;
 }
 
-/** However long a fault asks, a hung connection is closed after this (wall ms). */
-const HANG_LIMIT_MS = 60 * 60 * 1000;
-
 /**
- * Carries out a fault's transport effects on the real socket: wait (giving up
- * if the client leaves), then reset the connection, hold it unanswered, or
- * answer with the body paced to a rate. Reset and hang take the reply away from
- * Fastify (`hijack`), so nothing else writes to the socket.
+ * Carries out a fault's transport effects on the real socket, by dispatching
+ * to their live executors (../faults/effects/): the gates (delay, reset, hang)
+ * may end the request, then the body goes out, paced if bandwidth says so.
+ * An ended request was taken away from Fastify (`hijack`), so nothing else
+ * writes to the socket.
  */
 async function sendWithEffects(
   request: FastifyRequest,
@@ -256,94 +252,24 @@ async function sendWithEffects(
   response: RegistryResponse,
   effects: TransportEffects,
 ): Promise<FastifyReply | undefined> {
-  const socket = request.raw.socket;
-  if (effects.delayMs && effects.delayMs > 0) {
-    if (!(await waitWhileConnected(reply.raw, socket, effects.delayMs))) {
-      reply.hijack();
-      logUnanswered(request, reply, "client gone");
-      return undefined;
-    }
-  }
-  if (effects.reset) {
-    reply.hijack();
-    // RST instead of FIN: the client reads ECONNRESET ("connection reset by peer").
-    if (!socket.destroyed) socket.resetAndDestroy();
-    logUnanswered(request, reply, "reset");
-    return undefined;
-  }
-  if (effects.hang) {
-    reply.hijack();
-    // forceCloseConnections destroys this socket on app.close(), so a hang never holds up shutdown.
-    const timer = setTimeout(
-      () => socket.destroy(),
-      Math.min(effects.hangMs ?? HANG_LIMIT_MS, HANG_LIMIT_MS),
-    );
-    timer.unref();
-    socket.once("close", () => {
-      clearTimeout(timer);
-      logUnanswered(request, reply, "hang");
-    });
-    return undefined;
-  }
+  const answering = await openLive(effects, {
+    res: reply.raw,
+    socket: request.raw.socket,
+    takeOver: () => reply.hijack(),
+    unanswered: (outcome) => logUnanswered(request, reply, outcome),
+  });
+  if (!answering) return undefined;
   reply.code(response.status).headers(response.headers);
   const body = request.method === "HEAD" ? undefined : response.body;
-  if (effects.bytesPerSecond && effects.bytesPerSecond > 0 && body !== undefined) {
+  if (body !== undefined) {
     const bytes = typeof body === "string" ? Buffer.from(body) : body;
-    if (bytes.length > 0) {
+    const paced = liveBody(effects, bytes);
+    if (paced) {
       if (!response.headers["content-length"]) reply.header("content-length", bytes.length);
-      return reply.send(pacedBody(bytes, effects.bytesPerSecond));
+      return reply.send(paced);
     }
   }
   return reply.send(body);
-}
-
-/** Resolves true after `ms`, or false as soon as the connection closes (the client gave up). */
-function waitWhileConnected(res: ServerResponse, socket: Socket, ms: number): Promise<boolean> {
-  if (socket.destroyed) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onClose = () => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      res.removeListener("close", onClose);
-      resolve(true);
-    }, ms);
-    res.once("close", onClose);
-  });
-}
-
-/**
- * The body as a stream that releases each chunk when the rate allows: byte n
- * leaves no earlier than n / bytesPerSecond after the first. About 20 chunks
- * a second; destroyed with the response if the client leaves.
- */
-function pacedBody(bytes: Buffer, bytesPerSecond: number): Readable {
-  const chunk = Math.max(1, Math.min(64 * 1024, Math.floor(bytesPerSecond / 20)));
-  const started = performance.now();
-  let offset = 0;
-  let timer: NodeJS.Timeout | undefined;
-  return new Readable({
-    read() {
-      if (timer || offset >= bytes.length) return;
-      const end = Math.min(offset + chunk, bytes.length);
-      const due = started + (end / bytesPerSecond) * 1000;
-      timer = setTimeout(
-        () => {
-          timer = undefined;
-          const piece = bytes.subarray(offset, end);
-          offset = end;
-          this.push(piece);
-          if (offset >= bytes.length) this.push(null);
-        },
-        Math.max(0, due - performance.now()),
-      );
-    },
-    destroy(error, callback) {
-      clearTimeout(timer);
-      callback(error);
-    },
-  });
 }
 
 /** Requests that never got an answer still get their log line (onResponse does not fire for them). */

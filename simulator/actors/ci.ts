@@ -2,11 +2,71 @@ import { ContentStore } from "../client/content-store.ts";
 import type { ImageRef } from "../../vocabulary/oci/reference.ts";
 import { type ActorContext, pullAndRecord } from "./common.ts";
 
-interface Job {
+/** A queued CI job: `job-<index+1>`, pulling `images` in order. */
+export interface CiJob {
   id: string;
   index: number;
   images: ImageRef[];
   queuedAt: number;
+}
+
+type Job = CiJob;
+
+type Runtime = "containerd" | "dockerd" | "cri-o";
+
+/**
+ * One job on one runner (the fleet's dispatch, or a k6 VU taking a job): pulls
+ * in order and fails at the first failed pull; an ephemeral runner's store is
+ * emptied first.
+ */
+export async function runJob(
+  ctx: ActorContext,
+  job: CiJob,
+  runner: { name: string; store: ContentStore; runtime: Runtime; ephemeral: boolean },
+): Promise<void> {
+  const { sim, emit, design } = ctx;
+  const { store } = runner;
+  if (runner.ephemeral) store.clear();
+  // Each job is its own identity when the design gives one account per job.
+  const client = ctx.client({
+    actor: job.id,
+    index: job.index,
+    runtime: runner.runtime,
+    store,
+  });
+  let ok = true;
+  for (const ref of job.images) {
+    const result = await pullAndRecord(ctx, client, job.id, ref);
+    if (!result.ok) {
+      ok = false;
+      break;
+    }
+  }
+  emit({
+    type: "start",
+    t: sim.now() / 1000,
+    design,
+    actor: runner.name,
+    what: "job",
+    id: job.id,
+    ok,
+    seconds: (sim.now() - job.queuedAt) / 1000,
+  });
+}
+
+/** A job no runner took before the end: a failure. */
+export function jobNotStarted(ctx: ActorContext, job: CiJob): void {
+  const now = ctx.sim.now();
+  ctx.emit({
+    type: "start",
+    t: now / 1000,
+    design: ctx.design,
+    actor: "queue",
+    what: "job",
+    id: job.id,
+    ok: false,
+    seconds: (now - job.queuedAt) / 1000,
+  });
 }
 
 /**
@@ -69,52 +129,18 @@ export class CiFleet {
     }
   }
 
-  private async run(job: Job, runner: number): Promise<void> {
-    const { sim, emit, design } = this.ctx;
-    const store = this.stores[runner] as ContentStore;
-    if (this.ephemeral) store.clear();
-    // Each job is its own identity when the design gives one account per job.
-    const client = this.ctx.client({
-      actor: job.id,
-      index: job.index,
+  private run(job: Job, runner: number): Promise<void> {
+    return runJob(this.ctx, job, {
+      name: `runner-${runner + 1}`,
+      store: this.stores[runner] as ContentStore,
       runtime: this.runtime,
-      store,
-    });
-    let ok = true;
-    for (const ref of job.images) {
-      const result = await pullAndRecord(this.ctx, client, job.id, ref);
-      if (!result.ok) {
-        ok = false;
-        break;
-      }
-    }
-    emit({
-      type: "start",
-      t: sim.now() / 1000,
-      design,
-      actor: `runner-${runner + 1}`,
-      what: "job",
-      id: job.id,
-      ok,
-      seconds: (sim.now() - job.queuedAt) / 1000,
+      ephemeral: this.ephemeral,
     });
   }
 
   /** Jobs never started by the end are failures. */
   finish(): void {
-    const now = this.ctx.sim.now();
-    for (const job of this.queue.splice(0)) {
-      this.ctx.emit({
-        type: "start",
-        t: now / 1000,
-        design: this.ctx.design,
-        actor: "queue",
-        what: "job",
-        id: job.id,
-        ok: false,
-        seconds: (now - job.queuedAt) / 1000,
-      });
-    }
+    for (const job of this.queue.splice(0)) jobNotStarted(this.ctx, job);
   }
 }
 
@@ -130,9 +156,13 @@ export class Desktops {
     this.warm = warm;
   }
 
-  async arrive(images: ImageRef[]): Promise<void> {
+  arrive(images: ImageRef[]): Promise<void> {
+    return this.arriveAs(this.seq++, images);
+  }
+
+  /** Desktop number `index` (desktop-<index+1>) arrives and pulls `images`. */
+  async arriveAs(index: number, images: ImageRef[]): Promise<void> {
     const { sim, emit, design } = this.ctx;
-    const index = this.seq++;
     const name = `desktop-${index + 1}`;
     const store = new ContentStore();
     this.warm(store);

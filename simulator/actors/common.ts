@@ -1,7 +1,7 @@
 import type { Account } from "../../fake-registry/auth/users.ts";
-import type { PullClient, PullResult } from "../client/pull-client.ts";
-import { formatReference, type ImageRef } from "../../vocabulary/oci/reference.ts";
 import type { EventSink } from "../../vocabulary/events.ts";
+import { formatReference, type ImageRef } from "../../vocabulary/oci/reference.ts";
+import type { PullClient, PullResult } from "../client/pull-client.ts";
 import type { Sim } from "../engine/sim.ts";
 
 /** What every actor needs from the run: time, events, and a way to get a pull client for an identity. */
@@ -26,8 +26,6 @@ export function egressAddress(i: number): string {
   const n = i % 60_000;
   return `127.1.${Math.floor(n / 250)}.${(n % 250) + 2}`;
 }
-
-export type AccountFor = (index: number, actor: string) => Account | undefined;
 
 /** Pulls one image and records the outcome as a pull event: every actor pulls this way. */
 export async function pullAndRecord(

@@ -8,7 +8,7 @@ import {
   isNetworkError,
   type Outcome,
   type Transport,
-} from "../engine/transport.ts";
+} from "../engine/transport-types.ts";
 import type { ContentStore } from "./content-store.ts";
 import type { RuntimeModel } from "./runtimes.ts";
 import { type Credentials, parseBearerChallenge, readToken, tokenRequest, Wire } from "./wire.ts";

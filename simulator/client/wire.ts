@@ -3,7 +3,7 @@ import type { EndpointKind } from "../../vocabulary/oci/endpoints.ts";
 import { errorCode, REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";
 import { decodePath, parseRoute } from "../../vocabulary/oci/route.ts";
 import type { Sim } from "../engine/sim.ts";
-import { isNetworkError, type Outcome, type Transport } from "../engine/transport.ts";
+import { isNetworkError, type Outcome, type Transport } from "../engine/transport-types.ts";
 
 /**
  * The wire half of every registry client in the simulator: the pull client of

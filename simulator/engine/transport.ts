@@ -3,39 +3,16 @@ import { NO_QUERY } from "../../fake-registry/core/no-query.ts";
 import type { RegistryRequest, TransportEffects } from "../../fake-registry/core/types.ts";
 import { openVirtual, virtualTransferMs } from "../../fake-registry/faults/effects/index.ts";
 
-/** A request as a client model sends it, to a logical host ("registry", "mirror"). */
-export interface OutboundRequest {
-  host: string;
-  method: "GET" | "HEAD" | "POST";
-  /** Path with query string. */
-  path: string;
-  headers: Record<string, string>;
-  body?: string;
-}
+import type { NetworkError, OutboundRequest, Outcome, Transport } from "./transport-types.ts";
 
-export interface InboundResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-/** What went wrong below HTTP: the connection was reset, refused or timed out. */
-export interface NetworkError {
-  status: 0;
-  error: "reset" | "refused" | "timeout" | "error";
-  message: string;
-}
-
-export type Outcome = InboundResponse | NetworkError;
-
-export function isNetworkError(res: Outcome): res is NetworkError {
-  return "error" in res;
-}
-
-/** How a client reaches a logical host from one egress address. */
-export interface Transport {
-  send(req: OutboundRequest, egressIp: string): Promise<Outcome>;
-}
+export {
+  type InboundResponse,
+  isNetworkError,
+  type NetworkError,
+  type OutboundRequest,
+  type Outcome,
+  type Transport,
+} from "./transport-types.ts";
 
 /** Something that answers requests in-process (the registry core, a mirror model). */
 export interface InProcessHandler {

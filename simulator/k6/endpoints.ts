@@ -1,9 +1,9 @@
 import { createServer, type Server } from "node:http";
 import type { Account } from "../../fake-registry/auth/users.ts";
 import { ScaledClock } from "../../fake-registry/core/clock.ts";
-import type { Registry } from "../../fake-registry/core/registry.ts";
-import { parseSize } from "../../vocabulary/config/units.ts";
 import { serveRegistry } from "../../fake-registry/index.ts";
+import type { Registry } from "../../fake-registry/registry/registry.ts";
+import { parseSize } from "../../vocabulary/config/units.ts";
 import type { EventSink } from "../../vocabulary/events.ts";
 import { mulberry32 } from "../../vocabulary/random.ts";
 import type { Sim } from "../engine/sim.ts";

@@ -172,10 +172,23 @@ export async function startProcessMirror(
   };
 }
 
+/** testcontainers is an optional dependency: the container backend loads it when asked for. */
+async function loadTestcontainers(): Promise<typeof import("testcontainers")> {
+  try {
+    return await import("testcontainers");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND")
+      throw new Error(
+        "testcontainers is not installed (an optional dependency of pullstorm: npm i testcontainers)",
+      );
+    throw error;
+  }
+}
+
 /** Testcontainers' own words for why no container can run here, or undefined when one can. */
 export async function containerRuntimeProblem(): Promise<string | undefined> {
   try {
-    const { getContainerRuntimeClient } = await import("testcontainers");
+    const { getContainerRuntimeClient } = await loadTestcontainers();
     await getContainerRuntimeClient();
     return undefined;
   } catch (error) {
@@ -198,7 +211,7 @@ export async function startContainerMirror(
   const problem = await containerRuntimeProblem();
   if (problem)
     throw new MirrorStartError("container", `testcontainers cannot run ${image}: ${problem}`);
-  const { GenericContainer, TestContainers, Wait } = await import("testcontainers");
+  const { GenericContainer, TestContainers, Wait } = await loadTestcontainers();
   const upstream = new URL(options.upstream);
   if (["127.0.0.1", "localhost", "[::1]"].includes(upstream.hostname)) {
     await TestContainers.exposeHostPorts(Number(upstream.port));

@@ -6,8 +6,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import type { Handled, Registry } from "../../fake-registry/core/registry.ts";
-import { decodePath, parseRoute } from "../../fake-registry/core/route.ts";
+import type { Handled, Registry } from "../../fake-registry/registry/registry.ts";
+import { decodePath, parseRoute } from "../../vocabulary/oci/route.ts";
 import type { RegistryRequest } from "../../fake-registry/core/types.ts";
 import type { FaultSet } from "../../fake-registry/faults/index.ts";
 import { createHttpServer } from "../../fake-registry/http/server.ts";

@@ -194,10 +194,26 @@ describe("the models are deterministic", () => {
   });
 });
 
-describe("calibration: real docker-registry 2.8 + ctr / skopeo vs MirrorModel + PullClient", () => {
+/**
+ * Real runs, one client at a time: the ctr runs share one containerd, and one run
+ * at a time keeps each settling on an idle machine. The ctr lane and the skopeo lane
+ * run side by side (each run has its own fake registry and docker-registry).
+ */
+const lanes: Record<ClientName, Promise<unknown>> = {
+  ctr: Promise.resolve(),
+  skopeo: Promise.resolve(),
+};
+function inLane<T>(client: ClientName, run: () => Promise<T>): Promise<T> {
+  const result = lanes[client].then(run);
+  lanes[client] = result.catch(() => undefined);
+  return result;
+}
+
+describe.concurrent("calibration: real docker-registry 2.8 + ctr / skopeo vs MirrorModel + PullClient", () => {
   let work: string;
   let containerd: PrivateContainerd | undefined;
-  const rows: string[] = [];
+  /** The table's rows per test, in the order of the tests (they finish in another). */
+  const rows: string[][] = [];
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "pullstorm-calibration-"));
@@ -214,36 +230,37 @@ describe("calibration: real docker-registry 2.8 + ctr / skopeo vs MirrorModel + 
         [
           "| scenario | client | step | real (counted at the fake registry) | model | pulls |",
           "|---|---|---|---|---|---|",
-          ...rows,
+          ...rows.flat(),
           "",
         ].join("\n"),
       );
   });
 
-  for (const scenario of SCENARIOS)
-    for (const client of CLIENTS) {
-      it(`${scenario.name} with ${client}: ${scenario.title}`, async (ctx) => {
-        const tools = TOOLS[client];
-        if (!tools.available) return ctx.skip(tools.reason);
-        const env = { work, ...(containerd ? { containerd } : {}) };
-        const model = await runModel(scenario, client);
-        const real: RunResult[] = [];
-        if (!scenario.repeat) {
-          real.push(await runReal(scenario, client, env));
-          rows.push(...markdownRows(scenario, client, real, model));
-          const errors = real[0]?.steps.flatMap((s) => Object.values(s.errors ?? {})) ?? [];
-          expect(comparable(model), errors.join("\n")).toEqual(comparable(real[0] as RunResult));
-          return;
-        }
+  for (const [i, [scenario, client]] of SCENARIOS.flatMap((scenario) =>
+    CLIENTS.map((client) => [scenario, client] as const),
+  ).entries()) {
+    it(`${scenario.name} with ${client}: ${scenario.title}`, async (ctx) => {
+      const tools = TOOLS[client];
+      if (!tools.available) return ctx.skip(tools.reason);
+      const { expect } = ctx;
+      const env = { work, ...(containerd ? { containerd } : {}) };
+      const model = await runModel(scenario, client);
+      const real = await inLane(client, async () => {
+        const runs: RunResult[] = [await runReal(scenario, client, env)];
         // Racy: real runs until the model lies within their range (at least 2, at most `repeat`).
-        let problems: string[] = [];
-        while (real.length < scenario.repeat) {
-          real.push(await runReal(scenario, client, env));
-          problems = outsideRange(model, real);
-          if (real.length >= 2 && problems.length === 0) break;
+        while (scenario.repeat && runs.length < scenario.repeat) {
+          if (runs.length >= 2 && outsideRange(model, runs).length === 0) break;
+          runs.push(await runReal(scenario, client, env));
         }
-        rows.push(...markdownRows(scenario, client, real, model));
-        expect(problems).toEqual([]);
+        return runs;
       });
-    }
+      rows[i] = markdownRows(scenario, client, real, model);
+      if (!scenario.repeat) {
+        const errors = real[0]?.steps.flatMap((s) => Object.values(s.errors ?? {})) ?? [];
+        expect(comparable(model), errors.join("\n")).toEqual(comparable(real[0] as RunResult));
+      } else {
+        expect(outsideRange(model, real)).toEqual([]);
+      }
+    });
+  }
 });

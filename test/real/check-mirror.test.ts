@@ -6,17 +6,20 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CheckMirrorOptions, checkMirror } from "../../check-mirror/check.ts";
 import { isLoopbackHost } from "../../check-mirror/endpoints.ts";
-import type { CheckMirrorReport, CheckedPull } from "../../check-mirror/types.ts";
+import type { CheckedPull, CheckMirrorReport } from "../../check-mirror/types.ts";
+import {
+  CRI_WITHOUT_CONFIG_PATH,
+  expectCriReadsNothing,
+  fixture,
+  readCheckJunit,
+} from "../helpers/check-mirror.ts";
 import { type PrivateContainerd, startPrivateContainerd } from "../helpers/containerd.ts";
 import { runCommand } from "../helpers/processes.ts";
 import { checkTools } from "../helpers/tools.ts";
 
-const FIXTURES = join(import.meta.dirname, "..", "fixtures", "check-mirror");
-const fixture = (name: string) => join(FIXTURES, name);
 const BIN = join(import.meta.dirname, "..", "..", "bin", "pullstorm.js");
 const containerdTools = checkTools("ctr", "containerd", "docker-registry");
 const skopeoTools = checkTools("skopeo", "docker-registry");
@@ -214,15 +217,7 @@ describe("containerd nodes (ctr content fetch --hosts-dir, docker-registry as th
     });
     expect(ok.images.map((i) => i.pull.verdict)).toEqual(["mirror", "mirror"]);
     expect(Object.keys(ok.translation.files)).toEqual(["_default/hosts.toml"]);
-    const cri = await check({
-      runtime: "containerd",
-      hostsDir: fixture("certs.d-good"),
-      containerdConfig: fixture("containerd-config-no-path.toml"),
-      fallback: false,
-    });
-    expect(cri.exitCode).toBe(1);
-    expect(cri.images[0]?.pull.verdict).toBe("upstream");
-    expect(ids(cri)).toContain("config-path-missing");
+    expectCriReadsNothing(await check(CRI_WITHOUT_CONFIG_PATH));
   });
 
   it("the containerd model agrees with the real containerd on every fixture", async (ctx) => {
@@ -234,23 +229,28 @@ describe("containerd nodes (ctr content fetch --hosts-dir, docker-registry as th
       "certs.d-no-server",
       "certs.d-server-only",
       "certs.d-fail-closed",
-    ]) {
-      const options = { runtime: "containerd", hostsDir: fixture(dir) } as const;
-      const real = await check(options);
-      const model = await check({ ...options, driver: "model" });
-      const shape = (r: CheckMirrorReport) =>
-        r.images.map((i) => ({
-          pull: i.pull.verdict,
-          fallback: "skipped" in i.fallback ? "skipped" : i.fallback.outcome,
-          mirrorByTag: i.pull.mirror.manifestsByTag > 0,
-          upstreamByTag: i.pull.upstream.manifestsByTag > 0,
-          mirrorBlobs: i.pull.mirror.blobs,
-          upstreamBlobs: i.pull.upstream.blobs,
-        }));
-      expect(shape(model), dir).toEqual(shape(real));
-    }
+    ])
+      await expectModelAgrees({ runtime: "containerd", hostsDir: fixture(dir) }, dir);
   });
 });
+
+/** The project's pull client with the runtime's model sees what the real program saw: same verdicts, same requests by tag, same blob counts. */
+async function expectModelAgrees(options: Omit<CheckMirrorOptions, "containerd">, what: string) {
+  const real = await check(options);
+  const model = await check({ ...options, driver: "model" });
+  expect(real.driver.kind).toBe("real");
+  expect(model.driver.kind).toBe("model");
+  const shape = (r: CheckMirrorReport) =>
+    r.images.map((i) => ({
+      pull: i.pull.verdict,
+      fallback: "skipped" in i.fallback ? "skipped" : i.fallback.outcome,
+      mirrorByTag: i.pull.mirror.manifestsByTag > 0,
+      upstreamByTag: i.pull.upstream.manifestsByTag > 0,
+      mirrorBlobs: i.pull.mirror.blobs,
+      upstreamBlobs: i.pull.upstream.blobs,
+    }));
+  expect(shape(model), what).toEqual(shape(real));
+}
 
 describe("CRI-O nodes (skopeo with the registries.conf, docker-registry as the mirror)", () => {
   it("a good registries.conf: through the mirror, exit 0; mirror down: containers/image falls back silently", async (ctx) => {
@@ -303,6 +303,16 @@ describe("CRI-O nodes (skopeo with the registries.conf, docker-registry as the m
       'location = "mirror.corp:5000"',
     );
   });
+  it("the containers/image model agrees with the real skopeo on every registries.conf", async (ctx) => {
+    if (!skopeoTools.available) return ctx.skip(skopeoTools.reason);
+    const images = ["nginx:1.25", `redis@sha256:${"1".repeat(64)}`];
+    for (const file of [
+      "registries.conf",
+      "registries-digest-only.conf",
+      "registries-wrong-prefix.conf",
+    ])
+      await expectModelAgrees({ runtime: "cri-o", registriesConf: fixture(file), images }, file);
+  });
 });
 
 describe("the CLI end to end", () => {
@@ -334,10 +344,7 @@ describe("the CLI end to end", () => {
     expect(readFileSync(join(out, "check-mirror.md"), "utf8")).toContain(
       "containerd never reads daemon.json",
     );
-    const xml = readFileSync(join(out, "check-mirror.junit.xml"), "utf8");
-    expect(XMLValidator.validate(xml)).toBe(true);
-    const parsed = new XMLParser({ ignoreAttributes: false }).parse(xml);
-    const cases = [parsed.testsuites.testsuite.testcase].flat() as Array<{ "@_name": string }>;
+    const { cases } = readCheckJunit(readFileSync(join(out, "check-mirror.junit.xml"), "utf8"));
     expect(cases.map((c) => c["@_name"])).toContain(
       "docker.io/library/nginx:1.25 is pulled through a mirror",
     );

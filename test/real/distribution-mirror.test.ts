@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningRegistry } from "../../fake-registry/index.ts";
 import { verifyDirCopy } from "../helpers/digests.ts";
 import { type Mirror, startDistributionMirror } from "../helpers/mirror.ts";
-import { runCommand } from "../helpers/processes.ts";
 import { ALICE, startRegistry } from "../helpers/registry.ts";
+import { skopeoCopy } from "../helpers/skopeo.ts";
 import { checkTools } from "../helpers/tools.ts";
 
 const tools = checkTools("docker-registry", "skopeo");
@@ -41,18 +41,16 @@ describe("distribution pull-through mirror in front of the fake registry", () =>
     return mirror;
   }
 
-  function copy(mirror: Mirror, reference: string, dest: string, all = true) {
-    return runCommand(
-      "skopeo",
-      [
-        "copy",
-        ...(all ? ["--all"] : []),
-        "--src-tls-verify=false",
-        `docker://${mirror.host}/${reference}`,
-        `dir:${dest}`,
-      ],
-      { timeoutMs: 30_000 },
-    );
+  /** Copies library/nginx:1.25 through `mirror` into work/`name`, counting upstream from zero. */
+  async function copyThrough(mirror: Mirror, name: string, all = true) {
+    running.registry.stats.reset();
+    const dest = join(work, name);
+    const result = await skopeoCopy(mirror.host, "library/nginx:1.25", dest, {
+      all,
+      timeoutMs: 30_000,
+    });
+    expect(result.status, result.stderr).toBe(0);
+    return { verified: verifyDirCopy(dest), stats: running.registry.stats.snapshot() };
   }
 
   let anonymousMirror: Mirror | undefined;
@@ -60,14 +58,9 @@ describe("distribution pull-through mirror in front of the fake registry", () =>
   it("proxies library/nginx:1.25 on a cold cache, every digest verifies", async (ctx) => {
     if (!tools.available) return ctx.skip(tools.reason);
     anonymousMirror = await startMirror("anonymous");
-    running.registry.stats.reset();
-    const dest = join(work, "one");
-    const result = await copy(anonymousMirror, "library/nginx:1.25", dest);
-    expect(result.status, result.stderr).toBe(0);
+    const { verified, stats } = await copyThrough(anonymousMirror, "one");
     // 2 platform manifests + 2 configs + at least 2 layers each (the index is manifest.json)
-    expect(verifyDirCopy(dest)).toBeGreaterThanOrEqual(8);
-
-    const stats = running.registry.stats.snapshot();
+    expect(verified).toBeGreaterThanOrEqual(8);
     // The mirror pings /v2/, is challenged and fetches an anonymous token.
     expect(stats.byKind.ping?.GET?.["401"]).toBeGreaterThanOrEqual(1);
     expect(stats.byKind.token?.GET?.["200"]).toBeGreaterThanOrEqual(1);
@@ -79,13 +72,8 @@ describe("distribution pull-through mirror in front of the fake registry", () =>
   it("serves the cached tag again after only a manifest HEAD upstream (no manifest GET)", async (ctx) => {
     if (!tools.available) return ctx.skip(tools.reason);
     if (!anonymousMirror) throw new Error("the cold-cache test did not start the mirror");
-    running.registry.stats.reset();
-    const dest = join(work, "two");
-    const result = await copy(anonymousMirror, "library/nginx:1.25", dest);
-    expect(result.status, result.stderr).toBe(0);
-    expect(verifyDirCopy(dest)).toBeGreaterThanOrEqual(8);
-
-    const stats = running.registry.stats.snapshot();
+    const { verified, stats } = await copyThrough(anonymousMirror, "two");
+    expect(verified).toBeGreaterThanOrEqual(8);
     expect(stats.byKind.manifest?.HEAD?.["200"]).toBeGreaterThanOrEqual(1);
     expect(stats.byKind.manifest?.GET).toBeUndefined();
     expect(running.registry.stats.count("manifest", "GET")).toBe(0);
@@ -97,13 +85,8 @@ describe("distribution pull-through mirror in front of the fake registry", () =>
       username: ALICE.name,
       password: ALICE.password,
     });
-    running.registry.stats.reset();
-    const dest = join(work, "alice");
-    const result = await copy(mirror, "library/nginx:1.25", dest, false);
-    expect(result.status, result.stderr).toBe(0);
-    expect(verifyDirCopy(dest)).toBeGreaterThanOrEqual(3);
-
-    const stats = running.registry.stats.snapshot();
+    const { verified, stats } = await copyThrough(mirror, "alice", false);
+    expect(verified).toBeGreaterThanOrEqual(3);
     const alice = stats.byIdentity.alice;
     expect(alice?.type).toBe("account");
     // distribution sends the credentials as HTTP Basic on GET /token.

@@ -1,0 +1,31 @@
+/** Content serving: the endpoint a validated, authorized and admitted pull request asked for. */
+
+import type { Route } from "../../vocabulary/oci/route.ts";
+import type { Catalog } from "../catalog/catalog.ts";
+import { ociError } from "../core/errors.ts";
+import type { RegistryRequest, RegistryResponse } from "../core/types.ts";
+import { serveBlob } from "./blobs.ts";
+import { serveManifest } from "./manifests.ts";
+import { serveTags } from "./tags.ts";
+
+/** `elapsed`: registry ms since start-up (images the catalog publishes later do not exist yet). */
+export async function serveContent(
+  catalog: Catalog,
+  route: Route,
+  req: RegistryRequest,
+  elapsed: number,
+): Promise<RegistryResponse> {
+  const head = req.method === "HEAD";
+  switch (route.kind) {
+    case "ping":
+      return { status: 200, headers: { "content-type": "application/json" }, body: "{}" };
+    case "tags":
+      return serveTags(catalog, route.name, req.query);
+    case "manifest":
+      return serveManifest(catalog, route.name, route.reference, req.headers.accept, head, elapsed);
+    case "blob":
+      return serveBlob(catalog, route.name, route.digest, req.headers.range, head, elapsed);
+    default:
+      return ociError("UNSUPPORTED", "not an OCI distribution endpoint", { status: 404 });
+  }
+}
