@@ -139,6 +139,29 @@ class RetryWaves {
  * happen); `finish` turns it into the design's analysis once the report's
  * summary is known.
  */
+/** A timeline bucket starting at `t` with nothing counted yet. */
+export function emptyBucket(t: number): TimelineBucket {
+  return {
+    t,
+    requests: 0,
+    upstreamRequests: 0,
+    status429: 0,
+    pullsOk: 0,
+    pullsFailed: 0,
+    waiting: 0,
+    inBackoff: 0,
+  };
+}
+
+/** Which mirror counter a mirror event's outcome adds to. */
+const MIRROR_COUNTER = {
+  hit: "hits",
+  miss: "misses",
+  revalidated: "revalidated",
+  stale: "stale",
+  error: "errors",
+} as const;
+
 export class DesignAnalyzer {
   readonly design: Design;
   private readonly duration: number;
@@ -177,16 +200,9 @@ export class DesignAnalyzer {
     const bucketSeconds = bucketSizeFor(this.duration);
     this.bucketSeconds = bucketSeconds;
     this.retryWaves = new RetryWaves(this.duration);
-    this.timeline = Array.from({ length: Math.ceil(this.duration / bucketSeconds) }, (_, i) => ({
-      t: i * bucketSeconds,
-      requests: 0,
-      upstreamRequests: 0,
-      status429: 0,
-      pullsOk: 0,
-      pullsFailed: 0,
-      waiting: 0,
-      inBackoff: 0,
-    }));
+    this.timeline = Array.from({ length: Math.ceil(this.duration / bucketSeconds) }, (_, i) =>
+      emptyBucket(i * bucketSeconds),
+    );
   }
 
   private at(t: number): TimelineBucket {
@@ -255,15 +271,7 @@ export class DesignAnalyzer {
       starts.actor.push(e.actor);
       if (!e.ok) this.firstBreak.offer(e as BreakEvent);
     } else if (e.type === "mirror") {
-      const key =
-        e.outcome === "hit"
-          ? "hits"
-          : e.outcome === "miss"
-            ? "misses"
-            : e.outcome === "error"
-              ? "errors"
-              : e.outcome;
-      this.mirror[key]++;
+      this.mirror[MIRROR_COUNTER[e.outcome]]++;
       if (this.upstreamFailing && (e.outcome === "stale" || e.outcome === "error"))
         this.duringFailure[e.outcome === "stale" ? "stale" : "errors"]++;
     }

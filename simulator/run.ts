@@ -1,7 +1,7 @@
 import type { Account } from "../fake-registry/auth/users.ts";
 import { ScaledClock } from "../fake-registry/core/clock.ts";
-import type { Registry } from "../fake-registry/registry/registry.ts";
 import { serveRegistry } from "../fake-registry/index.ts";
+import type { Registry } from "../fake-registry/registry/registry.ts";
 import { parseSize } from "../vocabulary/config/units.ts";
 import type { SimEvent } from "../vocabulary/events.ts";
 import { CiFleet, Desktops } from "./actors/ci.ts";
@@ -333,19 +333,15 @@ async function runDesign(
     };
     const directors = directWorkload({ scenario, design, sim, stage, refOf });
 
-    const progress = live
-      ? setInterval(
-          () =>
-            options.onProgress?.(design.name, {
-              simSeconds: sim.now() / 1000,
-              pullsOk: counts.ok,
-              pullsFailed: counts.failed,
-              status429: counts.s429,
-              done: false,
-            }),
-          1000,
-        )
-      : undefined;
+    const report = (done: boolean) =>
+      options.onProgress?.(design.name, {
+        simSeconds: sim.now() / 1000,
+        pullsOk: counts.ok,
+        pullsFailed: counts.failed,
+        status429: counts.s429,
+        done,
+      });
+    const progress = live ? setInterval(() => report(false), 1000) : undefined;
     if (sim instanceof VirtualSim) {
       const abort = () => sim.stop();
       options.signal?.addEventListener("abort", abort);
@@ -368,13 +364,7 @@ async function runDesign(
     for (const n of nodes) n.finish();
     ci.finish();
     desktops.finish();
-    options.onProgress?.(design.name, {
-      simSeconds: sim.now() / 1000,
-      pullsOk: counts.ok,
-      pullsFailed: counts.failed,
-      status429: counts.s429,
-      done: true,
-    });
+    report(true);
   } finally {
     await Promise.all(closers.map((c) => c.close()));
   }

@@ -121,16 +121,14 @@ export async function buildImage(
     };
     const configBytes = ownBytes(JSON.stringify(config));
     const configDigest = sha256(configBytes);
-    const manifests = {} as Record<ManifestFormat, Document>;
-    for (const format of ["docker", "oci"] as const) {
-      const media = FORMAT_MEDIA[format];
-      manifests[format] = doc(media.manifest, {
+    const manifests = inBothFormats((media) =>
+      doc(media.manifest, {
         schemaVersion: 2,
         mediaType: media.manifest,
         config: { mediaType: media.config, size: configBytes.length, digest: configDigest },
         layers: layers.map((l) => ({ mediaType: media.layer, size: l.size, digest: l.digest })),
-      });
-    }
+      }),
+    );
     platforms.push({
       platform,
       // The config bytes are the same in both families; its media type is the image's own.
@@ -151,10 +149,8 @@ export async function buildImage(
     platforms,
   };
   if (spec.platforms.length > 1) {
-    const index = {} as Record<ManifestFormat, Document>;
-    for (const format of ["docker", "oci"] as const) {
-      const media = FORMAT_MEDIA[format];
-      index[format] = doc(media.index, {
+    build.index = inBothFormats((media, format) =>
+      doc(media.index, {
         schemaVersion: 2,
         mediaType: media.index,
         manifests: platforms.map((p) => ({
@@ -163,9 +159,15 @@ export async function buildImage(
           digest: p.manifests[format].digest,
           platform: p.platform,
         })),
-      });
-    }
-    build.index = index;
+      }),
+    );
   }
   return build;
+}
+
+/** One document per manifest family (Docker and OCI media types), built the same way. */
+function inBothFormats(
+  make: (media: (typeof FORMAT_MEDIA)[ManifestFormat], format: ManifestFormat) => Document,
+): Record<ManifestFormat, Document> {
+  return { docker: make(FORMAT_MEDIA.docker, "docker"), oci: make(FORMAT_MEDIA.oci, "oci") };
 }

@@ -31,6 +31,15 @@ const MANIFEST_GET: CountSpec[] = [
 ];
 const EVERYTHING: CountSpec[] = [{ kind: "*", method: "*", cost: 1 }];
 
+/** An OCI TOOMANYREQUESTS refusal with the same message for anonymous and authenticated clients. */
+const tooManyRequests = (message: string): RefusalShape => ({
+  type: "oci",
+  status: 429,
+  code: "TOOMANYREQUESTS",
+  anonymous: message,
+  account: message,
+});
+
 const DOCKER_HUB_429: RefusalShape = {
   type: "oci",
   status: 429,
@@ -145,13 +154,7 @@ export const PRESETS: Record<string, Policy> = {
         limits: { anonymous: perSecond(1, 0), default: perSecond(10, 0) },
         headers: false,
         retryAfter: false,
-        refusal: {
-          type: "oci",
-          status: 429,
-          code: "TOOMANYREQUESTS",
-          anonymous: "Rate exceeded",
-          account: "Rate exceeded",
-        },
+        refusal: tooManyRequests("Rate exceeded"),
         source: "AWS ECR Public service quotas",
       },
     ],
@@ -207,13 +210,7 @@ export const PRESETS: Record<string, Policy> = {
         limits: { default: fixedWindow(44_000, 60 * S) },
         headers: false,
         retryAfter: true,
-        refusal: {
-          type: "oci",
-          status: 429,
-          code: "TOOMANYREQUESTS",
-          anonymous: "retry-after: {retryAt}, allowed: 44000/minute",
-          account: "retry-after: {retryAt}, allowed: 44000/minute",
-        },
+        refusal: tooManyRequests("retry-after: {retryAt}, allowed: 44000/minute"),
         source: "observed error text (FACTS.md); no published limit",
       },
     ],
@@ -236,15 +233,9 @@ export const PRESETS: Record<string, Policy> = {
         limits: { default: fixedWindow(60_000, 60 * S) },
         headers: false,
         retryAfter: false,
-        refusal: {
-          type: "oci",
-          status: 429,
-          code: "TOOMANYREQUESTS",
-          anonymous:
-            "Quota exceeded for quota metric 'Requests' and limit 'Requests per project per region per minute'",
-          account:
-            "Quota exceeded for quota metric 'Requests' and limit 'Requests per project per region per minute'",
-        },
+        refusal: tooManyRequests(
+          "Quota exceeded for quota metric 'Requests' and limit 'Requests per project per region per minute'",
+        ),
         source: "Artifact Registry quotas and limits",
       },
     ],
