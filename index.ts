@@ -35,7 +35,7 @@ export {
   serveRegistry,
 } from "./fake-registry/index.ts";
 export { type HarnessOptions as RunOptions, runScenario } from "./harness/run.ts";
-export { analyze } from "./reports/analysis.ts";
+export { foldEvents, RunFold } from "./reports/fold.ts";
 export type { Report } from "./reports/summary.ts";
 export { writeRunReports } from "./reports/write.ts";
 export {

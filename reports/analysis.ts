@@ -532,16 +532,6 @@ export function designAnalyzers(scenario: Scenario, designs: string[]): DesignAn
     .map((d) => new DesignAnalyzer(scenario, d));
 }
 
-/** Everything the renderers show, from the events and the scenario (and report.json's summaries). */
-export function analyze(scenario: Scenario, events: Iterable<SimEvent>, report: Report): Analysis {
-  const analyzers = designAnalyzers(
-    scenario,
-    report.designs.map((s) => s.name),
-  );
-  for (const e of events) for (const a of analyzers) a.add(e);
-  return analysisOf(scenario, analyzers, report);
-}
-
 /** The analysis from analyzers that have seen every event of the run (see `designAnalyzers`). */
 export function analysisOf(
   scenario: Scenario,

@@ -264,21 +264,6 @@ export interface ReportMeta {
   target?: string;
 }
 
-/** report.json: a pure function of the events and the scenario. */
-export function buildReport(
-  scenario: Scenario,
-  events: Iterable<SimEvent>,
-  meta: ReportMeta,
-): Report {
-  const summarizers = meta.designs.map((d) => new DesignSummarizer(d));
-  for (const e of events) for (const s of summarizers) s.add(e);
-  return reportOf(
-    scenario,
-    summarizers.map((s) => s.result()),
-    meta,
-  );
-}
-
 /** report.json from designs already summarized (one per `meta.designs`, in that order). */
 export function reportOf(scenario: Scenario, designs: DesignSummary[], meta: ReportMeta): Report {
   return {

@@ -10,12 +10,12 @@ import {
 import { join } from "node:path";
 import type { Scenario } from "../simulator/scenario/schema.ts";
 import type { SimEvent } from "../vocabulary/events.ts";
-import { analysisOf, designAnalyzers } from "./analysis.ts";
 import type { Analysis } from "./analysis-types.ts";
+import { RunFold } from "./fold.ts";
 import { renderHtml } from "./html.ts";
 import { renderJunit } from "./junit.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { DesignSummarizer, type Report, reportOf } from "./summary.ts";
+import type { Report } from "./summary.ts";
 
 export const FORMATS = ["json", "md", "html", "junit"] as const;
 export type FileFormat = (typeof FORMATS)[number];
@@ -119,10 +119,10 @@ export function readRun(
   const scenario = scenarioOf(readFileSync(scenarioFile, "utf8"), scenarioFile);
   const old = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as Report;
   // The report is a pure function of the events and the scenario: rebuild it rather than trust the file.
-  const names = old.designs.map((d) => d.name);
-  const summarizers = new Map(names.map((d) => [d, new DesignSummarizer(d)]));
-  const analyzers = designAnalyzers(scenario, names);
-  const analyzerOf = new Map(analyzers.map((a) => [a.design.name, a]));
+  const fold = new RunFold(
+    scenario,
+    old.designs.map((d) => d.name),
+  );
   const eventsFile = join(dir, "events.jsonl");
   let line = 0;
   for (const row of linesOf(eventsFile)) {
@@ -134,20 +134,16 @@ export function readRun(
     } catch {
       throw new Error(`${eventsFile}:${line}: not a JSON event`);
     }
-    summarizers.get(event.design)?.add(event);
-    analyzerOf.get(event.design)?.add(event);
+    fold.add(event);
   }
-  const report = reportOf(
+  return {
     scenario,
-    [...summarizers.values()].map((s) => s.result()),
-    {
+    ...fold.finish({
       mode: old.mode,
       seed: old.seed,
       interrupted: old.interrupted,
-      designs: names,
       ...(old.timeScale ? { timeScale: old.timeScale } : {}),
       ...(old.target ? { target: old.target } : {}),
-    },
-  );
-  return { scenario, report, analysis: analysisOf(scenario, analyzers, report) };
+    }),
+  };
 }

@@ -1,10 +1,10 @@
 // Analysis on hand-built event streams with known answers.
 import { describe, expect, it } from "vitest";
-import { analyze, designCost, layerOf } from "../reports/analysis.ts";
-import { buildReport } from "../reports/summary.ts";
+import { designCost, layerOf } from "../reports/analysis.ts";
+import { foldEvents } from "../reports/fold.ts";
 import { formatSeconds } from "../reports/time.ts";
-import type { PullEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
 import { parseScenario } from "../simulator/scenario/load.ts";
+import type { PullEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
 
 const scenario = parseScenario(
   `
@@ -167,13 +167,12 @@ const events: SimEvent[] = [
   },
 ];
 
-const report = buildReport(scenario, events, {
+const { report, analysis } = foldEvents(scenario, events, {
   mode: "virtual",
   seed: 1,
   interrupted: false,
   designs: ["nat", "cached"],
 });
-const analysis = analyze(scenario, events, report);
 const nat = analysis.designs.find((d) => d.name === "nat");
 const cached = analysis.designs.find((d) => d.name === "cached");
 

@@ -47,36 +47,30 @@ export interface FlavourProfile {
 
 const WEEK_MS = 7 * 24 * 3_600_000;
 
+/** distribution's proxy (registry/proxy), as of 2.8; 3.x differs in the blob copy. */
+const DISTRIBUTION_2_8: FlavourProfile = {
+  auth: "ping-first",
+  tokenReuse: "per-request",
+  headFallbackGet: true,
+  staleOn: "any-failure",
+  blobStat: true,
+  blobGetsPerMiss: 2,
+  blobHeadFetches: true,
+  dedupe: false,
+  errors: "wrap-500",
+  ttlMs: WEEK_MS,
+  ttlFrom: "stored",
+  sources: [
+    "distribution v2.8 registry/proxy (proxytagservice.go, proxymanifeststore.go, proxyblobstore.go, proxyregistry.go)",
+    "docker-registry 2.8.2 observed in front of the fake registry (docs/mirror-model.md)",
+  ],
+};
+
 export const FLAVOURS: Record<MirrorFlavour, FlavourProfile> = {
-  "distribution-2.8": {
-    auth: "ping-first",
-    tokenReuse: "per-request",
-    headFallbackGet: true,
-    staleOn: "any-failure",
-    blobStat: true,
-    blobGetsPerMiss: 2,
-    blobHeadFetches: true,
-    dedupe: false,
-    errors: "wrap-500",
-    ttlMs: WEEK_MS,
-    ttlFrom: "stored",
-    sources: [
-      "distribution v2.8 registry/proxy (proxytagservice.go, proxymanifeststore.go, proxyblobstore.go, proxyregistry.go)",
-      "docker-registry 2.8.2 observed in front of the fake registry (docs/mirror-model.md)",
-    ],
-  },
+  "distribution-2.8": DISTRIBUTION_2_8,
   "distribution-3": {
-    auth: "ping-first",
-    tokenReuse: "per-request",
-    headFallbackGet: true,
-    staleOn: "any-failure",
-    blobStat: true,
+    ...DISTRIBUTION_2_8,
     blobGetsPerMiss: 1,
-    blobHeadFetches: true,
-    dedupe: false,
-    errors: "wrap-500",
-    ttlMs: WEEK_MS,
-    ttlFrom: "stored",
     sources: [
       "distribution v3 registry/proxy/proxyblobstore.go (one fetch teed to client and storage; proxy.ttl, default 168h)",
     ],

@@ -6,9 +6,10 @@
  * listener of its own and records every request that arrives there as the
  * mirror's, exactly as the registry counted it.
  */
-import type { Registry } from "../../fake-registry/registry/registry.ts";
+
 import type { ClientInfo, RegistryRequest } from "../../fake-registry/core/types.ts";
 import { createHttpServer, type RequestHandler, urlOf } from "../../fake-registry/http/server.ts";
+import type { Registry } from "../../fake-registry/registry/registry.ts";
 import type { MirrorBackendKind, MirrorDescription } from "../../vocabulary/events.ts";
 import { type EventSink, rateLimitOf } from "../../vocabulary/events.ts";
 import { errorCode, REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";

@@ -111,7 +111,9 @@ export function upstreamError(
         headers: {
           "content-type": failed.headers["content-type"] ?? "application/octet-stream",
           "content-length": String(failed.body.length),
-          ...(failed.headers["retry-after"] ? { "retry-after": failed.headers["retry-after"] } : {}),
+          ...(failed.headers["retry-after"]
+            ? { "retry-after": failed.headers["retry-after"] }
+            : {}),
         },
         body: failed.body,
       };

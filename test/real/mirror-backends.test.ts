@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningRegistry } from "../../fake-registry/index.ts";
 import { runScenario } from "../../harness/run.ts";
-import { analyze } from "../../reports/analysis.ts";
 import { renderTerminalSummary } from "../../reports/terminal.ts";
 import {
   containerRuntimeProblem,
@@ -145,7 +144,7 @@ describe.concurrent("live runs with a real mirror", () => {
   it("auto serves the mirror design with docker-registry; report.json and the summary say so, upstream traffic recorded", async (ctx) => {
     if (!tools.available) return ctx.skip(tools.reason);
     const scenario = withMirror("backend: auto");
-    const { report, events } = await runScenario(scenario, {
+    const { report, events, analysis } = await runScenario(scenario, {
       mode: "live",
       timeScale: 120,
       designs: ["mirrored"],
@@ -177,7 +176,6 @@ describe.concurrent("live runs with a real mirror", () => {
           e.host === "registry",
       ),
     ).toBe(false);
-    const analysis = analyze(scenario, events, report);
     const text = renderTerminalSummary(analysis, work, { color: false });
     expect(text).toMatch(/Mirrors\n\s+mirrored\s+docker-registry \d+\.\d+\.\d+ \(process\)/);
     const m = analysis.designs.find((x) => x.name === "mirrored")?.mirror;
@@ -187,7 +185,7 @@ describe.concurrent("live runs with a real mirror", () => {
 
   it("backend model in a live run serves the model, and the summary names it", async () => {
     const scenario = withMirror("backend: model");
-    const { report, events } = await runScenario(scenario, {
+    const { report, analysis } = await runScenario(scenario, {
       mode: "live",
       timeScale: 240,
       designs: ["mirrored"],
@@ -195,7 +193,7 @@ describe.concurrent("live runs with a real mirror", () => {
     const d = report.designs.find((x) => x.name === "mirrored");
     expect(d?.mirror).toMatchObject({ backend: "model", flavour: "distribution-2.8" });
     expect(d?.mirror?.misses).toBeGreaterThan(0);
-    const text = renderTerminalSummary(analyze(scenario, events, report), work, { color: false });
+    const text = renderTerminalSummary(analysis, work, { color: false });
     expect(text).toMatch(/mirrored\s+model distribution-2.8/);
   }, 120_000);
 
