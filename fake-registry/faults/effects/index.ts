@@ -19,13 +19,6 @@ import type {
 } from "./types.ts";
 
 export { HANG_LIMIT_MS } from "./hang.ts";
-export type {
-  BodyEffect,
-  GateEffect,
-  LiveExchange,
-  NetworkFailure,
-  VirtualExchange,
-} from "./types.ts";
 
 /** Before any byte of the answer, in order: a reset or hang comes after the delay. */
 export const GATE_EFFECTS: readonly GateEffect[] = [delay, reset, hang];
