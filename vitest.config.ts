@@ -16,7 +16,6 @@ const REAL = [
   "test/control-faults.test.ts", // the CLI
   "test/faults.test.ts", // skopeo
   "test/k6-export.test.ts", // the CLI
-  "test/policy-file.test.ts", // the CLI
   "test/quota-store.test.ts", // redis-server
   "test/report-cli.test.ts", // the CLI
   "test/report-html.test.ts", // headless Chromium
@@ -29,8 +28,8 @@ export default defineConfig({
     // One pool for both projects (vitest runs projects with different maxWorkers one
     // after the other): real files mostly wait on child processes (skopeo's backoff,
     // daemons starting, mirrors settling), so the fast files' CPU work fills those
-    // waits. Three at once on two cores measured fastest (docs/testing.md).
-    maxWorkers: 3,
+    // waits. Four at once on two cores measured fastest (docs/testing.md).
+    maxWorkers: 4,
     projects: [
       {
         extends: true,

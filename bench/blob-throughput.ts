@@ -33,7 +33,13 @@ const { values: flags } = parseArgs({
     size: { type: "string", default: "100MB" },
     // Unpinned by default: pinned (--server-cpus 1 --wrk-cpus 0) wrk's one core is what limits
     // both servers (docs/benchmarks.md); sharing both cores, the server's cost per byte shows.
-    ...loadFlags({ seconds: "10", connections: "4", threads: "2", serverCpus: "", wrkCpus: "" }),
+    ...bench.loadFlags({
+      seconds: "10",
+      connections: "4",
+      threads: "2",
+      serverCpus: "",
+      wrkCpus: "",
+    }),
     out: { type: "string", default: "blob-throughput" },
   },
 });
@@ -160,7 +166,7 @@ async function main(): Promise<void> {
         blob: { digest: layer.digest, bytes: layer.size },
         fakeRegistryFirstBuildSeconds: round(buildSeconds, 1),
         fakeRegistryRssMiB: { rss: round(fakeRss.rss), peak: round(fakeRss.peak) },
-        ...loadSetup(load),
+        ...bench.loadSetup(load),
         distribution: {
           version,
           mode: "plain registry (no proxy, no auth), filesystem storage, image pushed with skopeo copy --all --preserve-digests",

@@ -1,6 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { extract } from "tar-stream";
@@ -8,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { Catalog } from "../fake-registry/catalog/catalog.ts";
 import { loadCatalogFile } from "../fake-registry/catalog/file.ts";
 import { ConfigError } from "../vocabulary/config/yaml-file.ts";
+import { fileIn, inTempDir } from "./helpers/files.ts";
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
@@ -109,22 +109,17 @@ describe("catalog", () => {
     }
   });
 
-  it("moves a tag to new content on its schedule", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "pullstorm-catalog-"));
-    try {
-      const file = join(dir, "catalog.yaml");
-      writeFileSync(
-        file,
-        [
-          "images:",
-          "  - name: myorg/web",
-          "    tags:",
-          "      latest: { moves: { every: 1h } }",
-          '      "1.0":',
-          "    layers: 2",
-          "    layerSize: 4KiB",
-        ].join("\n"),
-      );
+  it("moves a tag to new content on its schedule", () =>
+    inTempDir("pullstorm-catalog-", async (dir) => {
+      const file = fileIn(dir, "catalog.yaml", [
+        "images:",
+        "  - name: myorg/web",
+        "    tags:",
+        "      latest: { moves: { every: 1h } }",
+        '      "1.0":',
+        "    layers: 2",
+        "    layerSize: 4KiB",
+      ]);
       const parsed = loadCatalogFile(file);
       const catalog = new Catalog({ seed: 1, images: parsed.images });
       const at0 = await catalog.resolveTag("myorg/web", "latest", 0);
@@ -141,19 +136,16 @@ describe("catalog", () => {
       // the old digest stays pullable after the tag moved
       const old = at0?.platforms[0]?.manifests.oci.digest as string;
       expect(await catalog.manifestByDigest("myorg/web", old, 3_600_000)).toBeDefined();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it("rejects a bad catalog file naming file, line and field", () => {
-    const dir = mkdtempSync(join(tmpdir(), "pullstorm-catalog-"));
-    try {
-      const file = join(dir, "bad.yaml");
-      writeFileSync(
-        file,
-        ["images:", "  - name: myorg/web", "    tags: [latest]", "    layerSize: lots"].join("\n"),
-      );
+  it("rejects a bad catalog file naming file, line and field", () =>
+    inTempDir("pullstorm-catalog-", (dir) => {
+      const file = fileIn(dir, "bad.yaml", [
+        "images:",
+        "  - name: myorg/web",
+        "    tags: [latest]",
+        "    layerSize: lots",
+      ]);
       expect(() => loadCatalogFile(file)).toThrowError(ConfigError);
       try {
         loadCatalogFile(file);
@@ -171,8 +163,5 @@ describe("catalog", () => {
       expect(() => loadCatalogFile(join(dir, "missing.yaml"))).toThrowError(
         /missing\.yaml: cannot read \(ENOENT\)/,
       );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });

@@ -1,16 +1,10 @@
-// The CLI as a user runs it: `pullstorm registry serve` prints its URL when ready,
-// serves, and stops cleanly on SIGINT/SIGTERM; bad input exits 2 with a clear message.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { fileIn, inTempDir } from "./helpers/files.ts";
 import { httpRequest } from "./helpers/http.ts";
-import { runCommand, startProcess, waitFor } from "./helpers/processes.ts";
-
-const BIN = join(import.meta.dirname, "..", "bin", "pullstorm.js");
+import { pullstorm, startPullstorm, waitFor } from "./helpers/processes.ts";
 
 async function serve(args: string[]) {
-  const proc = startProcess(process.execPath, [BIN, "registry", "serve", "--port", "0", ...args]);
+  const proc = startPullstorm(["registry", "serve", "--port", "0", ...args]);
   let url = "";
   await waitFor(
     () => {
@@ -71,45 +65,55 @@ describe("pullstorm registry serve", () => {
     expect(digests[1]).toBe(digests[0]);
   });
 
-  it("exits 2 with a clear message on bad flags and bad catalog files", async () => {
-    const badUser = await runCommand(process.execPath, [
-      BIN,
-      "registry",
-      "serve",
-      "--user",
-      "nopassword",
-    ]);
-    expect(badUser.status).toBe(2);
-    expect(badUser.stderr).toContain(
-      '--user "nopassword" must be NAME:PASSWORD, NAME:PASSWORD:PLAN or NAME:PASSWORD:PLAN:ORG',
-    );
-    const badPort = await runCommand(process.execPath, [
-      BIN,
-      "registry",
-      "serve",
-      "--port",
-      "70000",
-    ]);
-    expect(badPort.status).toBe(2);
-    expect(badPort.stderr).toContain("--port must be a whole number from 0 to 65535");
-    const dir = mkdtempSync(join(tmpdir(), "pullstorm-cli-"));
-    try {
-      const file = join(dir, "catalog.yaml");
-      writeFileSync(file, "images:\n  - name: myorg/web\n    tags: [latest]\n    format: zip\n");
-      const badCatalog = await runCommand(process.execPath, [
-        BIN,
-        "registry",
-        "serve",
-        "--port",
-        "0",
-        "--catalog",
-        file,
+  it("exits 2 with a clear message on bad flags and bad catalog files", () =>
+    inTempDir("pullstorm-cli-", async (dir) => {
+      const file = fileIn(
+        dir,
+        "catalog.yaml",
+        "images:\n  - name: myorg/web\n    tags: [latest]\n    format: zip\n",
+      );
+      const [badUser, badPort, badCatalog] = await Promise.all([
+        pullstorm(["registry", "serve", "--user", "nopassword"]),
+        pullstorm(["registry", "serve", "--port", "70000"]),
+        pullstorm(["registry", "serve", "--port", "0", "--catalog", file]),
       ]);
+      expect(badUser.status).toBe(2);
+      expect(badUser.stderr).toContain(
+        '--user "nopassword" must be NAME:PASSWORD, NAME:PASSWORD:PLAN or NAME:PASSWORD:PLAN:ORG',
+      );
+      expect(badPort.status).toBe(2);
+      expect(badPort.stderr).toContain("--port must be a whole number from 0 to 65535");
       expect(badCatalog.status).toBe(2);
       expect(badCatalog.stderr).toMatch(/catalog\.yaml:4:\d+: images\.0\.format: /);
       expect(badCatalog.stderr).not.toMatch(/\n\s+at /);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
+
+  it("exits 2 on a bad --policy file or --preset, and `registry presets` lists every preset", () =>
+    inTempDir("pullstorm-policy-", async (dir) => {
+      const file = fileIn(dir, "policy.yaml", "misleading:\n  aboveRps: 10\n  status: 500\n");
+      const [res, presets, badPreset] = await Promise.all([
+        pullstorm(["registry", "serve", "--port", "0", "--policy", file]),
+        pullstorm(["registry", "presets"]),
+        pullstorm(["registry", "serve", "--preset", "nope"]),
+      ]);
+      expect(res.status).toBe(2);
+      expect(res.stderr).toMatch(/policy\.yaml:3:\d+: misleading\.status: /);
+      expect(presets.status).toBe(0);
+      for (const name of [
+        "dockerhub-2020",
+        "dockerhub-2025-announced",
+        "ecr-public",
+        "quay",
+        "ghcr",
+        "artifact-registry",
+        "registry-k8s-io",
+        "unlimited",
+      ]) {
+        expect(presets.stdout).toContain(`${name}: `);
+      }
+      expect(presets.stdout).toContain("anonymous 100 / 6h rolling");
+      expect(presets.stdout).toContain("source: ");
+      expect(badPreset.status).toBe(2);
+      expect(badPreset.stderr).toContain("Allowed choices are dockerhub-2020");
+    }));
 });

@@ -1,13 +1,11 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import { loadPolicyFile } from "../fake-registry/policy/file.ts";
-import { runCommand } from "./helpers/processes.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
+import { fileIn, inTempDir } from "./helpers/files.ts";
 
 const root = join(import.meta.dirname, "..");
-const BIN = join(root, "bin", "pullstorm.js");
 
 describe("policy files", () => {
   it("loads the documented examples", () => {
@@ -38,19 +36,14 @@ describe("policy files", () => {
     });
   });
 
-  it("names file, line and field for each problem", () => {
-    const dir = mkdtempSync(join(tmpdir(), "pullstorm-policy-"));
-    try {
-      const file = join(dir, "policy.yaml");
-      writeFileSync(
-        file,
-        [
-          "preset: dockerhub-2020",
-          "limits:",
-          "  pulls:",
-          "    anonymous: { limit: -1, window: soon }",
-        ].join("\n"),
-      );
+  it("names file, line and field for each problem", () =>
+    inTempDir("pullstorm-policy-", (dir) => {
+      const file = fileIn(dir, "policy.yaml", [
+        "preset: dockerhub-2020",
+        "limits:",
+        "  pulls:",
+        "    anonymous: { limit: -1, window: soon }",
+      ]);
       let problems: string[] = [];
       try {
         loadPolicyFile(file, "dockerhub-2020");
@@ -74,54 +67,5 @@ describe("policy files", () => {
       expect(() => loadPolicyFile(file, "dockerhub-2020")).toThrowError(
         /policy\.yaml:1:\d+: preset: unknown preset/,
       );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
-  it("makes `registry serve --policy` exit 2 on a bad file, and `registry presets` list every preset", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "pullstorm-policy-"));
-    try {
-      const file = join(dir, "policy.yaml");
-      writeFileSync(file, "misleading:\n  aboveRps: 10\n  status: 500\n");
-      const res = await runCommand(process.execPath, [
-        BIN,
-        "registry",
-        "serve",
-        "--port",
-        "0",
-        "--policy",
-        file,
-      ]);
-      expect(res.status).toBe(2);
-      expect(res.stderr).toMatch(/policy\.yaml:3:\d+: misleading\.status: /);
-      const presets = await runCommand(process.execPath, [BIN, "registry", "presets"]);
-      expect(presets.status).toBe(0);
-      for (const name of [
-        "dockerhub-2020",
-        "dockerhub-2025-announced",
-        "ecr-public",
-        "quay",
-        "ghcr",
-        "artifact-registry",
-        "registry-k8s-io",
-        "unlimited",
-      ]) {
-        expect(presets.stdout).toContain(`${name}: `);
-      }
-      expect(presets.stdout).toContain("anonymous 100 / 6h rolling");
-      expect(presets.stdout).toContain("source: ");
-      const badPreset = await runCommand(process.execPath, [
-        BIN,
-        "registry",
-        "serve",
-        "--preset",
-        "nope",
-      ]);
-      expect(badPreset.status).toBe(2);
-      expect(badPreset.stderr).toContain("Allowed choices are dockerhub-2020");
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });

@@ -1,9 +1,10 @@
 // The simulator's mirror model, set up the way its tests need it: policies for the
 // upstream, a handle on its faults, and the model served over HTTP in wall time.
-import type { Registry } from "../../fake-registry/registry/registry.ts";
+
 import type { FaultSet } from "../../fake-registry/faults/index.ts";
 import { parsePolicyDocument } from "../../fake-registry/policy/file.ts";
 import type { Policy } from "../../fake-registry/policy/types.ts";
+import type { Registry } from "../../fake-registry/registry/registry.ts";
 import { LiveSim } from "../../simulator/engine/sim.ts";
 import { HttpTransport } from "../../simulator/engine/transport.ts";
 import { MirrorModel } from "../../simulator/mirror/model.ts";

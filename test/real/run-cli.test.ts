@@ -1,0 +1,82 @@
+// `pullstorm run` as a child process: exit codes, files written, SIGINT.
+// (The runner itself, in-process: test/runner.test.ts.)
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { fileIn, inTempDir } from "../helpers/files.ts";
+import { pullstorm, startPullstorm, waitFor } from "../helpers/processes.ts";
+
+const MINI = join(import.meta.dirname, "..", "fixtures", "mini-churn.yaml");
+
+/** mini-churn with one line changed, written into `dir`. */
+function variant(dir: string, name: string, from: string, to: string): string {
+  return fileIn(dir, name, readFileSync(MINI, "utf8").replace(from, to));
+}
+
+// Independent runs (each its own directory): together, in the time of the SIGINT one.
+describe.concurrent("pullstorm run (CLI)", () => {
+  it("on SIGINT writes what it collected, marked interrupted, and exits 130", () =>
+    inTempDir("pullstorm-run-", async (out) => {
+      const proc = startPullstorm(["run", MINI, "--time-scale", "20", "--out", out]);
+      await waitFor(
+        () => proc.output().includes("pullstorm: mini-churn"),
+        20_000,
+        () => proc.output(),
+      );
+      // 120 simulated seconds: the churn (from 60) has begun, 3 s after it was due, as before
+      await new Promise((r) => setTimeout(r, 6_000));
+      const code = await proc.stop("SIGINT");
+      expect(code, proc.output()).toBe(130);
+      const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
+      expect(report.interrupted).toBe(true);
+      expect(
+        readFileSync(join(out, "events.jsonl"), "utf8").trim().split("\n").length,
+      ).toBeGreaterThan(10);
+    }));
+
+  it("writes events.jsonl and report.json and exits 0 when expectations pass", () =>
+    inTempDir("pullstorm-run-", async (out) => {
+      const res = await pullstorm(["run", MINI, "--virtual", "--out", out]);
+      expect(res.status, res.stderr).toBe(0);
+      const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
+      expect(report).toMatchObject({
+        scenario: "mini-churn",
+        mode: "virtual",
+        seed: 1,
+        interrupted: false,
+      });
+      expect(report.designs[0]).toHaveProperty("podStartSeconds.p95");
+      const lines = readFileSync(join(out, "events.jsonl"), "utf8").trim().split("\n");
+      expect(JSON.parse(lines[0] as string)).toHaveProperty("type");
+      expect(res.stdout).toContain("anonymous-nat");
+    }));
+
+  it("exits 1 when an expectation fails and 2 on a bad scenario, naming file, line and field", () =>
+    inTempDir("pullstorm-run-", async (dir) => {
+      const failing = variant(
+        dir,
+        "failing.yaml",
+        "{ design: anonymous-nat, verdict: breaks }",
+        "{ design: anonymous-nat, verdict: holds }",
+      );
+      const bad = variant(dir, "bad.yaml", "egressIps: 10", "egressIps: lots");
+      const unknownImage = variant(dir, "unknown.yaml", "pods: [web, cache]", "pods: [web, db]");
+      const [res, res2, res3] = await Promise.all([
+        pullstorm(["run", failing, "--virtual", "--out", join(dir, "out1")]),
+        pullstorm(["run", bad, "--virtual", "--out", join(dir, "out2")]),
+        pullstorm(["run", unknownImage, "--virtual"]),
+      ]);
+      expect(res.status).toBe(1);
+      expect(res.stdout).toContain("FAIL  anonymous-nat: verdict == holds");
+      expect(res2.status).toBe(2);
+      expect(res2.stderr).toMatch(/bad\.yaml:\d+:\d+: designs\.1\.egressIps: /);
+      expect(res3.status).toBe(2);
+      expect(res3.stderr).toContain('fleet.pods.1: no image named "db"');
+    }));
+
+  it("refuses a remote target before any connection (exit 2)", async () => {
+    // What the guard decides is in test/runner.test.ts; here, that the CLI applies it.
+    const res = await pullstorm(["run", MINI, "--target", "ftp://127.0.0.1:5000"]);
+    expect(res.status).toBe(2);
+  });
+});
