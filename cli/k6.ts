@@ -1,7 +1,5 @@
 import { writeFileSync } from "node:fs";
-import { relative } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
-import { findK6, INSTALL_HINT, K6_VERSION, PROJECT_K6 } from "../simulator/k6/binary.ts";
 import { startEndpoints, startSyncServer } from "../simulator/k6/endpoints.ts";
 import { derivePlan, type K6Plan } from "../simulator/k6/plan.ts";
 import { commandLine, renderScript, shellQuote } from "../simulator/k6/script.ts";
@@ -27,12 +25,6 @@ function wholeNumber(name: string, min: number, max: number) {
       throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
     return n;
   };
-}
-
-/** A path relative to here when it is below here, else as it is. */
-function shortPath(path: string): string {
-  const rel = relative(process.cwd(), path);
-  return rel && !rel.startsWith("..") ? rel : path;
 }
 
 function designOf(scenario: Scenario, name: string, file: string): Design {
@@ -75,7 +67,7 @@ export function k6Command(program: Command): void {
   const k6 = program
     .command("k6")
     .description(
-      `k6 as the load engine: export a design's workload as a k6 script, serve what it pulls from (k6 ${K6_VERSION}; ${INSTALL_HINT})`,
+      "a design's workload as a k6 script for your own k6 or k6-operator (bundled from pullstorm's TypeScript client), and the registry it pulls from",
     );
 
   k6.command("export")
@@ -129,10 +121,8 @@ export function k6Command(program: Command): void {
           ...(flags.maxRps ? { maxRps: flags.maxRps } : {}),
         });
         const script = flags.output ?? "script.js";
-        const k6bin = findK6();
         const command = commandLine(plan, {
           script,
-          k6: k6bin === PROJECT_K6 ? shortPath(PROJECT_K6) : "k6",
           registry,
           ...(mirror ? { mirror } : {}),
           syncUrl: `http://127.0.0.1:${flags.port + 2}/start/${design.name}`,
@@ -151,7 +141,7 @@ export function k6Command(program: Command): void {
         const steps = flags.target
           ? `${command}\n(the target must know the design's accounts; without the sync endpoint, drop PULLSTORM_SYNC_URL)`
           : `${serve}   # the design's registry${mirror ? ", mirror" : ""} and clock\n${command}`;
-        const text = renderScript(plan, steps);
+        const text = await renderScript(plan, steps);
         const { vus, scenarios } = vuCount(plan);
         if (flags.output) writeFileSync(flags.output, text);
         else process.stdout.write(text);
@@ -163,7 +153,7 @@ export function k6Command(program: Command): void {
             ...(flags.target ? [] : [`  ${serve}`]),
             `  ${command}`,
             "",
-            k6bin ? `(k6 here: ${k6bin})` : `(no k6 found: ${INSTALL_HINT})`,
+            "(pullstorm does not ship, build or install k6: use your own, v1.0 or later, or the k6-operator: docs/k6.md)",
             "",
           ].join("\n"),
         );

@@ -2,8 +2,7 @@ import { request } from "node:http";
 import { NO_QUERY } from "../../fake-registry/core/no-query.ts";
 import type { RegistryRequest, TransportEffects } from "../../fake-registry/core/types.ts";
 import { openVirtual, virtualTransferMs } from "../../fake-registry/faults/effects/index.ts";
-
-import type { NetworkError, OutboundRequest, Outcome, Transport } from "./transport-types.ts";
+import type { OutboundRequest, Outcome, Transport } from "./transport-types.ts";
 
 export {
   type InboundResponse,

@@ -12,7 +12,7 @@ import { MirrorModel } from "../mirror/model.ts";
 import { serveMirror } from "../mirror/serve.ts";
 import { scenarioRegistry } from "../registry-setup.ts";
 import type { Design, Scenario } from "../scenario/schema.ts";
-import type { K6Plan } from "./plan.ts";
+import { type K6Plan, primeCatalog } from "./plan.ts";
 
 /**
  * What a k6 script of one design pulls from: the embedded registry (or a
@@ -136,6 +136,7 @@ export async function startEndpoints(
       registry = scenarioRegistry(scenario, clock, options.seed);
       for (const name of plan.accounts)
         registry.addAccount({ name, password: plan.auth.password, plan: plan.accountPlan });
+      await primeCatalog(scenario, design, plan, registry.catalog);
       const served = await serveRegistry(registry, { host, port: options.registryPort ?? 0 });
       closers.push(() => served.close());
       registryUrl = served.url;

@@ -1,11 +1,11 @@
 import type { Scenario as K6Scenario, Options } from "k6/options";
-import { ManualClock } from "../../fake-registry/core/clock.ts";
+import type { Catalog } from "../../fake-registry/catalog/catalog.ts";
 import type { ImageRef } from "../../vocabulary/oci/reference.ts";
 import { egressAddress } from "../actors/common.ts";
 import type { HostRoute } from "../client/pull-client.ts";
 import { RUNTIMES, type RuntimeModel } from "../client/runtimes.ts";
-import { VirtualSim } from "../engine/sim.ts";
-import { scenarioRegistry } from "../registry-setup.ts";
+import { type Sim, VirtualSim } from "../engine/sim.ts";
+import { SimClock, scenarioRegistry } from "../registry-setup.ts";
 import { defaultTimeScale } from "../run.ts";
 import type { Design, Expectation, Scenario, WorkloadStep } from "../scenario/schema.ts";
 import { directWorkload } from "../workload/director.ts";
@@ -24,13 +24,16 @@ import { referenceResolver, type Stage, type WarmEntry, warmEntries } from "../w
 export type RuntimeName = RuntimeModel["name"];
 
 /**
- * When something happens: simulated ms from the scenario start, and `seq`, the
- * order the director did it in (across the plan: what happens at the same
- * simulated time keeps the director's order).
+ * When something happens: simulated ms from the scenario start; `seq`, the
+ * order the director did it in across the plan; `turn`, which of the
+ * director's wake-ups did it (what the director does in one turn happens
+ * together; separate turns at the same simulated time come one after the
+ * other, as timers do in the simulator: see player.ts `playPlan`).
  */
 export interface When {
   atMs: number;
   seq: number;
+  turn: number;
 }
 
 /** What happens to a node, in order. */
@@ -98,6 +101,12 @@ export interface K6Plan {
   /** Accounts the registry must know (password `auth.password`, plan `accountPlan`). */
   accounts: string[];
   accountPlan: string;
+  /**
+   * The tags a pinned design resolved to digests, and when: the registry the
+   * script pulls from must have resolved them too (primeCatalog), or it does
+   * not know the digests yet.
+   */
+  resolved: Array<{ image: string; atMs: number }>;
   groups: Record<string, PlanGroup>;
   options: Options;
 }
@@ -135,11 +144,17 @@ export async function derivePlan(
 ): Promise<K6Plan> {
   const seed = options.seed ?? scenario.seed;
   const timeScale = options.timeScale ?? defaultTimeScale(scenario);
-  // Only the catalog is used: digests for pinning and warm stores, as the native engine reads them.
-  const catalog = scenarioRegistry(scenario, new ManualClock(), seed).catalog;
-  const refOf = referenceResolver(scenario, design, catalog);
-  const warmOf = warmEntries(scenario, catalog, refOf);
   const sim = new VirtualSim(seed, scenario.duration);
+  // Only the catalog is used: digests for pinning and warm stores, as the native engine
+  // reads them (on the same clock: a catalog's digests depend on its start).
+  const catalog = scenarioRegistry(scenario, new SimClock(sim), seed).catalog;
+  const resolve = referenceResolver(scenario, design, catalog);
+  const resolved = new Map<string, { image: string; atMs: number }>();
+  const refOf = (image: string, atMs: number) => {
+    if (design.pin === "digest") resolved.set(`${image}@${atMs}`, { image, atMs });
+    return resolve(image, atMs);
+  };
+  const warmOf = warmEntries(scenario, catalog, refOf);
 
   // The fleet at t=0: warm nodes already running their pods.
   const nodes: DraftNode[] = [];
@@ -167,7 +182,22 @@ export async function derivePlan(
   let jobSeq = 0;
   let desktopSeq = 0;
   let seq = 0;
-  const when = (): When => ({ atMs: sim.now(), seq: seq++ });
+  let turn = 0;
+  const when = (): When => ({ atMs: sim.now(), seq: seq++, turn });
+  // The director's clock: each wake-up from a sleep starts a new turn.
+  const clock: Sim = {
+    now: () => sim.now(),
+    sleep: (ms) =>
+      sim.sleep(ms).then(() => {
+        turn++;
+      }),
+    random: () => sim.random(),
+    track: (work) => sim.track(work),
+    trackCall: (fn) => sim.trackCall(fn),
+    get stopped() {
+      return sim.stopped;
+    },
+  };
   const act = (n: DraftNode, action: NodeAction) => n.actions.push(action);
   // The director acts on this stage: every action becomes data, nothing pulls.
   const stage: Stage<DraftNode> = {
@@ -214,7 +244,7 @@ export async function derivePlan(
       if (g.kind === "arrivals") g.desktops.push({ index: desktopSeq++, ...when() });
     },
   };
-  const directors = directWorkload({ scenario, design, sim, stage, refOf });
+  const directors = directWorkload({ scenario, design, sim: clock, stage, refOf });
   await sim.run();
   await Promise.all(directors);
 
@@ -288,12 +318,24 @@ export async function derivePlan(
     desktopWarm,
     accounts: accountsOf(design, groups),
     accountPlan: design.plan,
+    resolved: [...resolved.values()],
     groups,
     options: {},
   };
   plan.options = k6Options(plan, scenario, design);
   if (options.maxRps) plan.options.rps = options.maxRps;
   return plan;
+}
+
+/** Resolves the plan's pinned tags in a registry's catalog, as the native engine's director does. */
+export async function primeCatalog(
+  scenario: Scenario,
+  design: Design,
+  plan: Pick<K6Plan, "resolved">,
+  catalog: Catalog,
+): Promise<void> {
+  const refOf = referenceResolver(scenario, design, catalog);
+  for (const { image, atMs } of plan.resolved) await refOf(image, atMs);
 }
 
 function accountsOf(design: Design, groups: Record<string, PlanGroup>): string[] {

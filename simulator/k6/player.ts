@@ -187,10 +187,11 @@ export async function playArrival(
  * The whole plan at once, on one clock (in Node: a VirtualSim, or real time):
  * every node's actions, the CI jobs queued at their times for one fleet of
  * runners (the plan's runners and concurrency, as the native engine has them),
- * every arrival. Played as one timeline in the director's order, so that what
- * the director did at the same simulated time happens in the same turn, as in
- * the native engine (a unit per timer would let each run to quiescence
- * first). Call `finish()` once the clock has run out: pods not started, jobs
+ * every arrival. Played as one timeline in the director's order and turns:
+ * what the director did in one turn happens together, and each turn waits for
+ * the last one's work to settle, as in the native engine (a timer per unit
+ * would let each run to quiescence alone; one turn for all at the same time
+ * would interleave what the native engine runs one after the other). Call `finish()` once the clock has run out: pods not started, jobs
  * still queued and desktops still pulling are reported as the native engine
  * does at the end.
  */
@@ -213,8 +214,8 @@ export function playPlan(plan: K6Plan, env: PlayerEnv): { finish(): void } {
           timeline.push({
             ...action,
             run() {
-              let node = nodes.get(unit);
-              if (!node) nodes.set(unit, (node = newNode(plan, unit, ctx)));
+              const node = nodes.get(unit) ?? newNode(plan, unit, ctx);
+              nodes.set(unit, node);
               applyNodeAction(plan, node, action);
             },
           });
@@ -226,10 +227,14 @@ export function playPlan(plan: K6Plan, env: PlayerEnv): { finish(): void } {
       for (const arrival of group.desktops)
         timeline.push({ ...arrival, run: () => void desktops.arriveAs(arrival.index, group.refs) });
   }
-  timeline.sort((a, b) => a.atMs - b.atMs || a.seq - b.seq);
+  timeline.sort((a, b) => a.seq - b.seq);
   void (async () => {
+    let turn: number | undefined;
     for (const entry of timeline) {
-      if (entry.atMs > sim.now()) await sleepUntil(sim, entry.atMs);
+      // A new turn of the director waits for its time, even when that is now: what the
+      // last turn started settles first, as it does before the simulator's next timer.
+      if (entry.turn !== turn) await sleepUntil(sim, entry.atMs);
+      turn = entry.turn;
       if (sim.stopped) return;
       entry.run();
     }
