@@ -9,10 +9,10 @@
  */
 import { createServer, type IncomingMessage, request, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import type { Registry } from "../fake-registry/registry/registry.ts";
 import type { ClientInfo, EndpointKind, RegistryRequest } from "../fake-registry/core/types.ts";
 import { createHttpServer, type RequestHandler } from "../fake-registry/http/server.ts";
 import type { Policy } from "../fake-registry/policy/types.ts";
+import type { Registry } from "../fake-registry/registry/registry.ts";
 import { errorBody } from "../vocabulary/oci/errors.ts";
 import { looksLikeDigest } from "../vocabulary/oci/names.ts";
 import { decodePath, parseRoute } from "../vocabulary/oci/route.ts";

@@ -1,8 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import pino from "pino";
 import { type Account, parseUser } from "../fake-registry/auth/users.ts";
-import { ConfigError } from "../vocabulary/config/yaml-file.ts";
-import { formatDuration, parseSize } from "../vocabulary/config/units.ts";
 import {
   createQuotaStore,
   createRegistry,
@@ -13,6 +11,8 @@ import {
 } from "../fake-registry/index.ts";
 import { PRESETS } from "../fake-registry/policy/presets.ts";
 import type { QuotaStore, StoreFailureMode } from "../fake-registry/policy/store.ts";
+import { formatDuration, parseSize } from "../vocabulary/config/units.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import { exitOnError } from "./errors.ts";
 
 function integer(name: string, min: number, max: number) {

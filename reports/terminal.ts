@@ -1,6 +1,6 @@
 import { createColors } from "picocolors";
 import type { Analysis, DesignAnalysis, FirstBreak } from "./analysis-types.ts";
-import { type DesignSummary, type ExpectationResult, p95StartOf } from "./summary.ts";
+import { type ExpectationResult, p95StartOf } from "./summary.ts";
 import { formatSeconds } from "./time.ts";
 
 /** Seconds as a person reads them (2m10s, 2h, 0.4s); "-" for none. */

@@ -1,19 +1,18 @@
 import { BUILTIN_IMAGES, type ImageDraft } from "../fake-registry/catalog/builtin.ts";
 import type { Catalog } from "../fake-registry/catalog/catalog.ts";
 import { draftsFrom } from "../fake-registry/catalog/file.ts";
-import { ConfigError } from "../vocabulary/config/yaml-file.ts";
-import { CLIENT_ACCEPT } from "../vocabulary/oci/media-types.ts";
 import type { Clock } from "../fake-registry/core/clock.ts";
 import { negotiate } from "../fake-registry/core/negotiate.ts";
-import type { Registry } from "../fake-registry/registry/registry.ts";
 import { createRegistry } from "../fake-registry/index.ts";
 import { buildPolicy } from "../fake-registry/policy/file.ts";
 import type { Policy } from "../fake-registry/policy/types.ts";
-import type { ContentStore } from "./client/content-store.ts";
+import type { Registry } from "../fake-registry/registry/registry.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
+import { CLIENT_ACCEPT } from "../vocabulary/oci/media-types.ts";
 import { formatReference, type ImageRef, parseReference } from "../vocabulary/oci/reference.ts";
+import type { ContentStore } from "./client/content-store.ts";
 import type { Sim } from "./engine/sim.ts";
 import type { Scenario } from "./scenario/schema.ts";
-
 
 /** Registry time for virtual runs: it starts at a fixed instant and follows the simulation. */
 export class SimClock implements Clock {

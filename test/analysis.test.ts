@@ -177,6 +177,16 @@ const nat = analysis.designs.find((d) => d.name === "nat");
 const cached = analysis.designs.find((d) => d.name === "cached");
 
 describe("analysis", () => {
+  it("report.json and the analysis name the same first break (one definition)", () => {
+    for (const d of analysis.designs) {
+      const summary = report.designs.find((s) => s.name === d.name);
+      expect(summary?.firstBreakSeconds ?? null).toBe(d.firstBreak?.t ?? null);
+      expect(summary?.firstBreak?.actor).toBe(d.firstBreak?.actor);
+      expect(summary?.firstBreak?.reason).toBe(d.firstBreak?.reason);
+    }
+    expect(nat?.firstBreak).not.toBeNull();
+  });
+
   it("finds the first break, who and which layer", () => {
     expect(nat?.firstBreak).toEqual({
       t: 130,

@@ -1,18 +1,18 @@
 // The client model's pull protocol against the registry core, in simulated time.
 import { describe, expect, it } from "vitest";
 import { ManualClock } from "../fake-registry/core/clock.ts";
-import type { Registry } from "../fake-registry/registry/registry.ts";
 import { FaultSet } from "../fake-registry/faults/index.ts";
 import { createRegistry } from "../fake-registry/index.ts";
 import { parsePolicyDocument } from "../fake-registry/policy/file.ts";
 import type { Policy } from "../fake-registry/policy/types.ts";
+import type { Registry } from "../fake-registry/registry/registry.ts";
 import { ContentStore } from "../simulator/client/content-store.ts";
 import { PullClient } from "../simulator/client/pull-client.ts";
-import { defaultPullPolicy, type ImageRef, parseReference } from "../vocabulary/oci/reference.ts";
 import { RUNTIMES } from "../simulator/client/runtimes.ts";
-import type { SimEvent } from "../vocabulary/events.ts";
 import { VirtualSim } from "../simulator/engine/sim.ts";
 import { InProcessTransport } from "../simulator/engine/transport.ts";
+import type { SimEvent } from "../vocabulary/events.ts";
+import { defaultPullPolicy, type ImageRef, parseReference } from "../vocabulary/oci/reference.ts";
 
 function setup(runtime: keyof typeof RUNTIMES, policyDoc?: unknown) {
   const policy = policyDoc

@@ -5,13 +5,13 @@
 // Redis's own (scaled) clock shared by replicas, NOSCRIPT recovery.
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from "vitest";
-import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import {
   RedisQuotaStore,
   type RedisQuotaStoreOptions,
 } from "../fake-registry/policy/redis-store.ts";
 import { MemoryQuotaStore, type QuotaStore } from "../fake-registry/policy/store.ts";
 import type { Limit } from "../fake-registry/policy/types.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import { sharedOrPrivateRedis } from "./helpers/redis.ts";
 import { checkTools } from "./helpers/tools.ts";
 

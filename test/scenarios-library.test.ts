@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Catalog } from "../fake-registry/catalog/catalog.ts";
 import { draftsFrom } from "../fake-registry/catalog/file.ts";
-import { parseReference } from "../vocabulary/oci/reference.ts";
 import { loadScenario } from "../simulator/scenario/load.ts";
 import type { Expectation, Scenario } from "../simulator/scenario/schema.ts";
+import { parseReference } from "../vocabulary/oci/reference.ts";
 
 const dir = join(import.meta.dirname, "..", "scenarios");
 

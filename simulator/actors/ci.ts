@@ -1,5 +1,5 @@
-import { ContentStore } from "../client/content-store.ts";
 import type { ImageRef } from "../../vocabulary/oci/reference.ts";
+import { ContentStore } from "../client/content-store.ts";
 import { type ActorContext, pullAndRecord } from "./common.ts";
 
 /** A queued CI job: `job-<index+1>`, pulling `images` in order. */

@@ -1,4 +1,3 @@
-import type { Account } from "../../fake-registry/auth/users.ts";
 import type { EventSink } from "../../vocabulary/events.ts";
 import { formatReference, type ImageRef } from "../../vocabulary/oci/reference.ts";
 import type { PullClient, PullResult } from "../client/pull-client.ts";

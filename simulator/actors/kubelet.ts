@@ -1,6 +1,10 @@
+import {
+  defaultPullPolicy,
+  formatReference,
+  type ImageRef,
+} from "../../vocabulary/oci/reference.ts";
 import { ContentStore } from "../client/content-store.ts";
 import type { PullClient } from "../client/pull-client.ts";
-import { defaultPullPolicy, formatReference, type ImageRef } from "../../vocabulary/oci/reference.ts";
 import { type ActorContext, pullAndRecord } from "./common.ts";
 
 /** kubelet's numbers (kubernetes/kubernetes; FACTS.md), as data. */

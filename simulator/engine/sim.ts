@@ -21,7 +21,6 @@ export interface Sim {
   readonly stopped: boolean;
 }
 
-
 interface Timer {
   at: number;
   seq: number;

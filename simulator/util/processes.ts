@@ -1,4 +1,4 @@
-// Child processes and ports for the real programs pullstorm drives (docker-registry, ctr, skopeo, k6, redis-server).
+// Child processes and ports for the real programs pullstorm drives (docker-registry, ctr, skopeo, redis-server).
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { createServer } from "node:net";
 

@@ -6,17 +6,15 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import type { Handled, Registry } from "../../fake-registry/registry/registry.ts";
-import { decodePath, parseRoute } from "../../vocabulary/oci/route.ts";
 import type { RegistryRequest } from "../../fake-registry/core/types.ts";
 import type { FaultSet } from "../../fake-registry/faults/index.ts";
 import { createHttpServer } from "../../fake-registry/http/server.ts";
 import { createRegistry } from "../../fake-registry/index.ts";
 import { parsePolicyDocument } from "../../fake-registry/policy/file.ts";
 import type { Policy } from "../../fake-registry/policy/types.ts";
+import type { Handled, Registry } from "../../fake-registry/registry/registry.ts";
 import { ContentStore } from "../../simulator/client/content-store.ts";
 import { type HostRoute, PullClient } from "../../simulator/client/pull-client.ts";
-import { type ImageRef, parseReference } from "../../vocabulary/oci/reference.ts";
 import { RUNTIMES } from "../../simulator/client/runtimes.ts";
 import { VirtualSim } from "../../simulator/engine/sim.ts";
 import {
@@ -26,6 +24,8 @@ import {
 } from "../../simulator/engine/transport.ts";
 import { startProcessMirror } from "../../simulator/mirror/backends.ts";
 import { MirrorModel } from "../../simulator/mirror/model.ts";
+import { type ImageRef, parseReference } from "../../vocabulary/oci/reference.ts";
+import { decodePath, parseRoute } from "../../vocabulary/oci/route.ts";
 import type { PrivateContainerd } from "./containerd.ts";
 import { runCommand } from "./processes.ts";
 

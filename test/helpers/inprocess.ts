@@ -1,10 +1,10 @@
 import type { Account } from "../../fake-registry/auth/users.ts";
 import { Catalog } from "../../fake-registry/catalog/catalog.ts";
 import { ManualClock } from "../../fake-registry/core/clock.ts";
-import { Registry } from "../../fake-registry/registry/registry.ts";
 import { FaultSet } from "../../fake-registry/faults/index.ts";
 import { parsePolicyDocument } from "../../fake-registry/policy/file.ts";
 import type { Policy } from "../../fake-registry/policy/types.ts";
+import { Registry } from "../../fake-registry/registry/registry.ts";
 
 /** A registry driven in-process on a manual clock: no network, no sleeping. */
 export function inProcessRegistry(

@@ -1,5 +1,4 @@
 import { spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
 
 /**
  * Real-tool tests run when the tool is installed. Locally a missing tool skips
@@ -26,21 +25,6 @@ export function checkTools(...tools: string[]): ToolCheck {
   const reason = `${missing.join(", ")} not installed (apt-get install ${missing.map(debianPackage).join(" ")})`;
   if (REQUIRE_TOOLS) throw new Error(`PULLSTORM_REQUIRE_TOOLS=1 but ${reason}`);
   return { available: false, reason };
-}
-
-/**
- * Like checkTools, for a program at a path rather than on the PATH (a
- * project-local build, e.g. tools/bin/k6 from scripts/install-k6.sh).
- */
-export function checkBinary(path: string, install: string): ToolCheck {
-  try {
-    accessSync(path, constants.X_OK);
-    return { available: true, reason: "" };
-  } catch {
-    const reason = `${path} not found (${install})`;
-    if (REQUIRE_TOOLS) throw new Error(`PULLSTORM_REQUIRE_TOOLS=1 but ${reason}`);
-    return { available: false, reason };
-  }
 }
 
 function debianPackage(tool: string): string {

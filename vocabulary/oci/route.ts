@@ -1,4 +1,3 @@
-
 /** What a request path addresses, before any validation of its parts. */
 export type Route =
   | { kind: "ping" }
