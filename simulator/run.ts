@@ -2,7 +2,6 @@ import type { Account } from "../fake-registry/auth/users.ts";
 import { ScaledClock } from "../fake-registry/core/clock.ts";
 import { serveRegistry } from "../fake-registry/index.ts";
 import type { Registry } from "../fake-registry/registry/registry.ts";
-import { parseSize } from "../vocabulary/config/units.ts";
 import type { SimEvent } from "../vocabulary/events.ts";
 import { CiFleet, Desktops } from "./actors/ci.ts";
 import { type ActorContext, egressAddress } from "./actors/common.ts";
@@ -13,13 +12,13 @@ import { RUNTIMES } from "./client/runtimes.ts";
 import { LiveSim, type Sim, VirtualSim } from "./engine/sim.ts";
 import { HttpTransport, InProcessTransport, type Transport } from "./engine/transport.ts";
 import { MirrorStartError } from "./mirror/backends.ts";
+import { mirrorModelFor } from "./mirror/for-design.ts";
 import {
   chooseMirrorBackend,
   modelDescription,
   serveTappedRegistry,
   startChosenMirror,
 } from "./mirror/live.ts";
-import { MirrorModel } from "./mirror/model.ts";
 import { serveMirror } from "./mirror/serve.ts";
 import { SimClock, scenarioRegistry, seedStore } from "./registry-setup.ts";
 import type { Design, Scenario } from "./scenario/schema.ts";
@@ -55,8 +54,6 @@ export interface DesignProgress {
   status429: number;
   done: boolean;
 }
-
-const MIRROR_EGRESS = "127.0.0.250";
 
 /** Live runs default to about a minute of wall time. */
 export function defaultTimeScale(scenario: Scenario): number {
@@ -214,22 +211,12 @@ async function runDesign(
         design: design.name,
         mirror: modelDescription(mirror, choice?.backend === "model" ? choice.reason : undefined),
       });
-      const cacheBytes = mirror.cacheSize !== undefined ? parseSize(mirror.cacheSize) : undefined;
-      const model = new MirrorModel({
-        upstream: {
-          transport,
-          host: "registry",
-          egressIp: MIRROR_EGRESS,
-          ...(mirrorAccount
-            ? { credentials: { user: mirrorAccount.name, password: mirrorAccount.password } }
-            : {}),
-        },
-        flavour: mirror.flavour,
-        sim,
-        ...(typeof cacheBytes === "number" ? { cacheBytes } : {}),
-        ...(mirror.storageLatency !== undefined ? { storageLatencyMs: mirror.storageLatency } : {}),
-        emit,
+      const model = mirrorModelFor(mirror, {
         design: design.name,
+        transport,
+        sim,
+        account: mirrorAccount,
+        emit,
       });
       if (live) {
         const served = await serveMirror(model, { host: "127.0.0.1", port: 0 });

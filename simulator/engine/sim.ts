@@ -174,17 +174,27 @@ export class VirtualSim implements Sim {
   }
 }
 
-/** Real time, sped up: simulated ms pass `scale` times faster than wall ms. */
+/**
+ * Real time, sped up: simulated ms pass `scale` times faster than wall ms. The
+ * clock starts at construction, or, with `anchored`, stands at 0 until `anchor()`
+ * (the k6 export's registry waits for the script's start).
+ */
 export class LiveSim implements Sim {
-  private readonly start = performance.now();
+  private start: number | undefined;
   private readonly scale: number;
   private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
   private done = false;
   readonly random: () => number;
 
-  constructor(seed: number, scale: number) {
+  constructor(seed: number, scale: number, options: { anchored?: boolean } = {}) {
     this.random = mulberry32(seed);
     this.scale = scale;
+    if (!options.anchored) this.start = performance.now();
+  }
+
+  /** Starts an anchored clock (once). */
+  anchor(perfNow = performance.now()): void {
+    this.start ??= perfNow;
   }
 
   get stopped(): boolean {
@@ -192,7 +202,7 @@ export class LiveSim implements Sim {
   }
 
   now(): number {
-    return (performance.now() - this.start) * this.scale;
+    return this.start === undefined ? 0 : (performance.now() - this.start) * this.scale;
   }
 
   sleep(ms: number): Promise<void> {

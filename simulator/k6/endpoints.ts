@@ -3,12 +3,10 @@ import type { Account } from "../../fake-registry/auth/users.ts";
 import { ScaledClock } from "../../fake-registry/core/clock.ts";
 import { serveRegistry } from "../../fake-registry/index.ts";
 import type { Registry } from "../../fake-registry/registry/registry.ts";
-import { parseSize } from "../../vocabulary/config/units.ts";
 import type { EventSink } from "../../vocabulary/events.ts";
-import { mulberry32 } from "../../vocabulary/random.ts";
-import type { Sim } from "../engine/sim.ts";
+import { LiveSim } from "../engine/sim.ts";
 import { HttpTransport } from "../engine/transport.ts";
-import { MirrorModel } from "../mirror/model.ts";
+import { mirrorModelFor } from "../mirror/for-design.ts";
 import { serveMirror } from "../mirror/serve.ts";
 import { scenarioRegistry } from "../registry-setup.ts";
 import type { Design, Scenario } from "../scenario/schema.ts";
@@ -23,69 +21,6 @@ import { type K6Plan, primeCatalog } from "./plan.ts";
  * setup() asks the sync endpoint to start them, so registry time and the
  * VUs' simulated time share one origin.
  */
-
-/** The mirror's own source address (as simulator/run.ts). */
-export const MIRROR_EGRESS = "127.0.0.250";
-
-/** LiveSim's scaled real time, started by `anchor()` instead of at construction. */
-export class AnchoredSim implements Sim {
-  private startPerf: number | undefined;
-  private readonly scale: number;
-  private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
-  private done = false;
-  readonly random: () => number;
-
-  constructor(seed: number, scale: number) {
-    this.random = mulberry32(seed);
-    this.scale = scale;
-  }
-
-  anchor(perfNow = performance.now()): void {
-    this.startPerf ??= perfNow;
-  }
-
-  get stopped(): boolean {
-    return this.done;
-  }
-
-  now(): number {
-    return this.startPerf === undefined ? 0 : (performance.now() - this.startPerf) * this.scale;
-  }
-
-  sleep(ms: number): Promise<void> {
-    if (this.done) return Promise.resolve();
-    return new Promise((resolve) => {
-      const entry = {
-        resolve,
-        timer: setTimeout(
-          () => {
-            this.timers.delete(entry);
-            resolve();
-          },
-          Math.max(0, ms / this.scale),
-        ),
-      };
-      this.timers.add(entry);
-    });
-  }
-
-  track<T>(work: Promise<T>): Promise<T> {
-    return work;
-  }
-
-  trackCall<T>(fn: () => Promise<T>): Promise<T> {
-    return fn();
-  }
-
-  stop(): void {
-    this.done = true;
-    for (const entry of this.timers) {
-      clearTimeout(entry.timer);
-      entry.resolve();
-    }
-    this.timers.clear();
-  }
-}
 
 export interface DesignEndpoints {
   design: string;
@@ -127,7 +62,7 @@ export async function startEndpoints(
   const clock = new ScaledClock(options.timeScale, () =>
     anchorWall === undefined ? created : created + (Date.now() - anchorWall),
   );
-  const sim = new AnchoredSim(options.seed, options.timeScale);
+  const sim = new LiveSim(options.seed, options.timeScale, { anchored: true });
   try {
     let registry: Registry | undefined;
     let registryUrl: string;
@@ -148,25 +83,15 @@ export async function startEndpoints(
         ? { name: "mirror-bot", password: plan.auth.password, plan: design.plan }
         : undefined;
       if (mirrorAccount) registry?.addAccount(mirrorAccount);
-      const cacheBytes = mirror.cacheSize !== undefined ? parseSize(mirror.cacheSize) : undefined;
-      const model = new MirrorModel({
-        upstream: {
-          transport: new HttpTransport(
-            { registry: registryUrl },
-            options.maxRps ? { maxRps: options.maxRps } : {},
-          ),
-          host: "registry",
-          egressIp: MIRROR_EGRESS,
-          ...(mirrorAccount
-            ? { credentials: { user: mirrorAccount.name, password: mirrorAccount.password } }
-            : {}),
-        },
-        flavour: mirror.flavour,
-        sim,
-        ...(typeof cacheBytes === "number" ? { cacheBytes } : {}),
-        ...(mirror.storageLatency !== undefined ? { storageLatencyMs: mirror.storageLatency } : {}),
-        ...(options.emit ? { emit: options.emit } : {}),
+      const model = mirrorModelFor(mirror, {
         design: design.name,
+        transport: new HttpTransport(
+          { registry: registryUrl },
+          options.maxRps ? { maxRps: options.maxRps } : {},
+        ),
+        sim,
+        account: mirrorAccount,
+        ...(options.emit ? { emit: options.emit } : {}),
       });
       const served = await serveMirror(model, { host, port: options.mirrorPort ?? 0 });
       closers.push(() => served.close());
