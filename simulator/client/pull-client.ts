@@ -10,8 +10,9 @@ import {
   type Transport,
 } from "../engine/transport-types.ts";
 import type { ContentStore } from "./content-store.ts";
-import type { RuntimeModel } from "./runtimes.ts";
-import { type Credentials, parseBearerChallenge, readToken, tokenRequest, Wire } from "./wire.ts";
+import { type RuntimeModel, runtimeSession } from "./runtimes.ts";
+import { AuthState, outcomeOf, RegistryClient, Session } from "./session.ts";
+import type { Credentials } from "./wire.ts";
 
 /** One host a runtime may pull from, in the order it tries them. */
 export interface HostRoute {
@@ -41,11 +42,6 @@ export type PullResult =
   | { ok: true; digest: string; cached: boolean; requests: number; host: string }
   | { ok: false; reason: string; status: number; code?: string; requests: number; host: string };
 
-interface CachedToken {
-  token: string;
-  expiresAt: number;
-}
-
 const NO_HOST: Outcome = { status: 0, error: "refused", message: "no host to pull from" };
 
 function codeOf(res: Outcome): string | undefined {
@@ -69,17 +65,10 @@ export function failureReason(res: Outcome): string {
   return `http-${res.status}`;
 }
 
-/** Tokens, and what each host's ping said, for one stretch of a pull (see RuntimeModel.tokenScope). */
-class AuthState {
-  readonly tokens = new Map<string, CachedToken>();
-  /** host -> the Bearer challenge its ping answered with ("" for none), or the failed ping. */
-  readonly pings = new Map<string, { challenge: string } | { failed: Outcome }>();
-}
-
 /** Where one pull's requests go: every request tries `routes` in order. */
 interface Lane {
   routes: HostRoute[];
-  /** Auth for resolving the reference, and for fetching content. */
+  /** Auth (tokens, what each host's ping said) for resolving, and for fetching (RuntimeModel.tokenScope). */
   resolve: AuthState;
   fetch: AuthState;
 }
@@ -104,16 +93,17 @@ export class PullClient {
   readonly options: PullClientOptions;
   /** Tokens kept across pulls (tokenScope "client"). */
   private readonly clientAuth = new AuthState();
-  private readonly wire: Wire;
+  /** Sends each request the runtime's way (session.ts). */
+  private readonly client: RegistryClient;
 
   constructor(options: PullClientOptions) {
     this.options = options;
-    this.wire = new Wire({ ...options, emit: options.emit });
+    this.client = new RegistryClient({ ...options, quirks: runtimeSession(options.runtime) });
   }
 
   /** Pulls (or re-resolves) an image; the caller decides whether to pull at all (pull policy). */
   async pull(ref: ImageRef): Promise<PullResult> {
-    this.wire.sent = 0;
+    this.client.wire.sent = 0;
     const { hosts, runtime } = this.options;
     const lanes =
       runtime.fallThroughHosts && runtime.hostFallback === "per-request"
@@ -122,7 +112,7 @@ export class PullClient {
     let last: Attempt | undefined;
     for (const [i, routes] of lanes.entries()) {
       const result = await this.pullVia(this.lane(routes), ref);
-      if (result.ok) return { ...result, requests: this.wire.sent };
+      if (result.ok) return { ...result, requests: this.client.wire.sent };
       last = result;
       const more =
         runtime.fallThroughHosts &&
@@ -138,7 +128,7 @@ export class PullClient {
       reason: failureReason(res),
       status: res.status,
       ...(code ? { code } : {}),
-      requests: this.wire.sent,
+      requests: this.client.wire.sent,
       host: failed.host,
     };
   }
@@ -297,7 +287,8 @@ export class PullClient {
         route.role === "mirror" && this.options.runtime.mirrorNamespaceParam
           ? `?ns=${route.ns ?? "docker.io"}`
           : "";
-      const response = await this.send(route.host, method, `${path}${ns}`, headers, scope, auth);
+      const session = new Session(this.client, auth, route.host, scope);
+      const response = outcomeOf(await session.send(method, `${path}${ns}`, headers));
       if (!isNetworkError(response) && response.status >= 200 && response.status < 300)
         return { ok: true, response, host: route.host };
       last = { ok: false, response, host: route.host };
@@ -338,136 +329,5 @@ export class PullClient {
     const workers = Math.min(this.options.runtime.maxConcurrentDownloads, queue.length);
     await Promise.all(Array.from({ length: workers }, worker));
     return failure;
-  }
-
-  /** One request to one host: ping and token first where the runtime does, then immediate retries and 429 back-off as the runtime does them. */
-  private async send(
-    host: string,
-    method: "GET" | "HEAD",
-    path: string,
-    headers: Record<string, string>,
-    scope: string,
-    auth: AuthState,
-  ): Promise<Outcome> {
-    const { runtime } = this.options;
-    if (runtime.pingFirst) {
-      const ping = await this.ping(host, auth);
-      if ("failed" in ping) return ping.failed;
-      if (ping.challenge && !this.cachedToken(auth, host, scope))
-        await this.fetchToken(auth, host, ping.challenge, scope);
-    }
-    return this.retrying(async () => {
-      const token = this.cachedToken(auth, host, scope);
-      const res = await this.exchange(
-        host,
-        method,
-        path,
-        token ? { ...headers, authorization: `Bearer ${token}` } : headers,
-      );
-      if (res.status === 401 && !isNetworkError(res)) {
-        const challenge = res.headers["www-authenticate"] ?? "";
-        const fresh = await this.fetchToken(auth, host, challenge, scope);
-        if (fresh) {
-          const again = await this.exchange(host, method, path, {
-            ...headers,
-            authorization: `Bearer ${fresh}`,
-          });
-          // containerd counts the challenge among the responses it retries within.
-          return { res: again, responses: 2 };
-        }
-      }
-      return { res, responses: 1 };
-    });
-  }
-
-  /** containers/image's detectProperties: GET /v2/ once per host and auth state; a failure is remembered. */
-  private async ping(
-    host: string,
-    auth: AuthState,
-  ): Promise<{ challenge: string } | { failed: Outcome }> {
-    const known = auth.pings.get(host);
-    if (known) return known;
-    const res = await this.retrying(async () => ({
-      res: await this.exchange(host, "GET", "/v2/", {}),
-      responses: 1,
-    }));
-    let result: { challenge: string } | { failed: Outcome };
-    if (!isNetworkError(res) && (res.status === 200 || res.status === 401)) {
-      const header = res.headers["www-authenticate"] ?? "";
-      result = { challenge: /^bearer\s/i.test(header) ? header : "" };
-    } else {
-      // Best effort to tell a v1 registry apart before giving up on the host.
-      await this.exchange(host, "GET", "/v1/_ping", {});
-      result = { failed: res };
-    }
-    auth.pings.set(host, result);
-    return result;
-  }
-
-  /** Immediate retries (containerd: 429/408 until 6 responses, a 401 challenge included) and 429 back-off (containers/image). */
-  private async retrying(
-    attempt: () => Promise<{ res: Outcome; responses: number }>,
-  ): Promise<Outcome> {
-    const { runtime, sim } = this.options;
-    let responses = 0;
-    let backoffAttempt = 0;
-    for (;;) {
-      const answered = await attempt();
-      const res = answered.res;
-      responses += answered.responses;
-      if (
-        runtime.immediateRetryStatuses.includes(res.status) &&
-        responses < runtime.maxResponsesPerRequest
-      )
-        continue;
-      const b = runtime.backoff429;
-      if (b && res.status === 429 && backoffAttempt < b.attempts - 1 && !sim.stopped) {
-        const retryAfter = isNetworkError(res) ? 0 : Number(res.headers["retry-after"]);
-        const wait =
-          b.honourRetryAfter && retryAfter > 0
-            ? retryAfter * 1000
-            : Math.min(b.maxMs, b.firstMs * 2 ** backoffAttempt);
-        backoffAttempt++;
-        await sim.sleep(wait);
-        continue;
-      }
-      return res;
-    }
-  }
-
-  private cachedToken(auth: AuthState, host: string, scope: string): string | undefined {
-    const cached = auth.tokens.get(`${host}|${scope}`);
-    return cached && cached.expiresAt > this.options.sim.now() ? cached.token : undefined;
-  }
-
-  /** Asks the realm of a Bearer challenge for a token (Basic with credentials); undefined when none is had. */
-  private async fetchToken(
-    auth: AuthState,
-    host: string,
-    header: string,
-    scope: string,
-  ): Promise<string | undefined> {
-    const challenge = parseBearerChallenge(header);
-    const request = challenge && tokenRequest(challenge, scope, this.options.credentials, "client");
-    if (!request) return undefined;
-    const got = readToken(await this.exchange(host, "GET", request.path, request.headers, "token"));
-    if (!got) return undefined;
-    // Refreshed a little before it expires.
-    auth.tokens.set(`${host}|${scope}`, {
-      token: got.token,
-      expiresAt: this.options.sim.now() + got.expiresInSeconds * 1000 * 0.9,
-    });
-    return got.token;
-  }
-
-  private exchange(
-    host: string,
-    method: "GET" | "HEAD",
-    path: string,
-    headers: Record<string, string>,
-    kind?: "token",
-  ): Promise<Outcome> {
-    const identity = this.options.credentials?.user ?? this.options.egressIp;
-    return this.wire.exchange(host, method, path, headers, identity, kind);
   }
 }

@@ -1,8 +1,13 @@
+import type { SessionQuirks } from "./session.ts";
+
 /**
  * How each container runtime pulls (../shared/FACTS.md): which request resolves
  * a tag, what it retries, how mirrors are tried. Numbers as data. containerd and
  * cri-o (containers/image, as skopeo) are held against the real programs by
- * test/real/calibration.test.ts (docs/calibration.md).
+ * test/real/calibration.test.ts (docs/calibration.md). Below them, how each
+ * runtime sends one authenticated request (`runtimeSession`) and how a
+ * pull-through mirror sends its upstream requests (`MIRROR_PROXY_SESSIONS`):
+ * the quirks of the one sender in session.ts.
  */
 export interface RuntimeModel {
   name: "containerd" | "dockerd" | "cri-o";
@@ -88,4 +93,56 @@ export const RUNTIMES: Record<RuntimeModel["name"], RuntimeModel> = {
     pingFirst: true,
     tokenScope: "pull",
   },
+};
+
+/**
+ * How a runtime sends one request (session.ts): the runtimes' own switches above, and
+ * what they all do alike: tokens asked for the way clients ask (service and scope),
+ * kept per host and scope until a little before they expire, a failed token request
+ * leaving the request to go without one, every request counted as the account.
+ */
+export function runtimeSession(runtime: RuntimeModel): SessionQuirks {
+  return {
+    ping: runtime.pingFirst ? "once" : "never",
+    tokenStyle: "client",
+    keepTokens: 0.9,
+    holdToken: false,
+    forgetRefusedToken: false,
+    tokenFailure: "send-without",
+    countedAs: "account",
+    retry: {
+      immediateStatuses: runtime.immediateRetryStatuses,
+      maxResponses: runtime.maxResponsesPerRequest,
+      ...(runtime.backoff429 ? { backoff429: runtime.backoff429 } : {}),
+    },
+  };
+}
+
+/**
+ * A pull-through mirror as a client of its upstream (session.ts), per product:
+ * the token asked for the way distribution's proxy asks (the realm's query kept,
+ * `account` named), one token per client request held for the rest of it, a 401
+ * dropping the kept token, a failed ping or token request failing the request
+ * (the mirror answers the client with it), a request counted as the mirror's
+ * account only when it carries authorization, no retries.
+ */
+const MIRROR_PROXY: SessionQuirks = {
+  ping: "until-challenge",
+  tokenStyle: "proxy",
+  keepTokens: 0,
+  holdToken: true,
+  forgetRefusedToken: true,
+  tokenFailure: "fails-request",
+  countedAs: "authorized",
+};
+
+export const MIRROR_PROXY_SESSIONS: Record<"distribution" | "harbor", SessionQuirks> = {
+  /**
+   * distribution's registry/proxy: tryEstablishChallenges pings the upstream until it
+   * has seen a challenge, then a token before each request; a token handler per
+   * repository access, so a new token for every client request that goes upstream.
+   */
+  distribution: MIRROR_PROXY,
+  /** Harbor: send, and on a 401 get a token and send again; one token per scope, kept until `expires_in` passes. */
+  harbor: { ...MIRROR_PROXY, ping: "never", keepTokens: 1 },
 };

@@ -8,8 +8,9 @@ import { isNetworkError, type Outcome, type Transport } from "../engine/transpor
 /**
  * The wire half of every registry client in the simulator: the pull client of
  * each runtime (pull-client.ts) and the mirror's upstream side
- * (mirror/upstream.ts) send through one `Wire`. One request goes out, one
- * RequestEvent comes out, the same way for both; the Docker token dance
+ * (mirror/upstream.ts) send through one `Wire`, by way of one authenticated
+ * sender (session.ts). One request goes out, one RequestEvent comes out, the
+ * same way for both; the Docker token dance
  * (challenge, token request, token answer) is read and written here once, with
  * the clients' differences as options.
  */

@@ -4,22 +4,17 @@
  * sources and what was seen with the real `docker-registry` 2.8.2 binary.
  */
 
+import { MIRROR_PROXY_SESSIONS } from "../client/runtimes.ts";
+import type { SessionQuirks } from "../client/session.ts";
+
 export type MirrorFlavour = "distribution-2.8" | "distribution-3" | "harbor";
 
 export interface FlavourProfile {
   /**
-   * "ping-first": GET /v2/ upstream until an auth challenge has been seen, then
-   * ask for a token before the request (distribution's tryEstablishChallenges;
-   * with an upstream that has no auth it pings before every upstream request).
-   * "on-challenge": send, and on a 401 get a token and send again.
+   * How the mirror sends a request upstream (ping first or not, how long a token is kept):
+   * the proxy quirk sets in ../client/runtimes.ts, one implementation in ../client/session.ts.
    */
-  auth: "ping-first" | "on-challenge";
-  /**
-   * "per-request": a new token for every client request that goes upstream
-   * (distribution builds a token handler per repository access);
-   * "until-expiry": one token per scope, kept until `expires_in` passes.
-   */
-  tokenReuse: "per-request" | "until-expiry";
+  upstream: SessionQuirks;
   /** An HTTP error on the tag HEAD is retried as a GET (distribution's client tags.Get). */
   headFallbackGet: boolean;
   /** Serve the cached tag when the upstream check fails for any reason, or only on a 429. */
@@ -49,8 +44,7 @@ const WEEK_MS = 7 * 24 * 3_600_000;
 
 /** distribution's proxy (registry/proxy), as of 2.8; 3.x differs in the blob copy. */
 const DISTRIBUTION_2_8: FlavourProfile = {
-  auth: "ping-first",
-  tokenReuse: "per-request",
+  upstream: MIRROR_PROXY_SESSIONS.distribution,
   headFallbackGet: true,
   staleOn: "any-failure",
   blobStat: true,
@@ -76,8 +70,7 @@ export const FLAVOURS: Record<MirrorFlavour, FlavourProfile> = {
     ],
   },
   harbor: {
-    auth: "on-challenge",
-    tokenReuse: "until-expiry",
+    upstream: MIRROR_PROXY_SESSIONS.harbor,
     headFallbackGet: false,
     staleOn: "rate-limit",
     blobStat: false,

@@ -93,7 +93,7 @@ export class MirrorModel implements InProcessHandler {
    * is unreachable). Optional: scenarios that count every upstream request call it.
    */
   async start(): Promise<void> {
-    if (this.profile.auth !== "ping-first") return;
+    if (this.profile.upstream.ping !== "until-challenge") return;
     const outcome = await this.upstream.ping();
     if (isNetworkError(outcome))
       throw new Error(

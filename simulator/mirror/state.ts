@@ -1,7 +1,7 @@
+import { awaitShared } from "../client/session.ts";
 import type { Sim } from "../engine/sim.ts";
 import type { BlobStore, ManifestStore } from "./cache.ts";
 import type { FlavourProfile } from "./flavours.ts";
-import { awaitShared } from "./upstream.ts";
 
 /**
  * What one mirror's request handlers (./manifests.ts, ./blobs.ts, ./tags.ts)
