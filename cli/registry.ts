@@ -105,7 +105,11 @@ export function registryCommand(program: Command): void {
         for (const rule of policy.rules) {
           const counts = rule.counts
             .filter((c) => c.cost > 0)
-            .map((c) => `${c.method} ${c.kind}`)
+            .map((c) =>
+              c.as === "docker-pull"
+                ? `${c.method} ${c.kind} as Docker pulls (an index GET and its platform manifest GET within ${formatDuration(c.withinMs ?? 0)} are one pull; each further architecture one more)`
+                : `${c.method} ${c.kind}`,
+            )
             .join(", ");
           const limits = Object.entries(rule.limits)
             .map(([plan, l]) => `${plan} ${describeLimit(l)}`)

@@ -68,4 +68,40 @@ describe("policy files", () => {
         /policy\.yaml:1:\d+: preset: unknown preset/,
       );
     }));
+
+  it("reads how a pull is recognised, and names file and line when it cannot be", () =>
+    inTempDir("pullstorm-policy-", (dir) => {
+      const rule = (count: string) => [
+        "rules:",
+        "  - name: pulls",
+        "    counts:",
+        `      - ${count}`,
+        "    limits: { anonymous: { limit: 100, window: 6h } }",
+        "    refusal: { type: oci, anonymous: no, account: no }",
+      ];
+      const file = fileIn(
+        dir,
+        "policy.yaml",
+        rule("{ kind: manifest, method: GET, as: docker-pull, within: 2m }"),
+      );
+      expect(loadPolicyFile(file, "dockerhub-2020").rules[0]?.counts).toEqual([
+        { kind: "manifest", method: "GET", cost: 1, as: "docker-pull", withinMs: 120_000 },
+      ]);
+      writeFileSync(file, rule("{ kind: manifest, method: GET, as: docker-pull }").join("\n"));
+      expect(loadPolicyFile(file, "dockerhub-2020").rules[0]?.counts[0]?.withinMs).toBe(300_000);
+      writeFileSync(file, rule("{ kind: blob, method: GET, as: docker-pull }").join("\n"));
+      expect(() => loadPolicyFile(file, "dockerhub-2020")).toThrowError(
+        /policy\.yaml:4:\d+: rules\.0\.counts\.0\.as: as: docker-pull recognises pulls among manifest GETs/,
+      );
+      writeFileSync(file, rule("{ kind: manifest, method: HEAD, as: docker-pull }").join("\n"));
+      expect(() => loadPolicyFile(file, "dockerhub-2020")).toThrowError(/HEADs never count/);
+      writeFileSync(file, rule("{ kind: manifest, method: GET, within: 2m }").join("\n"));
+      expect(() => loadPolicyFile(file, "dockerhub-2020")).toThrowError(
+        /policy\.yaml:4:\d+: rules\.0\.counts\.0\.within: .*only with as: docker-pull/,
+      );
+      writeFileSync(file, rule("{ kind: manifest, method: GET, as: pulls }").join("\n"));
+      expect(() => loadPolicyFile(file, "dockerhub-2020")).toThrowError(
+        /policy\.yaml:4:\d+: rules\.0\.counts\.0\.as: /,
+      );
+    }));
 });

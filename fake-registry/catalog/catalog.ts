@@ -159,6 +159,15 @@ export class Catalog {
     digest: string,
     elapsedMs: number,
   ): Promise<Document | undefined> {
+    return (await this.findManifest(name, digest, elapsedMs))?.doc;
+  }
+
+  /** A manifest by digest with the build it belongs to (whose index it is, or is under). */
+  async findManifest(
+    name: string,
+    digest: string,
+    elapsedMs: number,
+  ): Promise<{ doc: Document; build: ImageBuild } | undefined> {
     let entry = this.manifests.get(digest);
     if (!entry || entry.name !== name) {
       await this.warm(name, elapsedMs);
@@ -167,8 +176,11 @@ export class Catalog {
     if (!entry || entry.name !== name) return undefined;
     const spec = this.spec(name) as ImageSpec;
     const build = await this.build(spec, entry.tag, entry.generation);
-    if (entry.at === "index") return build.index?.[entry.format];
-    return build.platforms[entry.at]?.manifests[entry.format];
+    const doc =
+      entry.at === "index"
+        ? build.index?.[entry.format]
+        : build.platforms[entry.at]?.manifests[entry.format];
+    return doc ? { doc, build } : undefined;
   }
 
   async blob(name: string, digest: string, elapsedMs: number): Promise<BlobHandle | undefined> {

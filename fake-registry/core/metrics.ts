@@ -23,6 +23,17 @@ export class RegistryMetrics {
     registers: [this.registry],
     collect: () => this.flushRequests(),
   });
+  /** Pulls charged since the last collect (pullstorm_pulls_total). */
+  private pendingPulls = 0;
+  readonly pulls = new Counter({
+    name: "pullstorm_pulls_total",
+    help: "Pulls the pull limit charged, as the registry counts them (an index GET and its platform manifest GET are one pull; HEADs none)",
+    registers: [this.registry],
+    collect: () => {
+      if (this.pendingPulls > 0) this.pulls.inc(this.pendingPulls);
+      this.pendingPulls = 0;
+    },
+  });
   readonly refusals = new Counter({
     name: "pullstorm_refusals_total",
     help: "Requests refused, by reason (quota, token-quota, abuse, edge, ban, misleading-denied, login-lockout, quota-store, fault)",
@@ -64,6 +75,11 @@ export class RegistryMetrics {
   }): void {
     this.quotaStore = store;
     store.instrument?.(this);
+  }
+
+  /** Counts pulls the pull limit charged (pullstorm_pulls_total). */
+  countPulls(n: number): void {
+    this.pendingPulls += n;
   }
 
   /** Counts one answered request (pullstorm_requests_total). */
@@ -115,6 +131,7 @@ export class RegistryMetrics {
   reset(): void {
     this.pendingRequests = new Map();
     this.pendingRemaining = new Map();
+    this.pendingPulls = 0;
     this.registry.resetMetrics();
   }
 }

@@ -1,5 +1,6 @@
 import type { Clock } from "../core/clock.ts";
 import type { EndpointKind, Identity, RegistryResponse } from "../core/types.ts";
+import { PullMemory } from "./pull-memory.ts";
 import { deniedResponse, refusalResponse } from "./refusal.ts";
 import {
   type ImmediateQuotaStore,
@@ -9,13 +10,24 @@ import {
   QuotaStoreUnavailableError,
 } from "./store.ts";
 import { planOf, subjectKey } from "./subject.ts";
-import type { Layer, Limit, MisleadingErrors, Policy, QuotaRule } from "./types.ts";
+import {
+  type CountSpec,
+  DOCKER_PULL_WITHIN_MS,
+  type Layer,
+  type Limit,
+  type ManifestFacts,
+  type MisleadingErrors,
+  type Policy,
+  type QuotaRule,
+} from "./types.ts";
 
 export interface PolicyRequest {
   kind: EndpointKind;
   method: string;
   identity: Identity;
   now: number;
+  /** For a manifest request: what the catalog says it asked for (index, platform or single-arch manifest). */
+  manifest?: ManifestFacts;
 }
 
 /** Why a request was refused, for stats, metrics and (later) events. */
@@ -35,6 +47,12 @@ export interface PolicyDecision {
   headers: Record<string, string>;
   /** The number in `ratelimit-remaining`, when the headers carry one. */
   remaining?: number;
+  /**
+   * What the first registry-layer rule counting this request (the pull limit)
+   * charged it: 1 for a pull, 0 for a HEAD or a platform manifest
+   * joining its index's pull. Absent: that rule did not count the request.
+   */
+  pulls?: number;
 }
 
 export interface QuotaView {
@@ -58,10 +76,9 @@ function limitFor(rule: QuotaRule, identity: Identity): Limit | undefined {
   return found === "unlimited" ? undefined : found;
 }
 
-function costOf(rule: QuotaRule, kind: EndpointKind, method: string): number | undefined {
+function countOf(rule: QuotaRule, kind: EndpointKind, method: string): CountSpec | undefined {
   for (const c of rule.counts) {
-    if ((c.kind === "*" || c.kind === kind) && (c.method === "*" || c.method === method))
-      return c.cost;
+    if ((c.kind === "*" || c.kind === kind) && (c.method === "*" || c.method === method)) return c;
   }
   return undefined;
 }
@@ -112,6 +129,8 @@ export class PolicyEnforcer {
   private readonly immediate: ImmediateQuotaStore | undefined;
   private readonly clock: Clock & { scale?: number };
   private readonly bans = new Map<string, number>();
+  /** Recent index GETs per subject, for `docker-pull` counts (per process: docs/policy.md). */
+  readonly pullMemory = new PullMemory();
   private recentCounted: number[] = [];
   private random: () => number;
 
@@ -138,6 +157,7 @@ export class PolicyEnforcer {
 
   async reset(): Promise<void> {
     this.bans.clear();
+    this.pullMemory.clear();
     this.recentCounted = [];
     await this.store.reset();
   }
@@ -166,12 +186,13 @@ export class PolicyEnforcer {
   ): Promise<PolicyDecision> {
     const headers: Record<string, string> = {};
     let remaining: number | undefined;
+    let pulls: number | undefined;
     const misleading = this.current.misleading;
     for (const rule of this.current.rules) {
       if (!layers.includes(rule.layer)) continue;
       at.rule = rule.name;
-      const cost = costOf(rule, req.kind, req.method);
-      if (cost === undefined) continue;
+      const count = countOf(rule, req.kind, req.method);
+      if (count === undefined) continue;
       const { key, source } = subjectKey(req.identity, rule.anonymousBy, rule.authenticatedBy);
       // The store key of both the ban counter and the quota.
       const banKey = storeKey(rule, key);
@@ -188,8 +209,18 @@ export class PolicyEnforcer {
           return this.refuse(rule, req, "ban", rule.ban.forMs);
         }
       }
+      // A Docker pull: an index GET opens a pull its first platform-manifest GET joins for free.
+      const facts = count.as === "docker-pull" ? req.manifest : undefined;
+      const joins =
+        facts?.role === "platform" &&
+        this.pullMemory.join(banKey, facts.image, req.now, count.withinMs ?? DOCKER_PULL_WITHIN_MS);
+      const cost = joins ? 0 : count.cost;
+      if (rule.layer === "registry" && pulls === undefined) pulls = cost;
       const limit = limitFor(rule, req.identity);
-      if (!limit) continue;
+      if (!limit) {
+        if (facts?.role === "index") this.pullMemory.opened(banKey, facts.image, req.now);
+        continue;
+      }
       const now = this.immediate;
       const state: QuotaState =
         cost > 0
@@ -199,6 +230,8 @@ export class PolicyEnforcer {
           : now
             ? now.peekNow(banKey, limit, req.now)
             : await this.store.peek(banKey, limit, req.now);
+      if (state.admitted && facts?.role === "index")
+        this.pullMemory.opened(banKey, facts.image, req.now);
       if (rule.headers && req.kind === "manifest" && !state.unchecked) {
         const h = headersOf(limit);
         headers["ratelimit-limit"] = h.limit;
@@ -228,7 +261,10 @@ export class PolicyEnforcer {
         return this.denied(rule, misleading);
       }
     }
-    return remaining === undefined ? { headers } : { headers, remaining };
+    const decision: PolicyDecision = { headers };
+    if (remaining !== undefined) decision.remaining = remaining;
+    if (pulls !== undefined) decision.pulls = pulls;
+    return decision;
   }
 
   private refuse(

@@ -3,7 +3,13 @@ import { durationSchema } from "../../vocabulary/config/schemas.ts";
 import { parseDuration } from "../../vocabulary/config/units.ts";
 import { ConfigError, loadYamlFile } from "../../vocabulary/config/yaml-file.ts";
 import { PRESETS, preset as presetNamed } from "./presets.ts";
-import type { Limit, Policy, QuotaRule } from "./types.ts";
+import {
+  type CountSpec,
+  DOCKER_PULL_WITHIN_MS,
+  type Limit,
+  type Policy,
+  type QuotaRule,
+} from "./types.ts";
 
 const duration = durationSchema({ positive: true });
 const KINDS = ["ping", "token", "manifest", "blob", "tags", "*"] as const;
@@ -44,6 +50,41 @@ const limitSchema = z.unknown().transform((value, ctx): Limit | "unlimited" => {
   return z.NEVER;
 });
 
+/** One `counts` entry: what a rule counts and how a pull is recognised (types.ts CountAs). */
+const countSchema = z
+  .object({
+    kind: z.enum(KINDS),
+    method: z.string().default("*"),
+    cost: z.number().int().min(0).default(1),
+    as: z.enum(["request", "docker-pull"]).default("request"),
+    within: duration.optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.as === "docker-pull" && (c.kind !== "manifest" || c.method !== "GET"))
+      ctx.addIssue({
+        code: "custom",
+        path: ["as"],
+        message:
+          "as: docker-pull recognises pulls among manifest GETs: it needs kind: manifest and method: GET (HEADs never count)",
+      });
+    if (c.within !== undefined && c.as !== "docker-pull")
+      ctx.addIssue({
+        code: "custom",
+        path: ["within"],
+        message:
+          "within is how long a platform manifest GET joins its index's pull: only with as: docker-pull",
+      });
+  })
+  .transform(
+    (c): CountSpec => ({
+      kind: c.kind,
+      method: c.method,
+      cost: c.cost,
+      ...(c.as === "docker-pull" ? { as: c.as, withinMs: c.within ?? DOCKER_PULL_WITHIN_MS } : {}),
+    }),
+  );
+
 const refusalSchema = z.discriminatedUnion("type", [
   z
     .object({
@@ -67,17 +108,7 @@ const ruleSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9-]+$/, "rule names are lower-case letters, digits and '-'"),
     layer: z.enum(["edge", "abuse", "token", "registry"]).default("registry"),
-    counts: z
-      .array(
-        z
-          .object({
-            kind: z.enum(KINDS),
-            method: z.string().default("*"),
-            cost: z.number().int().min(0).default(1),
-          })
-          .strict(),
-      )
-      .min(1),
+    counts: z.array(countSchema).min(1),
     anonymousBy: z.enum(SUBJECTS).default("ip"),
     authenticatedBy: z.enum(SUBJECTS).default("account"),
     limits: z.record(z.string(), limitSchema),

@@ -1,4 +1,11 @@
-import type { CountSpec, Limit, Policy, QuotaRule, RefusalShape } from "./types.ts";
+import {
+  type CountSpec,
+  DOCKER_PULL_WITHIN_MS,
+  type Limit,
+  type Policy,
+  type QuotaRule,
+  type RefusalShape,
+} from "./types.ts";
 
 /**
  * Real registries' limits as data, each with its source (../shared/FACTS.md).
@@ -28,6 +35,19 @@ const perSecond = (limit: number, burst: number): Limit => ({
 const MANIFEST_GET: CountSpec[] = [
   { kind: "manifest", method: "GET", cost: 1 },
   { kind: "manifest", method: "HEAD", cost: 0 },
+];
+/**
+ * Docker Hub's pull: "up to two GET requests on registry manifest URLs" (the
+ * index, then the platform manifest; seed 002), "one pull for each different
+ * architecture" (docker/docs usage/pulls.md); HEADs free (types.ts CountAs).
+ */
+const DOCKER_PULL: CountSpec[] = [
+  { kind: "manifest", method: "GET", cost: 1, as: "docker-pull", withinMs: DOCKER_PULL_WITHIN_MS },
+  { kind: "manifest", method: "HEAD", cost: 0 },
+];
+const DOCKER_PULL_SOURCES = [
+  "docker/docs content/manuals/docker-hub/usage/pulls.md (what counts: manifest GETs, one pull for each different architecture; HEADs not; headers)",
+  "Docker resource-consumption FAQ (a multi-arch pull counts per architecture)",
 ];
 const EVERYTHING: CountSpec[] = [{ kind: "*", method: "*", cost: 1 }];
 
@@ -91,7 +111,7 @@ function dockerHub(
       {
         name: "pulls",
         layer: "registry",
-        counts: MANIFEST_GET,
+        counts: DOCKER_PULL,
         anonymousBy: "ip",
         authenticatedBy: "account",
         limits,
@@ -105,7 +125,8 @@ function dockerHub(
     tokenLimitParameters: true,
     sources: [
       source,
-      "docker/docs content/manuals/docker-hub/usage/pulls.md (what counts, headers)",
+      ...DOCKER_PULL_SOURCES,
+      "docker/hub-feedback #1907 (HAP429 abuse limit)",
       "docker/hub-feedback #2201 (failed-login lockout, ~10 minutes)",
     ],
   };
@@ -114,7 +135,7 @@ function dockerHub(
 export const PRESETS: Record<string, Policy> = {
   "dockerhub-2020": dockerHub(
     "dockerhub-2020",
-    "Docker Hub from Nov 2020: anonymous 100 / 6 h per IP (IPv6 /64), free 200 / 6 h per account, Pro and Team 50,000 / 24 h; manifest GETs count, HEADs and blobs do not",
+    "Docker Hub from Nov 2020 (the 2020 announcement): anonymous 100 / 6 h per IP (IPv6 /64), free 200 / 6 h per account, Pro and Team 50,000 / 24 h; a pull is an index GET with its platform manifest GET, one more per further architecture; HEADs and blobs free",
     {
       anonymous: rolling(100, 6 * H),
       free: rolling(200, 6 * H),
@@ -128,7 +149,7 @@ export const PRESETS: Record<string, Policy> = {
   ),
   "dockerhub-2025-announced": dockerHub(
     "dockerhub-2025-announced",
-    "Docker Hub limits announced Feb 2025 for April 2025 (not enforced): anonymous 10 / h per IP, personal 100 / h; paid plans unlimited",
+    "Docker Hub limits announced Feb 2025 for April 2025 (announced, not enforced): anonymous 10 / h per IP, personal 100 / h; paid plans unlimited; pulls counted as Docker defines them",
     {
       anonymous: rolling(10, H),
       free: rolling(100, H),
@@ -139,6 +160,20 @@ export const PRESETS: Record<string, Policy> = {
     },
     DOCKER_HUB_429_NEWER,
     "Docker announcement, Feb 2025 (docker/docs usage pages of that time)",
+  ),
+  "dockerhub-current": dockerHub(
+    "dockerhub-current",
+    "Docker Hub as documented today (docker/docs usage pages): anonymous 100 / 6 h per IPv4 address or IPv6 /64, personal 200 / 6 h per account; Pro, Team and Business without a pull limit (no RateLimit headers); a pull is an index GET with its platform manifest GET, one more per further architecture",
+    {
+      anonymous: rolling(100, 6 * H),
+      free: rolling(200, 6 * H),
+      personal: rolling(200, 6 * H),
+      pro: "unlimited",
+      team: "unlimited",
+      business: "unlimited",
+    },
+    DOCKER_HUB_429_NEWER,
+    "docker/docs content/manuals/docker-hub/usage/_index.md and pulls.md (limits by plan; the Feb 2025 announcement was withdrawn before April 2025)",
   ),
   "ecr-public": {
     preset: "ecr-public",

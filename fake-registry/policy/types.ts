@@ -13,11 +13,43 @@ export interface Limit {
   burst?: number;
 }
 
+/**
+ * How a rule recognises what it counts. `request` (the default): every
+ * matching request costs `cost`. `docker-pull` (manifest GETs only): Docker
+ * Hub's pull, "up to two GET requests on registry manifest URLs", one pull for
+ * each different architecture: a GET of an index (manifest list) costs `cost`
+ * and opens a pull; the first platform-manifest GET of that image by the same
+ * subject within `withinMs` of the index GET joins that pull and costs nothing;
+ * every other manifest GET (a further architecture, the same one again, a
+ * platform manifest long after its index, a single-arch image) costs `cost`.
+ */
+export type CountAs = "request" | "docker-pull";
+
 /** What a rule counts: an endpoint kind and method, at a cost (Docker Hub: manifest GET 1, HEAD 0). */
 export interface CountSpec {
   kind: EndpointKind | "*";
   method: string | "*";
   cost: number;
+  /** How a pull is recognised (absent: `request`, each matching request costs `cost`). */
+  as?: CountAs;
+  /** `docker-pull`: how long after an index GET its platform manifest GET joins the pull (ms of registry time). */
+  withinMs?: number;
+}
+
+/** Default `within` of a `docker-pull` count: a client fetches the platform manifest right after the index. */
+export const DOCKER_PULL_WITHIN_MS = 5 * 60_000;
+
+/**
+ * What a manifest request asked for, as the registry's catalog knows it
+ * (absent: the manifest does not exist, or it was not a manifest request).
+ */
+export interface ManifestFacts {
+  /** `index`: a manifest list; `platform`: one architecture's manifest under an index; `single`: a single-arch image's manifest. */
+  role: "index" | "platform" | "single";
+  /** The image build the document belongs to (`name:tag@generation`): a platform manifest names its index's. */
+  image: string;
+  /** A platform manifest's platform (`linux/arm64/v8`). */
+  platform?: string;
 }
 
 /** Who a rule counts against. `global` counts everyone together (a project-wide quota). */

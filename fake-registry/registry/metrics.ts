@@ -17,10 +17,12 @@ export function countRequest(
   status: number,
   identity: Identity,
   refusal?: Handled["refusal"],
+  pulls?: number,
 ): void {
-  tallies.stats.record(kind, method, status, identity);
+  tallies.stats.record(kind, method, status, identity, pulls);
   tallies.metrics.countRequest(kind, method, status);
   if (refusal) tallies.metrics.refusals.inc(refusal);
+  if (pulls) tallies.metrics.countPulls(pulls);
 }
 
 /** The quota left for an identity under a rule: from the decision, else from its RateLimit header. */

@@ -35,6 +35,7 @@ import {
   identityFromAccount,
   verifyToken,
 } from "./identity.ts";
+import { type FoundManifest, findManifest, manifestResponse } from "./manifests.ts";
 import { countRequest, noteQuota } from "./metrics.ts";
 import { serveToken } from "./token.ts";
 import type { Answer, Auth, AuthOptions, FaultLayer, Handled } from "./types.ts";
@@ -178,6 +179,7 @@ export class Registry {
       handled.response.status,
       handled.identity,
       handled.refusal,
+      handled.pulls,
     );
     return handled;
   }
@@ -246,6 +248,7 @@ export class Registry {
       ? { kind, repository, response, identity: who }
       : { kind, response, identity: who };
     if (handled.refusal) out.refusal = handled.refusal;
+    if (handled.pulls !== undefined) out.pulls = handled.pulls;
     return out;
   }
 
@@ -261,12 +264,24 @@ export class Registry {
   ): Promise<Answer> {
     const denied = authorize(this.auth, req, repository, bearer, verified);
     if (denied) return { response: denied, identity };
-    const decision = await this.enforcer.check(REGISTRY, {
-      kind: route.kind,
-      method: req.method,
-      identity,
-      now,
-    });
+    const elapsed = now - this.clock.startedAt;
+    // What a manifest request names (an index, a platform manifest, a single-arch
+    // one) decides what it costs, so the catalog is asked before the quotas.
+    let found: FoundManifest | RegistryResponse | undefined;
+    if (route.kind === "manifest")
+      found = await findManifest(
+        this.catalog,
+        route.name,
+        route.reference,
+        req.headers.accept,
+        elapsed,
+      );
+    const decision = await this.enforcer.check(
+      REGISTRY,
+      found && "doc" in found
+        ? { kind: route.kind, method: req.method, identity, now, manifest: found.facts }
+        : { kind: route.kind, method: req.method, identity, now },
+    );
     if (decision.refused) {
       noteQuota(this.metrics, decision.refused.response.headers, decision.refused.rule, identity);
       return {
@@ -275,10 +290,16 @@ export class Registry {
         refusal: { reason: decision.refused.reason, rule: decision.refused.rule },
       };
     }
-    const response = await serveContent(this.catalog, route, req, now - this.clock.startedAt);
+    const response = found
+      ? "doc" in found
+        ? manifestResponse(found.doc, req.method === "HEAD")
+        : found
+      : await serveContent(this.catalog, route, req, elapsed);
     Object.assign(response.headers, decision.headers);
     noteQuota(this.metrics, decision.headers, "pulls", identity, decision.remaining);
-    return { response, identity };
+    return decision.pulls === undefined
+      ? { response, identity }
+      : { response, identity, pulls: decision.pulls };
   }
 
   private canPull(repository: string, account: string | undefined): boolean {

@@ -39,6 +39,8 @@ export interface Handled {
   repository?: string;
   /** Which layer said no, when one did. */
   refusal?: { reason: RefusalReason | "fault"; rule: string };
+  /** Pulls the pull limit charged this request (policy/enforcer.ts PolicyDecision.pulls); absent: not counted. */
+  pulls?: number;
 }
 
 /** What one endpoint's handler returns: a handled request without its kind (the pipeline knows it). */
