@@ -79,7 +79,7 @@ export interface MirrorEffectiveness {
    */
   hitRatio: number;
   hitRatioFrom: "decisions" | "offload";
-  /** Upstream counted requests (manifest GETs) per successful client pull. */
+  /** Pulls the upstream registry charged (its decision, not manifest GETs) per successful client pull. */
   upstreamCountedPerPull: number;
   /** What the mirror did while the upstream failed: stale answers and errors. */
   duringUpstreamFailure: { stale: number; errors: number };

@@ -355,7 +355,7 @@ export class DesignAnalyzer {
                 hitRatioFrom: "decisions" as const,
               }),
           upstreamCountedPerPull: successfulPulls
-            ? Math.round((summary.upstream.manifestGet / successfulPulls) * 100) / 100
+            ? Math.round(((summary.upstream.pulls ?? 0) / successfulPulls) * 100) / 100
             : 0,
           duringUpstreamFailure: this.duringFailure,
         }
@@ -399,11 +399,13 @@ function findingsFor(
 ): Finding[] {
   const out: Finding[] = [];
   const b = a.firstBreak;
-  const anonymousLimit = PRESETS[preset]?.rules.find((r) => r.layer === "registry" && r.headers)
-    ?.limits.anonymous;
+  const pullRule = PRESETS[preset]?.rules.find((r) => r.layer === "registry" && r.headers);
+  const anonymousLimit = pullRule?.limits.anonymous;
+  // What the limit counts, in the registry's own terms (Docker pulls, or manifest GETs).
+  const unit = pullRule?.counts.some((c) => c.as === "docker-pull") ? "pulls" : "manifest GETs";
   const limitText =
     anonymousLimit && anonymousLimit !== "unlimited"
-      ? `${anonymousLimit.limit} manifest GETs per ${formatSeconds(anonymousLimit.windowMs / 1000)}`
+      ? `${anonymousLimit.limit} ${unit} per ${formatSeconds(anonymousLimit.windowMs / 1000)}`
       : "the anonymous quota";
   const actors =
     scenario.fleet.nodes > 0
@@ -438,7 +440,7 @@ function findingsFor(
         design: design.name,
         severity: "critical",
         diagnosis: `the registry quota ran out ${formatSeconds(b.t)} in for ${b.identity || b.actor}`,
-        fix: "reduce manifest GETs: pin digests with IfNotPresent, pre-pull, or cache behind a mirror",
+        fix: "reduce pulls from the registry: pin digests with IfNotPresent, pre-pull, or cache behind a mirror",
       });
     }
   }

@@ -305,7 +305,7 @@ function mirrorTable(d: DesignAnalysis): string {
 <tr><th>Revalidated / stale</th><td class="num">${int(m.revalidated)} / ${int(m.stale)}</td></tr>
 <tr><th>Errors</th><td class="num">${int(m.errors)}</td></tr>
 <tr><th>Hit ratio${m.hitRatioFrom === "offload" ? " (GETs answered without upstream)" : ""}</th><td class="num">${pct(m.hitRatio)} <meter min="0" max="1" value="${esc(m.hitRatio)}"></meter></td></tr>
-<tr><th>Upstream counted GETs per pull</th><td class="num">${ratio(m.upstreamCountedPerPull, 3)}</td></tr>
+<tr><th>Upstream pulls charged per client pull</th><td class="num">${ratio(m.upstreamCountedPerPull, 3)}</td></tr>
 <tr><th>While the upstream failed</th><td class="num">${int(m.duringUpstreamFailure.stale)} stale, ${int(m.duringUpstreamFailure.errors)} errors</td></tr>
 </tbody>
 </table>`;
@@ -379,7 +379,8 @@ function designSection(a: Analysis, d: DesignAnalysis, i: number, rank: number):
 ${breakText(d)}
 <div class="stats">
 ${stat("pulls ok / failed", `${int(s.pulls.ok + s.pulls.cached)} / ${int(s.pulls.failed)}`)}
-${stat("upstream GET / HEAD", `${int(s.upstream.manifestGet)} / ${int(s.upstream.manifestHead)}`)}
+${stat("upstream pulls charged", int(s.upstream.pulls ?? 0))}
+${stat("upstream manifest GET / HEAD requests", `${int(s.upstream.manifestGet)} / ${int(s.upstream.manifestHead)}`)}
 ${stat("upstream 429s", int(s.upstream.status["429"] ?? 0))}
 ${stat("start p50 / p95", sl ? `${esc(latency(sl.p50))} / ${esc(latency(sl.p95))}` : "-")}
 ${stat("start p99 / max", sl ? `${esc(latency(sl.p99))} / ${esc(latency(sl.max))}` : "-")}

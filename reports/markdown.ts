@@ -89,6 +89,7 @@ export function renderMarkdown(analysis: Analysis): string {
         "layer",
         "pulls ok",
         "pulls failed",
+        "upstream pulls charged",
         "upstream manifest GET",
         "upstream manifest HEAD",
         "upstream 429",
@@ -106,6 +107,7 @@ export function renderMarkdown(analysis: Analysis): string {
           d.firstBreak?.layer ?? "-",
           s.pulls.ok + s.pulls.cached,
           s.pulls.failed,
+          s.upstream.pulls ?? 0,
           s.upstream.manifestGet,
           s.upstream.manifestHead,
           s.upstream.status["429"] ?? 0,
@@ -113,7 +115,7 @@ export function renderMarkdown(analysis: Analysis): string {
           `${s.units.started}/${units}`,
         ];
       }),
-      ["l", "l", "r", "l", "r", "r", "r", "r", "r", "r", "r"],
+      ["l", "l", "r", "l", "r", "r", "r", "r", "r", "r", "r", "r"],
     ),
   );
 
@@ -305,7 +307,7 @@ export function renderMarkdown(analysis: Analysis): string {
           "stale",
           "errors",
           "hit ratio",
-          "upstream counted per pull",
+          "upstream pulls charged per client pull",
           "during upstream failure (stale / errors)",
         ],
         mirrors.map((d) => {

@@ -25,6 +25,9 @@ export interface DesignSummary {
   } | null;
   pulls: { total: number; ok: number; failed: number; cached: number };
   upstream: {
+    /** Pulls the registry's pull limit charged (its decision, `pullstorm-pulls`): an index GET and its platform manifest GET are one. */
+    pulls: number;
+    /** Requests, not pulls. */
     manifestGet: number;
     manifestHead: number;
     blobGet: number;
@@ -85,6 +88,7 @@ export class DesignSummarizer {
   private readonly upstreamHost: string;
   private readonly pulls = { total: 0, ok: 0, failed: 0, cached: 0 };
   private readonly upstream: DesignSummary["upstream"] = {
+    pulls: 0,
     manifestGet: 0,
     manifestHead: 0,
     blobGet: 0,
@@ -117,6 +121,7 @@ export class DesignSummarizer {
         const { upstream } = this;
         const status = String(e.status);
         upstream.status[status] = (upstream.status[status] ?? 0) + 1;
+        if (e.pulls) upstream.pulls += e.pulls;
         if (e.kind === "manifest" && e.method === "GET") upstream.manifestGet++;
         else if (e.kind === "manifest" && e.method === "HEAD") upstream.manifestHead++;
         else if (e.kind === "blob" && e.method === "GET") upstream.blobGet++;

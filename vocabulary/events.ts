@@ -42,6 +42,8 @@ export interface RequestEvent {
   rateLimit?: RateLimitSeen;
   /** The fake registry's `pullstorm-refusal` header: which layer refused (quota, token-quota, abuse, edge, ...). */
   refusal?: string;
+  /** The fake registry's `pullstorm-pulls` header: pulls its pull limit charged this answer (absent: not counted). */
+  pulls?: number;
 }
 
 export interface RateLimitSeen {

@@ -1,4 +1,4 @@
-import { REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";
+import { PULLS_HEADER, REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";
 import { clip } from "../../vocabulary/oci/names.ts";
 import { decodePath, parseRoute, type Route } from "../../vocabulary/oci/route.ts";
 import { TokenService } from "../auth/token-service.ts";
@@ -172,6 +172,7 @@ export class Registry {
     if (handled.refusal?.reason !== "fault") Object.assign(handled.response.headers, API_VERSION);
     // Testbed instrumentation: which layer said no, for reports (real registries send nothing like it).
     if (handled.refusal) handled.response.headers[REFUSAL_HEADER] = handled.refusal.reason;
+    if (handled.pulls !== undefined) handled.response.headers[PULLS_HEADER] = String(handled.pulls);
     countRequest(
       this,
       handled.kind,

@@ -1,6 +1,6 @@
 import { type EventSink, rateLimitOf } from "../../vocabulary/events.ts";
 import type { EndpointKind } from "../../vocabulary/oci/endpoints.ts";
-import { errorCode, REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";
+import { errorCode, PULLS_HEADER, REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";
 import { decodePath, parseRoute } from "../../vocabulary/oci/route.ts";
 import type { Sim } from "../engine/sim.ts";
 import { isNetworkError, type Outcome, type Transport } from "../engine/transport-types.ts";
@@ -162,6 +162,7 @@ export class Wire {
     const code = failed ? undefined : errorCode(res.status, res.headers, res.body);
     const rateLimit = failed ? undefined : rateLimitOf(res.headers);
     const refusal = failed ? undefined : res.headers[REFUSAL_HEADER];
+    const pulls = failed ? undefined : res.headers[PULLS_HEADER];
     emit({
       type: "request",
       t: sim.now() / 1000,
@@ -179,6 +180,7 @@ export class Wire {
       ...(code ? { code } : {}),
       ...(rateLimit ? { rateLimit } : {}),
       ...(refusal ? { refusal } : {}),
+      ...(pulls !== undefined ? { pulls: Number(pulls) } : {}),
     });
     return res;
   }

@@ -120,6 +120,7 @@ export async function serveTappedRegistry(
         ...(code ? { code } : {}),
         ...(rateLimit ? { rateLimit } : {}),
         ...(headers[REFUSAL_HEADER] ? { refusal: headers[REFUSAL_HEADER] } : {}),
+        ...(handled.pulls !== undefined ? { pulls: handled.pulls } : {}),
       });
       return handled;
     },

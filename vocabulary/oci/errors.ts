@@ -41,6 +41,13 @@ export function errorBody(errors: OciError[]): string {
 export const REFUSAL_HEADER = "pullstorm-refusal";
 
 /**
+ * The fake registry's header saying how many pulls its pull limit charged an
+ * answer (an index GET 1, the platform manifest GET joining it 0, HEADs 0):
+ * reports read the registry's decision instead of counting manifest GETs.
+ */
+export const PULLS_HEADER = "pullstorm-pulls";
+
+/**
  * The error code an answer carries, as events and reports record it: the first
  * OCI code of a JSON body, "HAP429" for Docker's plain-text abuse limit, "html"
  * for a proxy's error page, "text" for any other body, none for a success or an
