@@ -15,8 +15,6 @@ import { join } from "node:path";
 import { BUILTIN_IMAGES, type ImageDraft } from "../fake-registry/catalog/builtin.ts";
 import { LINUX_AMD64, LINUX_ARM64 } from "../fake-registry/catalog/spec.ts";
 import { createRegistry } from "../fake-registry/index.ts";
-import { preset } from "../fake-registry/policy/presets.ts";
-import type { Policy } from "../fake-registry/policy/types.ts";
 import type { Registry } from "../fake-registry/registry/registry.ts";
 import { LiveSim } from "../simulator/engine/sim.ts";
 import { HttpTransport } from "../simulator/engine/transport.ts";
@@ -195,7 +193,6 @@ const REGISTRY_OPTIONS = {
   preset: "unlimited",
   defaults: { layers: 3, layerSize: 48 * 1024 },
 };
-const HUB_POLICY = preset("dockerhub-2020") as Policy;
 
 /** A digest the user gave cannot exist in a synthetic registry: use the fake image's digest for the same tag. */
 async function substituteDigests(
@@ -273,7 +270,7 @@ export async function runCheck(
     const mirrorUpstream = await serveRegistryStandIn(registry, recorder, {
       at: "mirror-upstream",
       name: "the mirror's upstream",
-      countsWith: HUB_POLICY,
+      countsPulls: true,
     });
     closers.push(() => mirrorUpstream.close());
 
@@ -336,7 +333,7 @@ export async function runCheck(
           name: key,
           rewrites,
           // Docker Hub's pull limit means something for Docker Hub only.
-          ...(key === "docker.io" ? { countsWith: HUB_POLICY } : {}),
+          ...(key === "docker.io" ? { countsPulls: true } : {}),
         });
         const listener = l;
         closers.push(() => listener.close());

@@ -11,7 +11,6 @@ import { createServer, type IncomingMessage, request, type ServerResponse } from
 import type { Socket } from "node:net";
 import type { ClientInfo, EndpointKind, RegistryRequest } from "../fake-registry/core/types.ts";
 import { createHttpServer, type RequestHandler } from "../fake-registry/http/server.ts";
-import type { Policy } from "../fake-registry/policy/types.ts";
 import type { Registry } from "../fake-registry/registry/registry.ts";
 import { errorBody } from "../vocabulary/oci/errors.ts";
 import { looksLikeDigest } from "../vocabulary/oci/names.ts";
@@ -80,20 +79,6 @@ function classify(path: string): { kind: EndpointKind; reference?: "tag" | "dige
   return { kind: route.kind };
 }
 
-/** Whether a policy counts a request against the pull limit (a registry-layer rule with a cost). */
-export function countsAgainstLimit(policy: Policy, kind: EndpointKind, method: string): boolean {
-  return policy.rules.some(
-    (rule) =>
-      rule.layer === "registry" &&
-      rule.counts.some(
-        (c) =>
-          c.cost > 0 &&
-          (c.kind === "*" || c.kind === kind) &&
-          (c.method === "*" || c.method === method),
-      ),
-  );
-}
-
 export interface Listener {
   /** http://127.0.0.1:PORT */
   url: string;
@@ -113,11 +98,14 @@ export async function serveRegistryStandIn(
     at: "upstream" | "mirror-upstream";
     name: string;
     rewrites?: PathRewrite[];
-    /** The policy whose pull limit `counted` refers to (Docker Hub's); none: nothing is counted. */
-    countsWith?: Policy;
+    /**
+     * Whether `counted` means anything here (Docker Hub's pull limit): the
+     * registry's own decision, which counts pulls as Docker Hub does (the
+     * `unlimited` preset counts and never refuses). Absent: nothing is counted.
+     */
+    countsPulls?: boolean;
   },
 ): Promise<Listener> {
-  const policy = options.countsWith;
   const rewrites = options.rewrites ?? [];
   const handler: RequestHandler = {
     async handle(req: RegistryRequest, client: ClientInfo) {
@@ -134,9 +122,7 @@ export async function serveRegistryStandIn(
         ...(reference ? { reference } : {}),
         status: handled.response.status,
         counted:
-          policy !== undefined &&
-          handled.response.status < 400 &&
-          countsAgainstLimit(policy, kind, req.method),
+          options.countsPulls === true && handled.response.status < 400 && (handled.pulls ?? 0) > 0,
       });
       return handled;
     },

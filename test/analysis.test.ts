@@ -249,7 +249,7 @@ describe("analysis", () => {
     expect(analysis.cheapestHolding).toBe("cached");
     const natFinding = analysis.findings.find((f) => f.design === "nat");
     expect(natFinding?.diagnosis).toBe(
-      "all nodes egress through one IP; the anonymous quota of 100 manifest GETs per 6h ran out 2m10s in (node-2 pulling library/nginx:1.25)",
+      "all nodes egress through one IP; the anonymous quota of 100 pulls per 6h ran out 2m10s in (node-2 pulling library/nginx:1.25)",
     );
     expect(natFinding?.fix).toBe(
       "add an authenticated pull-through mirror or split egress; authenticate pulls",

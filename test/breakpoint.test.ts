@@ -1,5 +1,6 @@
-// Breaking-point search with a known answer: the fixture's anonymous quota is 25
-// counted GETs; each recycled node costs 2 images x 2 GETs, so 6 nodes hold and 7 break.
+// Breaking-point search with a known answer: the fixture's anonymous quota is 12
+// pulls; each recycled node costs 2 images x 1 pull (an index GET and its
+// platform manifest GET are one), so 6 nodes hold and 7 break.
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { findBreakpoint, valueAt } from "../harness/breakpoint.ts";

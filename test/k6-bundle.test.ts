@@ -335,7 +335,7 @@ export const setTimeout = globalThis.setTimeout;
       expect(new Set(requests.map((r) => r.tags.identity))).toEqual(new Set(["127.0.0.1"]));
       expect(
         metrics.filter((m) => m.metric === "pullstorm_pull_seconds").map((m) => m.tags.outcome),
-      ).toEqual(["ok", "ok"]);
+      ).toEqual(["ok", "ok", "ok"]); // node, postgres, redis
       expect(metrics.find((m) => m.metric === "pullstorm_start_seconds")?.tags).toEqual({
         what: "job",
         ok: "true",

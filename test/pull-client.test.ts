@@ -144,8 +144,8 @@ describe("pull client", () => {
   });
 
   it("dockerd resolves with GET; containerd retries a 429 at once up to 6 responses", async () => {
-    // A multi-arch pull costs two counted manifest GETs: the index and the platform manifest.
-    const d = setup("dockerd", { limits: { pulls: { anonymous: { limit: 2, window: "6h" } } } });
+    // A multi-arch pull is two manifest GETs (the index and the platform manifest), one pull.
+    const d = setup("dockerd", { limits: { pulls: { anonymous: { limit: 1, window: "6h" } } } });
     const res = await d.client.pull(ref("library/alpine:3.20"));
     expect(res.ok).toBe(true);
     expect(d.registry.stats.count("manifest", "HEAD")).toBe(0);
@@ -158,8 +158,8 @@ describe("pull client", () => {
     });
     expect(d.registry.stats.count("manifest", "GET", 429)).toBe(1); // dockerd does not retry 429
 
-    const c = setup("containerd", { limits: { pulls: { anonymous: { limit: 2, window: "6h" } } } });
-    expect((await c.client.pull(ref("library/alpine:3.20"))).ok).toBe(true); // HEAD free, 2 GETs counted
+    const c = setup("containerd", { limits: { pulls: { anonymous: { limit: 1, window: "6h" } } } });
+    expect((await c.client.pull(ref("library/alpine:3.20"))).ok).toBe(true); // HEAD free, 2 GETs, 1 pull
     // HEAD free; the fetcher's index GET is challenged, then refused: 6 responses, the 401 among them.
     const r = await c.client.pull(ref("library/redis:7"));
     expect(r).toMatchObject({ ok: false, reason: "quota" });

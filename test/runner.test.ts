@@ -12,7 +12,7 @@ describe("scenario runner, virtual", () => {
   it("breaks behind one NAT IP and holds with split egress or accounts, from the models' counts", async () => {
     const { report, events } = await runScenario(loadScenario(MINI), { mode: "virtual" });
     const by = Object.fromEntries(report.designs.map((d) => [d.name, d]));
-    // 10 new nodes x 2 multi-arch images x 2 counted GETs = 40 > 25 from one IP
+    // 10 new nodes x 2 multi-arch images = 20 pulls (2 GETs each, one pull) > 12 from one IP
     expect(by["anonymous-nat"]?.verdict).toBe("breaks");
     expect(by["anonymous-nat"]?.firstBreak?.reason).toBe("quota");
     expect(by["anonymous-nat"]?.upstream.status["429"]).toBeGreaterThan(0);
@@ -20,6 +20,8 @@ describe("scenario runner, virtual", () => {
     // ... plus one unauthenticated GET per pull: containerd's fetcher has its own authorizer,
     // so its first GET is challenged (401, not counted) as real ctr's is (test/real/calibration.test.ts)
     expect(by["split-egress"]?.upstream.manifestGet).toBe(60);
+    // ... and the registry charged one pull per image pulled
+    expect(by["split-egress"]?.upstream.pulls).toBe(20);
     expect(by["split-egress"]?.upstream.status["401"]).toBe(40);
     // containerd resolves with HEAD: first a 401 challenge, then the HEAD with a token (free on Docker Hub)
     expect(by["split-egress"]?.upstream.manifestHead).toBe(40);
@@ -74,7 +76,8 @@ describe("scenario runner, live over loopback", () => {
       expect(l?.verdict, name).toBe(v?.verdict);
     }
     const split = live.report.designs.find((d) => d.name === "split-egress");
-    expect(split?.upstream.manifestGet).toBe(60); // 40 counted + 20 challenged (see above)
+    expect(split?.upstream.manifestGet).toBe(60); // 40 served (20 pulls) + 20 challenged (see above)
+    expect(split?.upstream.pulls).toBe(20);
     // counts agree within a few percent where the outcome does not hinge on timing
     for (const name of ["split-egress", "authenticated"]) {
       const l = live.report.designs.find((d) => d.name === name);

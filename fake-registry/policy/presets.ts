@@ -32,10 +32,6 @@ const perSecond = (limit: number, burst: number): Limit => ({
   burst,
 });
 
-const MANIFEST_GET: CountSpec[] = [
-  { kind: "manifest", method: "GET", cost: 1 },
-  { kind: "manifest", method: "HEAD", cost: 0 },
-];
 /**
  * Docker Hub's pull: "up to two GET requests on registry manifest URLs" (the
  * index, then the platform manifest; seed 002), "one pull for each different
@@ -308,12 +304,12 @@ export const PRESETS: Record<string, Policy> = {
   unlimited: {
     preset: "unlimited",
     description:
-      "Counts manifest GETs per identity (visible in stats and metrics) and never refuses; for conformance runs",
+      "Counts pulls per identity as Docker Hub does (visible in stats and metrics) and never refuses; for conformance runs",
     rules: [
       {
         name: "pulls",
         layer: "registry",
-        counts: MANIFEST_GET,
+        counts: DOCKER_PULL,
         anonymousBy: "ip",
         authenticatedBy: "account",
         limits: {},

@@ -99,8 +99,8 @@ const SCENARIOS: Scenario[] = [
   {
     name: "quota",
     title:
-      "upstream throttles the mirror's address: 2 manifest GETs per 6 h, HEADs free (Docker Hub)",
-    policy: { limits: { pulls: { anonymous: { limit: 2, window: "6h" } } } },
+      "upstream throttles the mirror's address: 1 pull per 6 h (an index GET and its platform manifest GET), HEADs free (Docker Hub)",
+    policy: { limits: { pulls: { anonymous: { limit: 1, window: "6h" } } } },
     steps: [
       { pull: NGINX, nodes: ["a"] },
       { pull: ALPINE, nodes: ["b"] },
