@@ -380,6 +380,17 @@ async function timedRequest(
   }
 }
 
+/** The shortest time of `n` requests made one after another (each must answer 200). */
+async function fastestOf(n: number, request: () => Promise<Timed>): Promise<number> {
+  let fastest = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    const res = await request();
+    expect(res.status).toBe(200);
+    fastest = Math.min(fastest, res.ms);
+  }
+  return fastest;
+}
+
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
 
@@ -423,7 +434,12 @@ describe("fault effects on real sockets", () => {
     expect(head.body.length).toBe(0);
     expect(Number(head.headers["content-length"])).toBeGreaterThan(0);
     faults.clear();
-    expect((await timedRequest(url("/v2/"), { headers: auth() })).ms).toBeLessThan(295);
+    // Without the fault no request waits 300 ms; one can still take that long on a busy
+    // machine (722 ms seen with a second `npm test` running), so the fastest of three counts:
+    // with the latency still in place every one of them would take 300 ms or more.
+    expect(await fastestOf(3, () => timedRequest(url("/v2/"), { headers: auth() }))).toBeLessThan(
+      295,
+    );
   });
 
   it("reset: the client sees ECONNRESET, for GET and HEAD, and nothing else is written", async () => {
@@ -483,14 +499,17 @@ describe("fault effects on real sockets", () => {
     expect(res.headers["transfer-encoding"]).toBeUndefined();
     expect(res.body.length).toBe(blob.size);
     expect(sha(res.body)).toBe(blob.digest);
-    // HEAD has no body to pace: answered at once, with the real length
-    const head = await timedRequest(url(`/v2/library/nginx/blobs/${blob.digest}`), {
-      method: "HEAD",
-      headers: auth(),
-    });
+    // HEAD has no body to pace: answered at once, with the real length (the fastest of
+    // three, as above: a paced HEAD would take 1.5 s or more every time)
+    const headOnce = () =>
+      timedRequest(url(`/v2/library/nginx/blobs/${blob.digest}`), {
+        method: "HEAD",
+        headers: auth(),
+      });
+    const head = await headOnce();
     expect(head.status).toBe(200);
     expect(head.headers["content-length"]).toBe(String(blob.size));
-    expect(head.ms).toBeLessThan(1000);
+    expect(Math.min(head.ms, await fastestOf(2, headOnce))).toBeLessThan(1000);
     // bodies without a content-length of their own get one
     const ping = await timedRequest(url("/v2/"), { headers: auth() });
     expect(ping.body.toString()).toBe("{}");

@@ -66,7 +66,12 @@ function recordingLogger() {
   return { logger, lines };
 }
 
-/** An in-process replica: its own Redis connection, its own HTTP server. */
+/**
+ * An in-process replica: its own Redis connection, its own HTTP server. The command
+ * timeout is 10 s unless a test is about timeouts: a healthy Redis on a busy machine
+ * (a second `npm test` beside this one) took more than the 1 s default to answer the
+ * start-up check, and a 500 ms timeout made one counted request of a healthy Redis fail open.
+ */
 async function replica(
   url: string,
   options: {
@@ -83,7 +88,7 @@ async function replica(
     ...(options.prefix ? { prefix: options.prefix } : {}),
     ...(options.failure ? { failure: options.failure } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
+    commandTimeoutMs: options.commandTimeoutMs ?? 10_000,
     ...(options.timeScale ? { timeScale: options.timeScale } : {}),
   });
   stores.push(store);
@@ -329,7 +334,9 @@ describe("when Redis goes away mid-run", () => {
       limit: { limit: 3, window: "6h" },
       failure: "open",
       logger,
-      commandTimeoutMs: 500,
+      // Redis killed: commands fail at once (no offline queue), whatever the timeout; 2 s
+      // so a healthy Redis on a busy machine is not taken for a dead one before the kill.
+      commandTimeoutMs: 2_000,
     });
     const first = await timedGet(running.url, "127.0.0.80");
     expect(first.status).toBe(200);
@@ -381,7 +388,9 @@ describe("when Redis goes away mid-run", () => {
       limit: { limit: 3, window: "6h" },
       failure: "closed",
       logger,
-      commandTimeoutMs: 500,
+      // Redis killed: commands fail at once (no offline queue), whatever the timeout; 2 s
+      // so a healthy Redis on a busy machine is not taken for a dead one before the kill.
+      commandTimeoutMs: 2_000,
     });
     expect((await timedGet(running.url, "127.0.0.90")).status).toBe(200);
 

@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import type { Account } from "../../fake-registry/auth/users.ts";
+import type { Clock } from "../../fake-registry/core/clock.ts";
 import {
   createRegistry,
   type FakeRegistryOptions,
@@ -27,7 +28,7 @@ import {
 import { parsePolicyDocument } from "../../fake-registry/policy/file.ts";
 import { type PrivateContainerd, startPrivateContainerd } from "../helpers/containerd.ts";
 import { httpRequest, type SimpleResponse } from "../helpers/http.ts";
-import { runCommand } from "../helpers/processes.ts";
+import { runCommand, waitFor } from "../helpers/processes.ts";
 import { pullToken } from "../helpers/registry.ts";
 import { checkTools } from "../helpers/tools.ts";
 
@@ -124,6 +125,28 @@ async function useOneManifestGet(
 function errorsOf(res: SimpleResponse): { code: string; message: string }[] {
   return (JSON.parse(res.body.toString()) as { errors: { code: string; message: string }[] })
     .errors;
+}
+
+/**
+ * Registry time that moves only when told, Retry-After in wall seconds as a registry
+ * scaled by `scale` says it, tokens in wall time (as a scaled registry issues them).
+ */
+class HeldClock implements Clock {
+  readonly startedAt = Date.now();
+  readonly scale: number;
+  private current = this.startedAt;
+  constructor(scale: number) {
+    this.scale = scale;
+  }
+  now(): number {
+    return this.current;
+  }
+  tokenNow(): number {
+    return Date.now();
+  }
+  advance(ms: number): void {
+    this.current += ms;
+  }
 }
 
 function manifestGets(running: RunningRegistry, status: number): number {
@@ -237,14 +260,17 @@ describe.concurrent("refusals as skopeo sees them", () => {
   it("quota 429 with Retry-After: skopeo sleeps what it says, retries and succeeds", async (ctx) => {
     if (!tools.available) return ctx.skip(tools.reason);
     const { expect } = ctx;
+    // Registry time stands still until skopeo has been refused, then jumps the hour: on a
+    // busy machine skopeo took more than the 1 wall second of a scaled window to start, and
+    // its first GET was admitted (no 429 to retry). Tokens stay in wall time, so skopeo's
+    // cached token (expires_in 300) still works when it retries a second later.
+    const clock = new HeldClock(SCALE);
     const running = await start(
       {
         limits: { pulls: { anonymous: { limit: 1, window: "1h" } } },
         retryAfter: { pulls: true },
       },
-      // Tokens are issued and checked in wall time, so skopeo's cached token (expires_in
-      // 300) still works when it retries a second later, 1 h of registry time on.
-      { timeScale: SCALE },
+      { clock },
     );
     expect((await useOneManifestGet(running)).status).toBe(200);
     // 1 h of registry time is 1 s of wall time: Retry-After says 1 (wall seconds).
@@ -253,7 +279,17 @@ describe.concurrent("refusals as skopeo sees them", () => {
     expect(refused.status).toBe(429);
     expect(refused.headers["retry-after"]).toBe("1");
 
-    const result = await inspect(running, "library/alpine:3.20", { global: ["--debug"] });
+    const inspecting = inspect(running, "library/alpine:3.20", { global: ["--debug"] });
+    // skopeo's own GET refused (the second 429): the hour passes before its retry, 1 s later.
+    // A timer in this process runs before the retry's request is read (timers come first in
+    // Node's event loop), however late this process is scheduled.
+    await waitFor(
+      () => manifestGets(running, 429) >= 2,
+      40_000,
+      () => "skopeo was never refused",
+    );
+    clock.advance(3_600_000);
+    const result = await inspecting;
     expect(result.status, result.stderr).toBe(0);
     expect(JSON.parse(result.stdout).mediaType).toBe(
       "application/vnd.docker.distribution.manifest.list.v2+json",
