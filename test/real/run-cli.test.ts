@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fileIn, inTempDir } from "../helpers/files.ts";
 import { pullstorm, startPullstorm, waitFor } from "../helpers/processes.ts";
+import { startRegistry } from "../helpers/registry.ts";
 
 const MINI = join(import.meta.dirname, "..", "fixtures", "mini-churn.yaml");
 
@@ -17,21 +18,37 @@ function variant(dir: string, name: string, from: string, to: string): string {
 describe.concurrent("pullstorm run (CLI)", () => {
   it("on SIGINT writes what it collected, marked interrupted, and exits 130", () =>
     inTempDir("pullstorm-run-", async (out) => {
-      const proc = startPullstorm(["run", MINI, "--time-scale", "20", "--out", out]);
-      await waitFor(
-        () => proc.output().includes("pullstorm: mini-churn"),
-        20_000,
-        () => proc.output(),
-      );
-      // 120 simulated seconds: the churn (from 60) has begun, 3 s after it was due, as before
-      await new Promise((r) => setTimeout(r, 6_000));
-      const code = await proc.stop("SIGINT");
-      expect(code, proc.output()).toBe(130);
-      const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
-      expect(report.interrupted).toBe(true);
-      expect(
-        readFileSync(join(out, "events.jsonl"), "utf8").trim().split("\n").length,
-      ).toBeGreaterThan(10);
+      // Against a registry of our own (--target), so the test sees when the run is under way:
+      // a fixed 6 s after the start line was not enough on a busy machine (a second `npm test`
+      // beside this one), where the run had not begun pulling and wrote 1 event.
+      const target = await startRegistry();
+      try {
+        const proc = startPullstorm([
+          "run",
+          MINI,
+          "--time-scale",
+          "20",
+          "--target",
+          target.url,
+          "--out",
+          out,
+        ]);
+        // The churn (from 60 simulated seconds) has begun: the registry answered 30 requests.
+        await waitFor(
+          () => target.registry.stats.snapshot().total >= 30,
+          40_000,
+          () => proc.output(),
+        );
+        const code = await proc.stop("SIGINT");
+        expect(code, proc.output()).toBe(130);
+        const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
+        expect(report.interrupted).toBe(true);
+        expect(
+          readFileSync(join(out, "events.jsonl"), "utf8").trim().split("\n").length,
+        ).toBeGreaterThan(10);
+      } finally {
+        await target.close();
+      }
     }));
 
   it("writes events.jsonl and report.json and exits 0 when expectations pass", () =>
