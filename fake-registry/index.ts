@@ -158,6 +158,8 @@ export interface OpenStoreOptions {
   prefix?: string;
   /** Per-command timeout for a shared store (default 1000 ms). */
   commandTimeoutMs?: number;
+  /** How long connecting and the start-up check may take (default 3000 ms). */
+  connectTimeoutMs?: number;
 }
 
 /**
@@ -180,6 +182,7 @@ export function createQuotaStore(
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.prefix ? { prefix: options.prefix } : {}),
     ...(options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
+    ...(options.connectTimeoutMs ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
   });
   return { store, start: () => store.start() };
 }

@@ -11,6 +11,7 @@ import { createRegistry, type RunningRegistry, serveRegistry } from "../../fake-
 import { verifyDirCopy } from "../helpers/digests.ts";
 import { startDistributionMirror } from "../helpers/mirror.ts";
 import * as mirrorModel from "../helpers/mirror-model.ts";
+import { waitFor } from "../helpers/processes.ts";
 import { skopeoCopy } from "../helpers/skopeo.ts";
 import { checkTools } from "../helpers/tools.ts";
 
@@ -28,11 +29,31 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-/** Copies `image` through the mirror at `host` into work/`dest`, counting upstream from zero. */
+/**
+ * Copies `image` through the mirror at `host` into work/`dest`, counting upstream from
+ * zero, and waits until the upstream has been quiet for 500 ms (at most 15 s): a mirror
+ * stores blobs in the background, and on a busy machine (a second `npm test` beside this
+ * one) docker-registry's storing GET of a blob came after skopeo had finished (11 blob
+ * GETs counted instead of 12).
+ */
 async function copyThrough(host: string, image: string, dest: string): Promise<string> {
   upstream.registry.stats.reset();
   const result = await skopeoCopy(host, image, join(work, dest));
   expect(result.status, result.stderr).toBe(0);
+  let seen = -1;
+  let since = performance.now();
+  await waitFor(
+    () => {
+      const total = upstream.registry.stats.snapshot().total;
+      if (total !== seen) {
+        seen = total;
+        since = performance.now();
+      }
+      return performance.now() - since >= 500;
+    },
+    15_000,
+    () => `the upstream was still answering the mirror after 15 s (${seen} requests)`,
+  );
   return join(work, dest);
 }
 

@@ -68,9 +68,10 @@ function recordingLogger() {
 
 /**
  * An in-process replica: its own Redis connection, its own HTTP server. The command
- * timeout is 10 s unless a test is about timeouts: a healthy Redis on a busy machine
- * (a second `npm test` beside this one) took more than the 1 s default to answer the
- * start-up check, and a 500 ms timeout made one counted request of a healthy Redis fail open.
+ * timeout is 10 s unless a test is about timeouts, and connecting may take 10 s: a
+ * healthy Redis on a busy machine (a second `npm test` beside this one) took more than
+ * the 1 s command timeout, and once more than the 3 s connect timeout, to answer the
+ * start-up check; a 500 ms timeout made one counted request of a healthy Redis fail open.
  */
 async function replica(
   url: string,
@@ -89,6 +90,7 @@ async function replica(
     ...(options.failure ? { failure: options.failure } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     commandTimeoutMs: options.commandTimeoutMs ?? 10_000,
+    connectTimeoutMs: 10_000,
     ...(options.timeScale ? { timeScale: options.timeScale } : {}),
   });
   stores.push(store);
