@@ -294,11 +294,20 @@ describe("registry replicas sharing quotas in redis-server", () => {
       expect(metrics).toContain(`pullstorm_quota_store_up{store="${own.url}"} 0`);
       expect(metrics).toMatch(/pullstorm_quota_store_errors_total\{mode="open"\} [1-9]/);
     }
-    for (const proc of procs) {
-      const warnings = proc
+    // The log line travels through the child's stdout pipe: on a busy machine it arrived after
+    // the requests above had been answered, so wait for it (at most 10 s), then count.
+    const warningsOf = (proc: Managed) =>
+      proc
         .output()
         .split("\n")
         .filter((l) => l.includes("unreachable"));
+    for (const proc of procs) {
+      await waitFor(
+        () => warningsOf(proc).length > 0,
+        10_000,
+        () => `no warning logged:\n${proc.output()}`,
+      );
+      const warnings = warningsOf(proc);
       expect(warnings, proc.output()).toHaveLength(1);
       expect(JSON.parse(warnings[0] as string)).toMatchObject({
         level: 40,
@@ -320,7 +329,11 @@ describe("registry replicas sharing quotas in redis-server", () => {
       expect(await metricsOf(url)).toContain(`pullstorm_quota_store_up{store="${own.url}"} 1`);
     }
     for (const proc of procs)
-      expect(proc.output()).toContain(`"msg":"quota store ${own.url} reachable again"`);
+      await waitFor(
+        () => proc.output().includes(`"msg":"quota store ${own.url} reachable again"`),
+        10_000,
+        () => `no 'reachable again' logged:\n${proc.output()}`,
+      );
     const after = await timedGet(urls[0] as string, "127.0.0.72");
     expect(after.headers["ratelimit-remaining"]).toBe(`14;${W}`);
     for (const proc of procs) expect(await proc.stop("SIGTERM")).toBe(0);
