@@ -58,6 +58,7 @@ interface ServeFlags {
   faults?: string;
   store: StoreSpec;
   storeFailure: StoreFailureMode;
+  storeTimeout: number;
 }
 
 function storeSpec(value: string): StoreSpec {
@@ -212,6 +213,12 @@ export function registryCommand(program: Command): void {
         .default("open"),
     )
     .option(
+      "--store-timeout <ms>",
+      "how long one Redis command may take before it counts as unreachable (connecting: at least 3000)",
+      integer("--store-timeout", 1, 600_000),
+      1000,
+    )
+    .option(
       "--control-token <token>",
       "let non-loopback clients use /_pullstorm/* and /metrics with this Bearer token",
     )
@@ -228,6 +235,8 @@ export function registryCommand(program: Command): void {
           failure: flags.storeFailure,
           timeScale: flags.timeScale,
           logger,
+          commandTimeoutMs: flags.storeTimeout,
+          connectTimeoutMs: Math.max(3000, flags.storeTimeout),
         });
         store = quotas.store;
         const core = createRegistry({

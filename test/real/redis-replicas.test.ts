@@ -261,6 +261,11 @@ describe("registry replicas sharing quotas in redis-server", () => {
         policyFile,
         "--store",
         own.url,
+        // A healthy Redis on a busy machine answered later than the 1 s default: one request
+        // of the storm failed open ("unreachable", then "reachable again"). Redis killed below
+        // fails commands at once, whatever the timeout.
+        "--store-timeout",
+        "10000",
         "--log-level",
         "info",
       ]);
