@@ -5,7 +5,7 @@ import { runScenario } from "../harness/run.ts";
 import type { Report } from "../reports/summary.ts";
 import { renderTerminalSummary } from "../reports/terminal.ts";
 import { EventLog, writeRunReports } from "../reports/write.ts";
-import { type DesignProgress, defaultTimeScale } from "../simulator/run.ts";
+import type { DesignProgress } from "../simulator/run.ts";
 import { loadScenario } from "../simulator/scenario/load.ts";
 import { checkTarget } from "../simulator/target.ts";
 import { exitOnError, UsageError } from "./errors.ts";
@@ -16,7 +16,7 @@ interface RunFlags {
   seed?: number;
   virtual?: boolean;
   target?: string;
-  timeScale?: number;
+  timeScale?: number | "auto";
   allowRemote?: boolean;
   maxRps?: number;
   json?: boolean;
@@ -66,9 +66,10 @@ export function runCommand(program: Command): void {
       "run against this registry instead of the embedded one (loopback unless --allow-remote)",
     )
     .option(
-      "--time-scale <n>",
-      "live: simulated seconds per wall second (default: about a minute per scenario)",
-      positiveNumber("--time-scale"),
+      "--time-scale <n|auto>",
+      "live: simulated seconds per wall second, or auto: measure this machine and pick the largest scale (at most about a minute per scenario) at which the clock keeps up",
+      (v: string) => (v === "auto" ? "auto" : positiveNumber("--time-scale")(v)),
+      "auto",
     )
     .option(
       "--allow-remote",
@@ -111,11 +112,11 @@ export function runCommand(program: Command): void {
         const tty = process.stderr.isTTY && !flags.json;
         const status = new Map<string, DesignProgress>();
         const mode = flags.virtual ? "virtual" : "live";
-        const timeScale =
-          mode === "live" ? (flags.timeScale ?? defaultTimeScale(scenario)) : undefined;
+        const timeScale = mode === "live" ? (flags.timeScale ?? "auto") : undefined;
         process.stderr.write(
-          `pullstorm: ${scenario.name}, ${mode}${timeScale ? ` (time x${Math.round(timeScale * 10) / 10})` : ""}, ${scenario.designs.length} design(s) -> ${out}\n`,
+          `pullstorm: ${scenario.name}, ${mode}${timeScale === "auto" ? " (time scale auto: measuring this machine)" : timeScale ? ` (time x${Math.round(timeScale * 10) / 10})` : ""}, ${scenario.designs.length} design(s) -> ${out}\n`,
         );
+        let scaleSaid = false;
         // The report and its analysis are built as events happen; events go to the file, not memory.
         const { report, analysis } = await runScenario(scenario, {
           keepEvents: false,
@@ -128,7 +129,13 @@ export function runCommand(program: Command): void {
           ...(flags.allowRemote ? { allowRemote: true } : {}),
           signal: controller.signal,
           // Stragglers after the end (in-flight live requests) are dropped, never written to a closed file.
-          onEvent: (e) => eventsFile.write(e),
+          onEvent: (e) => {
+            eventsFile.write(e);
+            if (e.type === "clock" && e.phase === "scale" && !scaleSaid) {
+              scaleSaid = true;
+              process.stderr.write(`  time x${Math.round(e.timeScale * 10) / 10}: ${e.reason}\n`);
+            }
+          },
           onProgress: (design, p) => {
             status.set(design, p);
             if (p.done) {

@@ -1,3 +1,4 @@
+import type { ReportClock } from "./clock.ts";
 import type { DesignSummary, ExpectationResult, Percentiles } from "./summary.ts";
 
 /** Which layer said no (issue 5's vocabulary). */
@@ -141,6 +142,8 @@ export interface Analysis {
     preset: string;
   };
   faults: FaultWindow[];
+  /** report.json's clock: whether a live run kept up with its scaled clock. */
+  clock: ReportClock;
   designs: DesignAnalysis[];
   expectations: ExpectationResult[];
   /** The cheapest design (by `cost`) whose verdict is holds and whose expectations pass. */

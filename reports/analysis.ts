@@ -573,6 +573,7 @@ export function analysisOf(
       preset,
     },
     faults: faultWindows(scenario),
+    clock: report.clock,
     designs: analyses,
     expectations: report.expectations,
     cheapestHolding: cheapest,

@@ -2,6 +2,7 @@ import type { Scenario } from "../simulator/scenario/schema.ts";
 import type { SimEvent } from "../vocabulary/events.ts";
 import { analysisOf, type DesignAnalyzer, designAnalyzers } from "./analysis.ts";
 import type { Analysis } from "./analysis-types.ts";
+import { ClockFold } from "./clock.ts";
 import { DesignSummarizer, type Report, type ReportMeta, reportOf } from "./summary.ts";
 
 /**
@@ -16,12 +17,14 @@ export class RunFold {
   private readonly summarizers: DesignSummarizer[];
   private readonly analyzers: DesignAnalyzer[];
   private readonly byDesign: Map<string, { summary: DesignSummarizer; analysis: DesignAnalyzer }>;
+  private readonly clock: ClockFold;
 
   constructor(scenario: Scenario, designs: string[]) {
     this.scenario = scenario;
     this.names = designs;
     this.summarizers = designs.map((d) => new DesignSummarizer(d));
     this.analyzers = designAnalyzers(scenario, designs);
+    this.clock = new ClockFold(scenario, designs);
     this.byDesign = new Map(
       this.analyzers.map((analysis) => [
         analysis.design.name,
@@ -37,6 +40,10 @@ export class RunFold {
   add(e: SimEvent): void {
     const fold = this.byDesign.get(e.design);
     if (!fold) return;
+    if (e.type === "clock") {
+      this.clock.add(e);
+      return;
+    }
     fold.summary.add(e);
     fold.analysis.add(e);
   }
@@ -47,6 +54,7 @@ export class RunFold {
       this.scenario,
       this.summarizers.map((s) => s.result()),
       { ...meta, designs: this.names },
+      this.clock.finish(meta),
     );
     return { report, analysis: analysisOf(this.scenario, this.analyzers, report) };
   }

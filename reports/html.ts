@@ -9,6 +9,7 @@ import type {
   Finding,
   HeadroomSeries,
 } from "./analysis-types.ts";
+import { clockText } from "./clock.ts";
 import { type ExpectationResult, p95StartOf } from "./summary.ts";
 
 /**
@@ -170,8 +171,19 @@ function header(a: Analysis): string {
 <h1>${esc(s.name)}</h1>
 <p class="meta"><span>${esc(s.mode)} run</span><span>seed ${esc(s.seed)}</span><span>${esc(clock(s.durationSeconds))} simulated</span><span>preset <code>${esc(s.preset)}</code></span><span>${a.designs.length} design${a.designs.length === 1 ? "" : "s"}</span></p>
 ${s.interrupted ? `<p class="banner">This run was interrupted: the numbers cover only what was collected before it stopped.</p>` : ""}
+${clockBanner(a)}
 <p class="banner nojs">JavaScript is off: the charts are not drawn, the tables below carry every number.</p>
 </header>`;
+}
+
+/** Live runs: whether the clock kept up (a banner when it did not). */
+function clockBanner(a: Analysis): string {
+  const text = clockText(a.clock);
+  if (!text) return "";
+  const details = text.details.map((d) => `<li>${esc(d)}</li>`).join("");
+  return text.keptUp
+    ? `<p class="meta clock">${esc(text.headline)}</p><ul class="note clock">${details}</ul>`
+    : `<div class="banner clock"><p><strong>${esc(text.headline)}</strong></p><ul>${details}</ul></div>`;
 }
 
 function hypothesis(a: Analysis): string {

@@ -1,5 +1,6 @@
 import { create } from "xmlbuilder2";
 import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
+import { CLOCK_CHECK, clockText } from "./clock.ts";
 import type { ExpectationResult } from "./summary.ts";
 import { actualText, describeBreak, formatDuration } from "./terminal.ts";
 
@@ -52,6 +53,10 @@ export function renderJunit(analysis: Analysis): string {
     prop("mode", scenario.mode);
     prop("seed", scenario.seed);
     if (scenario.interrupted) prop("interrupted", true);
+    if (analysis.clock.mode === "live") {
+      prop("timeScale", analysis.clock.timeScale);
+      prop("clockKeptUp", analysis.clock.designs.find((d) => d.design === name)?.keptUp ?? false);
+    }
     if (design) {
       prop("verdict", design.summary.verdict);
       prop("firstBreak", firstBreakText(design));
@@ -70,6 +75,8 @@ export function renderJunit(analysis: Analysis): string {
           `design ${name}: ${design ? design.summary.verdict : "not run"}`,
           `first break: ${firstBreakText(design) || "none"}`,
         ];
+        const clock = e.check === CLOCK_CHECK ? clockText(analysis.clock) : null;
+        if (clock) detail.push(clock.headline, ...clock.details);
         tc.ele("failure", { message, type: "ExpectationFailed" }).txt(detail.join("\n"));
       }
     }

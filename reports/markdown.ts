@@ -1,4 +1,5 @@
 import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
+import { clockText } from "./clock.ts";
 import { p95StartOf } from "./summary.ts";
 import { actualText, describeBreak, formatDuration, plural, rankFindings } from "./terminal.ts";
 
@@ -66,6 +67,17 @@ export function renderMarkdown(analysis: Analysis): string {
     md.push(
       "> **Interrupted:** the run was stopped before the end; the numbers below cover what was collected.",
     );
+  }
+
+  const clock = clockText(analysis.clock);
+  if (clock) {
+    blank();
+    md.push(
+      clock.keptUp
+        ? `> **Clock:** ${prose(clock.headline)}`
+        : `> **Warning:** ${prose(clock.headline)}`,
+    );
+    for (const d of clock.details) md.push(`> - ${prose(d)}`);
   }
 
   blank();

@@ -1,6 +1,7 @@
 import * as hdr from "hdr-histogram-js";
 import type { Expectation, Scenario } from "../simulator/scenario/schema.ts";
 import type { MirrorDescription, SimEvent } from "../vocabulary/events.ts";
+import { clockChecks, type ReportClock } from "./clock.ts";
 import { breakDetail, EarliestBreak, isBreak } from "./first-break.ts";
 
 export interface Percentiles {
@@ -256,6 +257,8 @@ export interface Report {
   durationSeconds: number;
   timeScale?: number;
   target?: string;
+  /** How far a live run fell behind its scaled clock, and whether that could change the result (reports/clock.ts). */
+  clock: ReportClock;
   designs: DesignSummary[];
   expectations: ExpectationResult[];
 }
@@ -270,7 +273,25 @@ export interface ReportMeta {
 }
 
 /** report.json from designs already summarized (one per `meta.designs`, in that order). */
-export function reportOf(scenario: Scenario, designs: DesignSummary[], meta: ReportMeta): Report {
+export function reportOf(
+  scenario: Scenario,
+  designs: DesignSummary[],
+  meta: ReportMeta,
+  clock: ReportClock = meta.mode === "virtual"
+    ? { mode: "virtual", keptUp: true }
+    : {
+        mode: "live",
+        timeScale: meta.timeScale ?? 1,
+        chosenBy: "unknown",
+        reason: "not measured",
+        keptUp: false,
+        lagP99SimSeconds: null,
+        requestP99SimSeconds: null,
+        toleranceSimSeconds: 0,
+        rule: "not measured",
+        designs: [],
+      },
+): Report {
   return {
     scenario: scenario.name,
     mode: meta.mode,
@@ -279,10 +300,14 @@ export function reportOf(scenario: Scenario, designs: DesignSummary[], meta: Rep
     durationSeconds: scenario.duration / 1000,
     ...(meta.timeScale ? { timeScale: meta.timeScale } : {}),
     ...(meta.target ? { target: meta.target } : {}),
+    clock,
     designs,
-    expectations: checkExpectations(
-      scenario.expectations.filter((e) => meta.designs.includes(e.design)),
-      designs,
-    ),
+    expectations: [
+      ...checkExpectations(
+        scenario.expectations.filter((e) => meta.designs.includes(e.design)),
+        designs,
+      ),
+      ...clockChecks(clock),
+    ],
   };
 }

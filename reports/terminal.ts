@@ -1,5 +1,6 @@
 import { createColors } from "picocolors";
 import type { Analysis, DesignAnalysis, FirstBreak } from "./analysis-types.ts";
+import { clockText } from "./clock.ts";
 import { type ExpectationResult, p95StartOf } from "./summary.ts";
 import { formatSeconds } from "./time.ts";
 
@@ -87,6 +88,19 @@ export function renderTerminalSummary(
   lines.push(
     `${c.bold(scenario.name)} ${c.dim(`(${scenario.mode}, seed ${scenario.seed}, ${formatDuration(scenario.durationSeconds)} simulated${scenario.preset ? `, ${scenario.preset}` : ""})`)}${scenario.interrupted ? `  ${c.yellow(c.bold("INTERRUPTED"))}` : ""}`,
   );
+
+  // Live runs: did the clock keep up? Loud when it did not.
+  const clock = clockText(analysis.clock);
+  if (clock) {
+    lines.push("");
+    const [first = "", ...rest] = wrap(clock.headline, WIDTH - 4);
+    const paint = clock.keptUp ? c.green : (s: string) => c.red(c.bold(s));
+    lines.push(`  ${paint(first)}`);
+    for (const l of rest) lines.push(`  ${paint(l)}`);
+    for (const d of clock.details)
+      for (const [i, l] of wrap(d, WIDTH - 8).entries())
+        lines.push(c.dim(`    ${i ? "  " : ""}${l}`));
+  }
 
   // The design matrix.
   const header = [

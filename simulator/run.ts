@@ -2,13 +2,17 @@ import type { Account } from "../fake-registry/auth/users.ts";
 import { ScaledClock } from "../fake-registry/core/clock.ts";
 import { serveRegistry } from "../fake-registry/index.ts";
 import type { Registry } from "../fake-registry/registry/registry.ts";
-import type { SimEvent } from "../vocabulary/events.ts";
+import { parseDuration } from "../vocabulary/config/units.ts";
+import type { ClockEvent, SimEvent } from "../vocabulary/events.ts";
 import { CiFleet, Desktops } from "./actors/ci.ts";
 import { type ActorContext, egressAddress } from "./actors/common.ts";
 import { KubeletNode } from "./actors/kubelet.ts";
 import { ContentStore } from "./client/content-store.ts";
 import { type HostRoute, PullClient } from "./client/pull-client.ts";
 import { RUNTIMES } from "./client/runtimes.ts";
+import { clockTolerance } from "./clock.ts";
+import { type Calibration, calibrateMachine, chooseTimeScale } from "./engine/calibrate.ts";
+import { ClockMeter, lagProbe } from "./engine/clock-meter.ts";
 import { LiveSim, type Sim, VirtualSim } from "./engine/sim.ts";
 import { HttpTransport, InProcessTransport, type Transport } from "./engine/transport.ts";
 import { MirrorStartError } from "./mirror/backends.ts";
@@ -20,7 +24,7 @@ import {
   startChosenMirror,
 } from "./mirror/live.ts";
 import { serveMirror } from "./mirror/serve.ts";
-import { SimClock, scenarioRegistry, seedStore } from "./registry-setup.ts";
+import { SimClock, scenarioPolicy, scenarioRegistry, seedStore } from "./registry-setup.ts";
 import type { Design, Scenario } from "./scenario/schema.ts";
 import { checkTarget } from "./target.ts";
 import { directWorkload } from "./workload/director.ts";
@@ -31,8 +35,12 @@ export interface RunOptions {
   seed?: number;
   /** Only these designs (default: all). */
   designs?: string[];
-  /** Live: simulated seconds per wall second (default: the scenario takes about a minute). */
-  timeScale?: number;
+  /**
+   * Live: simulated seconds per wall second, or "auto" (the default): measure
+   * this machine first and pick the largest scale, at most about a minute per
+   * scenario, at which the clock keeps up (simulator/clock.ts).
+   */
+  timeScale?: number | "auto";
   /** Live: an external registry instead of the embedded one (already vetted by the target guard). */
   target?: string;
   /** Cap on the request rate to the target (required for remote targets). */
@@ -82,10 +90,17 @@ export async function playScenario(scenario: Scenario, options: RunOptions): Pro
     (d) => !options.designs || options.designs.includes(d.name),
   );
   const emit = (e: SimEvent) => options.onEvent?.(e);
-  const timeScale =
-    options.mode === "live" ? (options.timeScale ?? defaultTimeScale(scenario)) : undefined;
+  const scale =
+    options.mode === "live" ? await resolveTimeScale(scenario, options, seed) : undefined;
+  const timeScale = scale?.timeScale;
+  const { timeScale: _asked, ...rest } = options;
   const runOne = (design: Design) =>
-    runDesign(scenario, design, { ...options, seed, emit, ...(timeScale ? { timeScale } : {}) });
+    runDesign(scenario, design, {
+      ...rest,
+      seed,
+      emit,
+      ...(scale ? { timeScale: scale.timeScale, scaleEvent: scale } : {}),
+    });
   if (options.mode === "live") await Promise.all(designs.map(runOne));
   else for (const d of designs) await runOne(d);
   return {
@@ -98,6 +113,47 @@ export async function playScenario(scenario: Scenario, options: RunOptions): Pro
   };
 }
 
+/** How the live time scale was chosen: given, or calibrated on this machine (auto). */
+export interface TimeScaleChoice {
+  timeScale: number;
+  chosenBy: "given" | "auto";
+  reason: string;
+  calibration?: Calibration;
+}
+
+/** The live run's time scale: the one given, or (auto) the largest this machine keeps up with. */
+export async function resolveTimeScale(
+  scenario: Scenario,
+  options: { timeScale?: number | "auto"; signal?: AbortSignal },
+  seed = scenario.seed,
+): Promise<TimeScaleChoice> {
+  const tolerance = clockTolerance(scenario);
+  if (typeof options.timeScale === "number")
+    return {
+      timeScale: options.timeScale,
+      chosenBy: "given",
+      reason: `given (--time-scale ${options.timeScale})`,
+    };
+  const calibration = await calibrateMachine(scenario, { seed });
+  return {
+    ...chooseTimeScale(calibration, tolerance, defaultTimeScale(scenario)),
+    chosenBy: "auto",
+    calibration,
+  };
+}
+
+/** Fault windows, simulated ms: requests inside them may be slowed on purpose. */
+function faultWindowsMs(scenario: Scenario): Array<[number, number]> {
+  return scenario.faults.flatMap((raw): Array<[number, number]> => {
+    const spec = raw as { schedule?: { start?: string | number; duration?: string | number } };
+    const start = spec.schedule?.start !== undefined ? parseDuration(spec.schedule.start) : 0;
+    const duration =
+      spec.schedule?.duration !== undefined ? parseDuration(spec.schedule.duration) : undefined;
+    if (typeof start !== "number") return [];
+    return [[start, typeof duration === "number" ? start + duration : Number.POSITIVE_INFINITY]];
+  });
+}
+
 interface Closer {
   close(): Promise<void>;
 }
@@ -105,22 +161,64 @@ interface Closer {
 async function runDesign(
   scenario: Scenario,
   design: Design,
-  options: RunOptions & { seed: number; emit: (e: SimEvent) => void },
+  options: Omit<RunOptions, "timeScale"> & {
+    seed: number;
+    emit: (e: SimEvent) => void;
+    timeScale?: number;
+    scaleEvent?: TimeScaleChoice;
+  },
 ): Promise<void> {
   const live = options.mode === "live";
+  const scale = options.timeScale ?? 1;
+  // Live: how far the machine falls behind the scaled clock (timers and near-instant requests).
+  const meter = live ? new ClockMeter(scale) : undefined;
   const sim: Sim = live
-    ? new LiveSim(options.seed, options.timeScale ?? 1)
+    ? new LiveSim(options.seed, scale, { onLag: (ms) => meter?.lag(ms) })
     : new VirtualSim(options.seed, scenario.duration);
   const closers: Closer[] = [];
   const counts = { ok: 0, failed: 0, s429: 0 };
+  const faults = faultWindowsMs(scenario);
+  const tokenDelayed = (scenarioPolicyDelay(scenario) ?? 0) > 0;
+  const nearInstant = (e: SimEvent): e is SimEvent & { type: "request" } =>
+    e.type === "request" &&
+    e.host === "registry" &&
+    e.network === undefined &&
+    e.status < 500 &&
+    (e.kind === "ping" || e.kind === "manifest" || (e.kind === "token" && !tokenDelayed)) &&
+    !faults.some(([from, to]) => e.t * 1000 >= from && e.t * 1000 - e.latencyMs * scale < to);
   const emit = (e: SimEvent) => {
     if (e.type === "pull") counts[e.outcome === "failed" ? "failed" : "ok"]++;
     else if (e.type === "request" && e.status === 429) counts.s429++;
+    if (meter && nearInstant(e)) meter.request(e.latencyMs);
     options.emit(e);
   };
+  const clockEvent = (phase: ClockEvent["phase"], stats: ReturnType<ClockMeter["total"]>) =>
+    emit({
+      type: "clock",
+      t: Math.round(sim.now()) / 1000,
+      design: design.name,
+      phase,
+      timeScale: scale,
+      ...(stats.lag ? { lag: stats.lag } : {}),
+      ...(stats.request ? { request: stats.request } : {}),
+    });
+  let probe: { stop(): void } | undefined;
   try {
+    if (live && options.scaleEvent) {
+      const { chosenBy, reason, calibration } = options.scaleEvent;
+      emit({
+        type: "clock",
+        t: 0,
+        design: design.name,
+        phase: "scale",
+        timeScale: scale,
+        chosenBy,
+        reason,
+        ...(calibration ? { calibration } : {}),
+      });
+    }
     // The origin registry: embedded (in-process or served on loopback) or the target.
-    const clock = live ? new ScaledClock(options.timeScale ?? 1) : new SimClock(sim);
+    const clock = live ? new ScaledClock(scale) : new SimClock(sim);
     const registry: Registry | undefined = options.target
       ? undefined
       : scenarioRegistry(scenario, clock, options.seed);
@@ -328,7 +426,13 @@ async function runDesign(
         status429: counts.s429,
         done,
       });
-    const progress = live ? setInterval(() => report(false), 1000) : undefined;
+    if (meter) probe = lagProbe((ms) => meter.lag(ms));
+    const progress = live
+      ? setInterval(() => {
+          report(false);
+          if (meter) clockEvent("sample", meter.interval());
+        }, 1000)
+      : undefined;
     if (sim instanceof VirtualSim) {
       const abort = () => sim.stop();
       options.signal?.addEventListener("abort", abort);
@@ -337,7 +441,7 @@ async function runDesign(
     } else {
       const live = sim as LiveSim;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, scenario.duration / (options.timeScale ?? 1));
+        const timer = setTimeout(resolve, scenario.duration / scale);
         options.signal?.addEventListener("abort", () => {
           clearTimeout(timer);
           resolve();
@@ -348,11 +452,20 @@ async function runDesign(
       await Promise.race([Promise.allSettled(directors), new Promise((r) => setTimeout(r, 5_000))]);
     }
     if (progress) clearInterval(progress);
+    probe?.stop();
+    if (meter) clockEvent("end", meter.total());
     for (const n of nodes) n.finish();
     ci.finish();
     desktops.finish();
     report(true);
   } finally {
+    probe?.stop();
+    meter?.close();
     await Promise.all(closers.map((c) => c.close()));
   }
+}
+
+/** The token service's added latency, when the policy slows it on purpose. */
+function scenarioPolicyDelay(scenario: Scenario): number | undefined {
+  return scenarioPolicy(scenario).tokenLatencyMs;
 }

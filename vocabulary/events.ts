@@ -117,6 +117,50 @@ export interface SetupEvent {
   mirror?: MirrorDescription;
 }
 
-export type SimEvent = RequestEvent | PullEvent | StartEvent | MirrorEvent | SetupEvent;
+/** Distribution of one clock measurement, in simulated seconds (wall seconds x time scale). */
+export interface ClockStats {
+  count: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/**
+ * How well a live run's scaled clock kept up with the machine, per design.
+ * `scale`: the time scale and how it was chosen (given, or `auto` from a
+ * calibration of this machine), emitted once at the start. `sample`: the
+ * measurements of the last wall second. `end`: the whole run's.
+ * `lag` is how late timers (sleeps, back-offs, waves) fired; `request` is the
+ * duration of requests that should be near-instant on loopback (pings, token
+ * requests, manifest HEAD/GET at the embedded registry, outside fault windows).
+ */
+export interface ClockEvent {
+  type: "clock";
+  t: number;
+  design: string;
+  phase: "scale" | "sample" | "end";
+  timeScale: number;
+  /** scale: "given" (--time-scale N) or "auto" (calibrated). */
+  chosenBy?: "given" | "auto";
+  /** scale: why this scale, in words. */
+  reason?: string;
+  /** scale, auto: what the calibration measured (wall milliseconds, p99). */
+  calibration?: {
+    seconds: number;
+    lagP99WallMs: number;
+    requestP99WallMs: number;
+    requests: number;
+  };
+  lag?: ClockStats;
+  request?: ClockStats;
+}
+
+export type SimEvent =
+  | RequestEvent
+  | PullEvent
+  | StartEvent
+  | MirrorEvent
+  | SetupEvent
+  | ClockEvent;
 
 export type EventSink = (event: SimEvent) => void;

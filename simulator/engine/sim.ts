@@ -184,11 +184,18 @@ export class LiveSim implements Sim {
   private readonly scale: number;
   private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
   private done = false;
+  private readonly onLag: ((wallMs: number) => void) | undefined;
   readonly random: () => number;
 
-  constructor(seed: number, scale: number, options: { anchored?: boolean } = {}) {
+  /** `onLag`: how late each sleep's timer fired, wall ms (the clock meter). */
+  constructor(
+    seed: number,
+    scale: number,
+    options: { anchored?: boolean; onLag?: (wallMs: number) => void } = {},
+  ) {
     this.random = mulberry32(seed);
     this.scale = scale;
+    this.onLag = options.onLag;
     if (!options.anchored) this.start = performance.now();
   }
 
@@ -208,15 +215,15 @@ export class LiveSim implements Sim {
   sleep(ms: number): Promise<void> {
     if (this.done) return Promise.resolve();
     return new Promise((resolve) => {
+      const wallMs = Math.max(0, ms / this.scale);
+      const due = performance.now() + wallMs;
       const entry = {
         resolve,
-        timer: setTimeout(
-          () => {
-            this.timers.delete(entry);
-            resolve();
-          },
-          Math.max(0, ms / this.scale),
-        ),
+        timer: setTimeout(() => {
+          this.timers.delete(entry);
+          this.onLag?.(Math.max(0, performance.now() - due));
+          resolve();
+        }, wallMs),
       };
       this.timers.add(entry);
     });

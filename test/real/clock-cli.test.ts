@@ -1,0 +1,72 @@
+// Live runs that know when they lag, through the CLI: an absurd time scale is
+// caught (exit 1, a failed "the clock kept up" in report.json and junit.xml,
+// kept by `pullstorm report`); a normal scale keeps up; --time-scale auto on
+// node-churn keeps up and agrees with --virtual.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { inTempDir } from "../helpers/files.ts";
+import { pullstorm } from "../helpers/processes.ts";
+
+const MINI = join(import.meta.dirname, "..", "fixtures", "mini-churn.yaml");
+const NODE_CHURN = join(import.meta.dirname, "..", "..", "scenarios", "node-churn.yaml");
+const json = (dir: string) => JSON.parse(readFileSync(join(dir, "report.json"), "utf8"));
+
+describe.concurrent("the live clock (CLI)", () => {
+  it("x5000 falls behind: keptUp false, a failed check in report.json and junit, exit 1", () =>
+    inTempDir("pullstorm-clock-", async (out) => {
+      const res = await pullstorm(["run", MINI, "--time-scale", "5000", "--out", out]);
+      expect(res.status, res.stderr).toBe(1);
+      const report = json(out);
+      expect(report.clock).toMatchObject({
+        mode: "live",
+        timeScale: 5000,
+        chosenBy: "given",
+        keptUp: false,
+      });
+      expect(report.clock.lagP99SimSeconds).toBeGreaterThan(report.clock.toleranceSimSeconds);
+      const checks = report.expectations.filter(
+        (e: { check: string }) => e.check === "the clock kept up",
+      );
+      expect(checks.length).toBe(report.designs.length);
+      expect(checks.every((e: { passed: boolean }) => !e.passed)).toBe(true);
+      const junit = readFileSync(join(out, "junit.xml"), "utf8");
+      expect(junit).toMatch(/name="the clock kept up">\s*<failure/);
+      expect(res.stdout).toContain("THE CLOCK FELL BEHIND at x5000");
+      // Re-rendered from events.jsonl: the clock events are in the file.
+      const again = await pullstorm(["report", out, "--format", "json"]);
+      expect(again.status, again.stderr).toBe(1);
+      expect(json(out).clock).toEqual(report.clock);
+    }));
+
+  it("a normal live run keeps up", () =>
+    inTempDir("pullstorm-clock-", async (out) => {
+      const res = await pullstorm(["run", MINI, "--time-scale", "60", "--out", out]);
+      const report = json(out);
+      expect(report.clock, res.stdout).toMatchObject({ timeScale: 60, keptUp: true });
+      expect(res.status, res.stdout).toBe(0);
+    }));
+
+  it(
+    "--time-scale auto (the default) on node-churn keeps up and agrees with --virtual",
+    () =>
+      inTempDir("pullstorm-clock-", async (dir) => {
+        const live = join(dir, "live");
+        const virtual = join(dir, "virtual");
+        const [l, v] = await Promise.all([
+          pullstorm(["run", NODE_CHURN, "--out", live], { timeoutMs: 280_000 }),
+          pullstorm(["run", NODE_CHURN, "--virtual", "--out", virtual]),
+        ]);
+        expect(v.status, v.stderr).toBe(0);
+        const report = json(live);
+        expect(report.clock, l.stdout).toMatchObject({ chosenBy: "auto", keptUp: true });
+        expect(report.clock.timeScale).toBeLessThanOrEqual(120);
+        expect(l.stderr).toMatch(/time x\d+: auto: /);
+        const verdicts = (r: { designs: Array<{ name: string; verdict: string }> }) =>
+          Object.fromEntries(r.designs.map((d) => [d.name, d.verdict]));
+        expect(verdicts(report)).toEqual(verdicts(json(virtual)));
+        expect(l.status, l.stdout).toBe(0);
+      }),
+    300_000,
+  );
+});
