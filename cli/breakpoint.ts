@@ -67,7 +67,7 @@ export function breakpointCommand(program: Command): void {
           }
           for (const t of result.tries) {
             process.stdout.write(
-              `  ${vary} = ${String(t.value).padStart(6)}: ${t.verdict}${t.reason ? ` (first break at ${Math.round(t.firstBreakSeconds ?? 0)}s: ${t.reason})` : ""}\n`,
+              `  ${vary} = ${String(t.value).padStart(6)}: ${t.verdict}${t.reason ? ` (first break at ${Math.round(t.firstBreakSeconds ?? 0)}s: ${t.reason})` : ""}${t.clockKeptUp === false ? "  CLOCK FELL BEHIND: distorted" : ""}\n`,
             );
           }
           process.stdout.write(

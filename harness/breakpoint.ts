@@ -11,6 +11,8 @@ export interface BreakpointResult {
     verdict: "holds" | "breaks";
     firstBreakSeconds: number | null;
     reason: string | null;
+    /** Live tries: false when the machine fell behind the scaled clock (that try's verdict is distorted). */
+    clockKeptUp?: boolean;
   }>;
 }
 
@@ -66,6 +68,7 @@ export async function findBreakpoint(
       verdict: holds ? "holds" : "breaks",
       firstBreakSeconds: d?.firstBreakSeconds ?? null,
       reason: d?.firstBreak?.reason ?? null,
+      ...(report.clock.mode === "live" ? { clockKeptUp: report.clock.keptUp } : {}),
     });
     return holds;
   };

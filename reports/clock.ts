@@ -156,7 +156,7 @@ export function clockText(
   const scale = `x${Math.round(clock.timeScale * 10) / 10}`;
   const measured = `timer lag p99 ${clock.lagP99SimSeconds ?? "-"} s, near-instant requests p99 ${clock.requestP99SimSeconds ?? "-"} s simulated`;
   const details = [
-    `time ${scale}, ${clock.chosenBy === "auto" ? "chosen by --time-scale auto" : clock.chosenBy === "given" ? "given with --time-scale" : "chosen before clock measurement was recorded"}: ${clock.reason}`,
+    `time ${scale}: ${clock.reason}`,
     `allowed lag ${clock.toleranceSimSeconds} s simulated: ${clock.rule}`,
   ];
   for (const d of clock.designs) if (!d.keptUp) details.push(`${d.design}: ${d.why.join("; ")}`);

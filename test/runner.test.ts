@@ -74,6 +74,14 @@ describe("scenario runner, live over loopback", () => {
     );
     const live = await runScenario(scenario, { mode: "live", timeScale: 60 });
     const virtual = await runScenario(scenario, { mode: "virtual" });
+    // On a machine too busy for x120 the run must say it is distorted (and fail its
+    // "the clock kept up" checks); only a run that kept up is compared with virtual.
+    if (!live.report.clock.keptUp) {
+      expect(live.report.expectations.filter((e) => !e.passed).map((e) => e.check)).toContain(
+        "the clock kept up",
+      );
+      return;
+    }
     for (const name of ["anonymous-nat", "split-egress", "authenticated"]) {
       const l = live.report.designs.find((d) => d.name === name);
       const v = virtual.report.designs.find((d) => d.name === name);
