@@ -24,7 +24,13 @@ import {
   startChosenMirror,
 } from "./mirror/live.ts";
 import { serveMirror } from "./mirror/serve.ts";
-import { SimClock, scenarioPolicy, scenarioRegistry, seedStore } from "./registry-setup.ts";
+import {
+  prewarmImages,
+  SimClock,
+  scenarioPolicy,
+  scenarioRegistry,
+  seedStore,
+} from "./registry-setup.ts";
 import type { Design, Scenario } from "./scenario/schema.ts";
 import { checkTarget } from "./target.ts";
 import { directWorkload } from "./workload/director.ts";
@@ -94,12 +100,16 @@ export async function playScenario(scenario: Scenario, options: RunOptions): Pro
     options.mode === "live" ? await resolveTimeScale(scenario, options, seed) : undefined;
   const timeScale = scale?.timeScale;
   const { timeScale: _asked, ...rest } = options;
+  // Live: every design is set up first (registry served, mirror started, images
+  // generated), then their clocks start together.
+  const startLine = options.mode === "live" ? new StartLine(designs.length) : undefined;
   const runOne = (design: Design) =>
     runDesign(scenario, design, {
       ...rest,
       seed,
       emit,
       ...(scale ? { timeScale: scale.timeScale, scaleEvent: scale } : {}),
+      ...(startLine ? { startLine } : {}),
     });
   if (options.mode === "live") await Promise.all(designs.map(runOne));
   else for (const d of designs) await runOne(d);
@@ -111,6 +121,31 @@ export async function playScenario(scenario: Scenario, options: RunOptions): Pro
     ...(timeScale ? { timeScale } : {}),
     ...(options.target ? { target: options.target } : {}),
   };
+}
+
+/**
+ * Where live designs wait for each other before their clocks start: `arrive()`
+ * resolves true once every design has arrived, false if one withdrew (its set-up
+ * failed: the others then stop before they begin).
+ */
+class StartLine {
+  private waiting: number;
+  private readonly gate: Promise<boolean>;
+  private open!: (go: boolean) => void;
+  constructor(designs: number) {
+    this.waiting = designs;
+    this.gate = new Promise((resolve) => {
+      this.open = resolve;
+    });
+    if (designs === 0) this.open(true);
+  }
+  arrive(): Promise<boolean> {
+    if (--this.waiting === 0) this.open(true);
+    return this.gate;
+  }
+  withdraw(): void {
+    this.open(false);
+  }
 }
 
 /** How the live time scale was chosen: given, or calibrated on this machine (auto). */
@@ -134,12 +169,42 @@ export async function resolveTimeScale(
       chosenBy: "given",
       reason: `given (--time-scale ${options.timeScale})`,
     };
-  const calibration = await calibrateMachine(scenario, { seed });
+  const calibration: Calibration = {
+    ...(await calibrateMachine(scenario, { seed })),
+    peakRequestsPerSimSecond: await peakRequestRate(scenario, options, seed),
+  };
   return {
     ...chooseTimeScale(calibration, tolerance, defaultTimeScale(scenario)),
     chosenBy: "auto",
     calibration,
   };
+}
+
+/**
+ * The scenario's busiest simulated minute, in requests per simulated second
+ * over the designs that will run (they run at once live): from a virtual run,
+ * which plays the same workload on the same models.
+ */
+async function peakRequestRate(
+  scenario: Scenario,
+  options: { designs?: string[]; signal?: AbortSignal },
+  seed: number,
+): Promise<number> {
+  const windowMs = 60_000;
+  const buckets = new Map<number, number>();
+  await playScenario(scenario, {
+    mode: "virtual",
+    seed,
+    ...(options.designs ? { designs: options.designs } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    onEvent: (e) => {
+      if (e.type !== "request") return;
+      const b = Math.floor((e.t * 1000) / windowMs);
+      buckets.set(b, (buckets.get(b) ?? 0) + 1);
+    },
+  });
+  const peak = Math.max(0, ...buckets.values());
+  return Math.round((peak / (windowMs / 1000)) * 10) / 10;
 }
 
 /** Fault windows, simulated ms: requests inside them may be slowed on purpose. */
@@ -166,6 +231,7 @@ async function runDesign(
     emit: (e: SimEvent) => void;
     timeScale?: number;
     scaleEvent?: TimeScaleChoice;
+    startLine?: StartLine;
   },
 ): Promise<void> {
   const live = options.mode === "live";
@@ -173,7 +239,7 @@ async function runDesign(
   // Live: how far the machine falls behind the scaled clock (timers and near-instant requests).
   const meter = live ? new ClockMeter(scale) : undefined;
   const sim: Sim = live
-    ? new LiveSim(options.seed, scale, { onLag: (ms) => meter?.lag(ms) })
+    ? new LiveSim(options.seed, scale, { anchored: true, onLag: (ms) => meter?.lag(ms) })
     : new VirtualSim(options.seed, scenario.duration);
   const closers: Closer[] = [];
   const counts = { ok: 0, failed: 0, s429: 0 };
@@ -203,6 +269,7 @@ async function runDesign(
       ...(stats.request ? { request: stats.request } : {}),
     });
   let probe: { stop(): void } | undefined;
+  let arrived = false;
   try {
     if (live && options.scaleEvent) {
       const { chosenBy, reason, calibration } = options.scaleEvent;
@@ -218,10 +285,14 @@ async function runDesign(
       });
     }
     // The origin registry: embedded (in-process or served on loopback) or the target.
-    const clock = live ? new ScaledClock(scale) : new SimClock(sim);
+    const scaled = live ? new ScaledClock(scale, Date.now, { anchored: true }) : undefined;
+    const clock = scaled ?? new SimClock(sim);
     const registry: Registry | undefined = options.target
       ? undefined
       : scenarioRegistry(scenario, clock, options.seed);
+    // Live: the scenario's images are made before the clock starts, so making them
+    // (gzip, digests) does not slow the first pulls down.
+    if (live && registry) await prewarmImages(registry.catalog, scenario);
     let transport: Transport;
     const hosts: Record<string, string> = {};
     if (live) {
@@ -416,6 +487,12 @@ async function runDesign(
       enqueueJobs: (count, refs) => ci.enqueue(count, refs),
       arrive: (refs) => desktops.arrive(refs),
     };
+    if (live) {
+      arrived = true;
+      if (options.startLine && !(await options.startLine.arrive())) return;
+      (sim as LiveSim).anchor();
+      scaled?.anchor();
+    }
     const directors = directWorkload({ scenario, design, sim, stage, refOf });
 
     const report = (done: boolean) =>
@@ -458,6 +535,9 @@ async function runDesign(
     ci.finish();
     desktops.finish();
     report(true);
+  } catch (e) {
+    if (!arrived) options.startLine?.withdraw();
+    throw e;
   } finally {
     probe?.stop();
     meter?.close();

@@ -89,12 +89,41 @@ describe("the keptUp rule", () => {
     });
     expect(autoTimeScale({ lagP99Ms: 900, requestP99Ms: 5 }, tol, 120).timeScale).toBe(1);
     const chosen = chooseTimeScale(
-      { seconds: 1.5, lagP99WallMs: 5, requestP99WallMs: 25, requests: 100 },
+      { seconds: 1.5, lagP99WallMs: 5, requestP99WallMs: 25, requests: 100, msPerRequest: 0.1 },
       tol,
       120,
     );
     expect(chosen.timeScale).toBe(20);
     expect(chosen.reason).toMatch(/x20 is the largest scale .*\(the default x120 would not\)/);
+  });
+
+  it("auto keeps the scenario's busiest moment under a quarter of the process", () => {
+    const tol = clockTolerance(loadScenario(MINI)); // 1 s
+    // 10 requests per simulated second at 0.5 ms each: 0.5% of a core per unit of scale,
+    // so x50 fills 25%; latency alone would allow x250 (capped at 120).
+    const load = { peakRequestsPerSimSecond: 10, msPerRequest: 0.5 };
+    expect(autoTimeScale({ lagP99Ms: 1, requestP99Ms: 2 }, tol, 120, load)).toEqual({
+      timeScale: 50,
+      limitedBy: "load",
+    });
+    // A quiet scenario is limited by latency or the cap, not by load.
+    const quiet = { peakRequestsPerSimSecond: 0.1, msPerRequest: 0.5 };
+    expect(autoTimeScale({ lagP99Ms: 1, requestP99Ms: 2 }, tol, 120, quiet).limitedBy).toBe("cap");
+    const chosen = chooseTimeScale(
+      {
+        seconds: 1.5,
+        lagP99WallMs: 1,
+        requestP99WallMs: 2,
+        requests: 100,
+        msPerRequest: 0.5,
+        peakRequestsPerSimSecond: 10,
+      },
+      tol,
+      120,
+    );
+    expect(chosen.timeScale).toBe(50);
+    expect(chosen.reason).toMatch(/x50 keeps the busiest minute under 25%/);
+    expect(chosen.reason).toMatch(/10 requests per simulated second/);
   });
 });
 

@@ -150,6 +150,10 @@ export interface ClockEvent {
     lagP99WallMs: number;
     requestP99WallMs: number;
     requests: number;
+    /** Wall ms this process spends per request (client and registry sides) when it is saturated. */
+    msPerRequest?: number;
+    /** The scenario's busiest simulated minute (all designs, from a virtual run), requests per simulated second. */
+    peakRequestsPerSimSecond?: number;
   };
   lag?: ClockStats;
   request?: ClockStats;
