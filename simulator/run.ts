@@ -13,10 +13,12 @@ import { RUNTIMES } from "./client/runtimes.ts";
 import { clockTolerance } from "./clock.ts";
 import { type Calibration, calibrateMachine, chooseTimeScale } from "./engine/calibrate.ts";
 import { ClockMeter, lagProbe } from "./engine/clock-meter.ts";
+import { registryLinks, shaped } from "./engine/network.ts";
 import { LiveSim, type Sim, VirtualSim } from "./engine/sim.ts";
+import { networkModel, requestMs } from "./engine/timing.ts";
 import { HttpTransport, InProcessTransport, type Transport } from "./engine/transport.ts";
 import { MirrorStartError } from "./mirror/backends.ts";
-import { mirrorModelFor } from "./mirror/for-design.ts";
+import { MIRROR_EGRESS, mirrorModelFor } from "./mirror/for-design.ts";
 import {
   chooseMirrorBackend,
   modelDescription,
@@ -245,17 +247,22 @@ async function runDesign(
   const counts = { ok: 0, failed: 0, s429: 0 };
   const faults = faultWindowsMs(scenario);
   const tokenDelayed = (scenarioPolicyDelay(scenario) ?? 0) > 0;
+  // Time on the wire (engine/timing.ts, network.ts): the same links in both modes.
+  const network = networkModel(scenario);
+  const linkFor = registryLinks(network, MIRROR_EGRESS);
   const nearInstant = (e: SimEvent): e is SimEvent & { type: "request" } =>
     e.type === "request" &&
     e.host === "registry" &&
     e.network === undefined &&
     e.status < 500 &&
     (e.kind === "ping" || e.kind === "manifest" || (e.kind === "token" && !tokenDelayed)) &&
-    !faults.some(([from, to]) => e.t * 1000 >= from && e.t * 1000 - e.latencyMs * scale < to);
+    !faults.some(([from, to]) => e.t * 1000 >= from && e.t * 1000 - e.latencyMs < to);
   const emit = (e: SimEvent) => {
     if (e.type === "pull") counts[e.outcome === "failed" ? "failed" : "ok"]++;
     else if (e.type === "request" && e.status === 429) counts.s429++;
-    if (meter && nearInstant(e)) meter.request(e.latencyMs);
+    // What a near-instant request took beyond its modelled time on the wire, in wall ms.
+    if (meter && nearInstant(e))
+      meter.request(Math.max(0, e.latencyMs - requestMs(linkFor(e.egressIp), e.bytes)) / scale);
     options.emit(e);
   };
   const clockEvent = (phase: ClockEvent["phase"], stats: ReturnType<ClockMeter["total"]>) =>
@@ -297,13 +304,17 @@ async function runDesign(
     const hosts: Record<string, string> = {};
     if (live) {
       if (registry) {
-        const served = await serveRegistry(registry, { host: "127.0.0.1", port: 0 });
+        const served = await serveRegistry(registry, {
+          host: "127.0.0.1",
+          port: 0,
+          handler: shaped(registry, linkFor, scale),
+        });
         closers.push(served);
         hosts.registry = served.url;
       } else hosts.registry = options.target as string;
       transport = new HttpTransport(hosts, options.maxRps ? { maxRps: options.maxRps } : {});
     } else {
-      transport = new InProcessTransport({ registry: registry as Registry }, sim);
+      transport = new InProcessTransport({ registry: shaped(registry as Registry, linkFor) }, sim);
     }
 
     // Accounts: none, one shared, or one per actor (created in the registry as actors appear).
@@ -342,11 +353,15 @@ async function runDesign(
       // The embedded registry, served to the mirror on a listener of its own: what arrives there is the mirror's upstream traffic.
       let upstream = options.target as string;
       if (registry && choice.backend !== "external") {
-        const tap = await serveTappedRegistry(registry, {
-          design: design.name,
-          emit,
-          now: () => sim.now(),
-        });
+        // The real mirror's upstream leg gets the mirror's link to the origin; its clients' leg is loopback.
+        const tap = await serveTappedRegistry(
+          shaped(registry, () => network.mirrorUpstream, scale),
+          {
+            design: design.name,
+            emit,
+            now: () => sim.now(),
+          },
+        );
         closers.push(tap);
         upstream = tap.url;
       }
@@ -388,14 +403,26 @@ async function runDesign(
         emit,
       });
       if (live) {
-        const served = await serveMirror(model, { host: "127.0.0.1", port: 0 });
+        const served = await serveMirror(
+          shaped(model, () => network.mirror, scale),
+          {
+            host: "127.0.0.1",
+            port: 0,
+          },
+        );
         closers.push(served);
         transport = new HttpTransport(
           { ...hosts, mirror: served.url },
           options.maxRps ? { maxRps: options.maxRps } : {},
         );
       } else {
-        transport = new InProcessTransport({ registry: registry as Registry, mirror: model }, sim);
+        transport = new InProcessTransport(
+          {
+            registry: shaped(registry as Registry, linkFor),
+            mirror: shaped(model, () => network.mirror),
+          },
+          sim,
+        );
       }
     }
     const mirrorRuntime = mirror?.configuredFor ?? scenario.fleet.runtime;
@@ -412,6 +439,7 @@ async function runDesign(
       sim,
       design: design.name,
       emit,
+      starts: network.starts,
       client: ({ actor, index, runtime, store }) => {
         const account = accountFor(actor);
         return new PullClient({

@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { catalogFileSchema } from "../../fake-registry/catalog/file.ts";
 import { policySchema } from "../../fake-registry/policy/file.ts";
-import { durationSchema } from "../../vocabulary/config/schemas.ts";
+import { bandwidthSchema, durationSchema } from "../../vocabulary/config/schemas.ts";
 import { parseReference } from "../../vocabulary/oci/reference.ts";
+import { NETWORK_DEFAULTS } from "../engine/timing.ts";
 
 const duration = durationSchema();
 
@@ -125,6 +126,81 @@ const mirrorSchema = z
       });
   });
 
+/** A server's link, as its clients see it (defaults: simulator/engine/timing.ts NETWORK_DEFAULTS). */
+function linkSchema(
+  defaults: { rtt: number; serviceTime: number; bandwidth: number },
+  who: string,
+) {
+  return z
+    .object({
+      rtt: duration.default(defaults.rtt).describe(`round trip from a client to ${who}`),
+      serviceTime: duration
+        .default(defaults.serviceTime)
+        .describe(`${who}'s time to answer, before the first byte`),
+      bandwidth: bandwidthSchema
+        .default(defaults.bandwidth)
+        .describe(`${who}'s rate per connection, e.g. 5Gbit/s`),
+    })
+    .strict()
+    .default({
+      rtt: defaults.rtt,
+      serviceTime: defaults.serviceTime,
+      bandwidth: defaults.bandwidth,
+    });
+}
+
+const networkSchema = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        "false: requests take no simulated time and pods start the instant they are created",
+      ),
+    node: z
+      .object({
+        bandwidth: bandwidthSchema
+          .default(NETWORK_DEFAULTS.nodeBandwidth)
+          .describe("a node's (or CI runner's, desktop's) NIC, e.g. 10Gbit/s"),
+      })
+      .strict()
+      .default({ bandwidth: NETWORK_DEFAULTS.nodeBandwidth }),
+    upstream: linkSchema(
+      {
+        rtt: NETWORK_DEFAULTS.upstream.rttMs,
+        serviceTime: NETWORK_DEFAULTS.upstream.serviceMs,
+        bandwidth: NETWORK_DEFAULTS.upstream.bytesPerSecond,
+      },
+      "the origin registry",
+    ),
+    mirror: linkSchema(
+      {
+        rtt: NETWORK_DEFAULTS.mirror.rttMs,
+        serviceTime: NETWORK_DEFAULTS.mirror.serviceMs,
+        bandwidth: NETWORK_DEFAULTS.mirror.bytesPerSecond,
+      },
+      "the pull-through mirror",
+    ),
+    starts: z
+      .object({
+        podJitter: duration
+          .default(NETWORK_DEFAULTS.starts.podJitterMs)
+          .describe("each pod asks for its image uniformly within this long after it is created"),
+        nodeJitter: duration
+          .default(NETWORK_DEFAULTS.starts.nodeJitterMs)
+          .describe("a new node's pods are created uniformly within this long after the node"),
+      })
+      .strict()
+      .default({
+        podJitter: NETWORK_DEFAULTS.starts.podJitterMs,
+        nodeJitter: NETWORK_DEFAULTS.starts.nodeJitterMs,
+      }),
+  })
+  .strict()
+  .describe(
+    "time on the wire and at start: round trips, service times, bandwidth, start jitter (docs/simulator.md, Time on the wire)",
+  );
+
 const designSchema = z
   .object({
     name: z
@@ -219,6 +295,7 @@ export const scenarioSchema = z
       })
       .strict(),
     workload: z.array(workloadSchema).min(1),
+    network: networkSchema.default(networkSchema.parse({})),
     faults: z
       .array(z.unknown())
       .default([])
