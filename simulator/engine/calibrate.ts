@@ -6,6 +6,7 @@ import { AUTO_LOAD_SHARE, autoTimeScale, type ClockTolerance } from "../clock.ts
 import { scenarioRegistry } from "../registry-setup.ts";
 import type { Scenario } from "../scenario/schema.ts";
 import { ClockMeter, lagProbe } from "./clock-meter.ts";
+import { shaped } from "./network.ts";
 import { HttpTransport, isNetworkError } from "./transport.ts";
 
 export interface Calibration {
@@ -32,7 +33,16 @@ export async function calibrateMachine(
   const seconds = options.seconds ?? 1.5;
   const clients = options.clients ?? 8;
   const registry = scenarioRegistry(scenario, new ScaledClock(1), options.seed ?? scenario.seed);
-  const served = await serveRegistry(registry, { host: "127.0.0.1", port: 0 });
+  // With time on the wire, live answers wait on a timer (the link's delay): the pings wait
+  // 1 ms the same way, so the calibration sees that timer's slack too (less the 1 ms).
+  const heldMs = scenario.network.enabled ? 1 : 0;
+  const served = await serveRegistry(registry, {
+    host: "127.0.0.1",
+    port: 0,
+    ...(heldMs > 0
+      ? { handler: shaped(registry, () => ({ rttMs: heldMs, serviceMs: 0, bytesPerSecond: 0 })) }
+      : {}),
+  });
   // Scale 1000: the meter's seconds are then wall milliseconds.
   const meter = new ClockMeter(1000);
   const probe = lagProbe((ms) => meter.lag(ms), 10);
@@ -50,7 +60,8 @@ export async function calibrateMachine(
           egressAddress(50_000 + i),
         );
         const warm = started >= from;
-        if (res.status !== 0 && warm) meter.request(performance.now() - started);
+        if (res.status !== 0 && warm)
+          meter.request(Math.max(0, performance.now() - started - heldMs));
         const due = performance.now() + 10 + i;
         await new Promise((r) => setTimeout(r, 10 + i));
         if (warm) meter.lag(Math.max(0, performance.now() - due));
