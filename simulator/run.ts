@@ -16,7 +16,12 @@ import { ClockMeter, lagProbe } from "./engine/clock-meter.ts";
 import { registryLinks, shaped } from "./engine/network.ts";
 import { LiveSim, type Sim, VirtualSim } from "./engine/sim.ts";
 import { networkModel, requestMs } from "./engine/timing.ts";
-import { HttpTransport, InProcessTransport, type Transport } from "./engine/transport.ts";
+import {
+  CLIENT_TIMEOUT_MS,
+  HttpTransport,
+  InProcessTransport,
+  type Transport,
+} from "./engine/transport.ts";
 import { MirrorStartError } from "./mirror/backends.ts";
 import { MIRROR_EGRESS, mirrorModelFor } from "./mirror/for-design.ts";
 import {
@@ -301,6 +306,11 @@ async function runDesign(
     // (gzip, digests) does not slow the first pulls down.
     if (live && registry) await prewarmImages(registry.catalog, scenario);
     let transport: Transport;
+    // Live clients give up after the same simulated 30 s as virtual ones: wall ms at the scale.
+    const httpOptions = {
+      timeoutMs: CLIENT_TIMEOUT_MS / scale,
+      ...(options.maxRps ? { maxRps: options.maxRps } : {}),
+    };
     const hosts: Record<string, string> = {};
     if (live) {
       if (registry) {
@@ -312,7 +322,7 @@ async function runDesign(
         closers.push(served);
         hosts.registry = served.url;
       } else hosts.registry = options.target as string;
-      transport = new HttpTransport(hosts, options.maxRps ? { maxRps: options.maxRps } : {});
+      transport = new HttpTransport(hosts, httpOptions);
     } else {
       transport = new InProcessTransport({ registry: shaped(registry as Registry, linkFor) }, sim);
     }
@@ -374,10 +384,7 @@ async function runDesign(
           : undefined,
       );
       closers.push({ close: () => started.stop() });
-      transport = new HttpTransport(
-        { ...hosts, mirror: started.url },
-        options.maxRps ? { maxRps: options.maxRps } : {},
-      );
+      transport = new HttpTransport({ ...hosts, mirror: started.url }, httpOptions);
       emit({
         type: "setup",
         t: 0,
@@ -411,10 +418,7 @@ async function runDesign(
           },
         );
         closers.push(served);
-        transport = new HttpTransport(
-          { ...hosts, mirror: served.url },
-          options.maxRps ? { maxRps: options.maxRps } : {},
-        );
+        transport = new HttpTransport({ ...hosts, mirror: served.url }, httpOptions);
       } else {
         transport = new InProcessTransport(
           {
