@@ -63,6 +63,35 @@ describe("link arithmetic", () => {
     expect(networkModel(mini("network: { enabled: false }\n"))).toEqual(INSTANT);
   });
 
+  it("live, a fault's effects are scaled like the link's (simulated time on a wall-time socket)", async () => {
+    const fault = { delayMs: 2000, hangMs: 6000, bytesPerSecond: 1000, hang: true };
+    const server = {
+      handle: async () => ({ response: { status: 200, headers: {}, effects: fault } }),
+    };
+    const link: Link = { rttMs: 60, serviceMs: 0, bytesPerSecond: 0 };
+    const live = await shaped(server, () => link, 120).handle(
+      { method: "GET", path: "/v2/", query: new URLSearchParams(), headers: {} },
+      { ip: "127.0.0.2" },
+    );
+    expect(live.response.effects).toEqual({
+      delayMs: 2000 / 120 + 0.5,
+      hangMs: 50,
+      bytesPerSecond: 120_000,
+      hang: true,
+    });
+    // no link, still scaled; at x1 (virtual) untouched
+    const bare = await shaped(server, () => INSTANT.upstream, 120).handle(
+      { method: "GET", path: "/v2/", query: new URLSearchParams(), headers: {} },
+      { ip: "127.0.0.2" },
+    );
+    expect(bare.response.effects?.delayMs).toBeCloseTo(2000 / 120, 6);
+    const virtual = await shaped(server, () => INSTANT.upstream).handle(
+      { method: "GET", path: "/v2/", query: new URLSearchParams(), headers: {} },
+      { ip: "127.0.0.2" },
+    );
+    expect(virtual.response.effects).toEqual(fault);
+  });
+
   it("names a bad network value and where it is", () => {
     expect(() => mini("network:\n  upstream: { bandwidth: lots }\n")).toThrow(
       /network\.upstream\.bandwidth.*not a bandwidth/s,
