@@ -23,6 +23,8 @@ function basicCredentials(header: string | undefined): Credentials {
   const decoded = Buffer.from(value, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   if (colon < 0) return { malformed: true };
+  // `Basic Og==` (":", no user, no password) is what clients without credentials send: anonymous.
+  if (decoded === ":") return undefined;
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
@@ -122,6 +124,15 @@ export class TokenService {
     for (const raw of params.getAll("scope").flatMap((s) => s.split(" "))) {
       if (!raw) continue;
       const access = parseScope(raw);
+      // The repository list (`GET /v2/_catalog`) is open to everyone; it lists private repositories to their users only.
+      if (
+        access?.type === "registry" &&
+        access.name === "catalog" &&
+        access.actions.includes("*")
+      ) {
+        granted.push({ type: "registry", name: "catalog", actions: ["*"] });
+        continue;
+      }
       if (access?.type !== "repository") continue;
       if (
         access.actions.includes("pull") &&

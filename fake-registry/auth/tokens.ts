@@ -201,8 +201,13 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** base64url of `{"alg":"HS256","typ":"JWT"}`, the protected header of every token. */
 const HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
 
-export function allows(claims: TokenClaims, name: string, action: string): boolean {
+export function allows(
+  claims: TokenClaims,
+  name: string,
+  action: string,
+  type = "repository",
+): boolean {
   return claims.access.some(
-    (a) => a.type === "repository" && a.name === name && a.actions.includes(action),
+    (a) => a.type === type && a.name === name && a.actions.includes(action),
   );
 }

@@ -9,6 +9,22 @@ export interface Account {
 
 export const DEFAULT_PLAN = "free";
 
+/** Plan names: lower-case letters, digits and '-' (the keys of a rule's `limits`). */
+export const PLAN_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/**
+ * Why a plan name cannot be an account's plan, or undefined when it can:
+ * `anonymous` names the limits of clients without an account, and `default`
+ * the limits of plans no rule names.
+ */
+export function planProblem(plan: string): string | undefined {
+  if (!PLAN_RE.test(plan))
+    return `plan "${plan.slice(0, 64)}" must be lower-case letters, digits or '-' (at most 64)`;
+  if (plan === "anonymous" || plan === "default")
+    return `plan "${plan}" is reserved: "anonymous" and "default" name limits, not plans`;
+  return undefined;
+}
+
 export function parseUser(value: string): Account | { error: string } {
   const parts = value.split(":");
   if (parts.length < 2 || parts.length > 4)
@@ -24,8 +40,8 @@ export function parseUser(value: string): Account | { error: string } {
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(name))
     return { error: `--user "${value}": the name must be letters, digits, '.', '_' or '-'` };
   if (password.length === 0) return { error: `--user "${value}": the password is empty` };
-  if (plan !== undefined && !/^[a-z0-9-]+$/.test(plan))
-    return { error: `--user "${value}": the plan must be lower-case letters, digits or '-'` };
+  const badPlan = plan ? planProblem(plan) : undefined;
+  if (badPlan) return { error: `--user "${value}": ${badPlan}` };
   if (org !== undefined && !/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(org))
     return {
       error: `--user "${value}": the organisation must be letters, digits, '.', '_' or '-'`,

@@ -4,6 +4,7 @@ import type { Faker } from "@faker-js/faker";
 import { faker as english } from "@faker-js/faker/locale/en";
 import { LRUCache } from "lru-cache";
 import { FORMAT_MEDIA } from "../../vocabulary/oci/media-types.ts";
+import { own } from "../core/own.ts";
 import { buildImage, type Document, type ImageBuild, type LayerInfo, seedOf } from "./build.ts";
 import { BUILTIN_IMAGES, type ImageDraft } from "./builtin.ts";
 import { generateLayer, type LayerRecipe } from "./layer.ts";
@@ -81,6 +82,7 @@ export class Catalog {
   private readonly blobs = new Map<string, BlobEntry>();
   private readonly manifests = new Map<string, ManifestEntry>();
   private readonly blobBytes: LRUCache<string, Buffer>;
+  private sortedNames: string[] | undefined;
 
   constructor(options: CatalogOptions) {
     this.seed = options.seed;
@@ -115,10 +117,14 @@ export class Catalog {
     return this.specs.size + this.syntheticCount - this.replaced;
   }
 
-  names(): string[] {
-    const names = new Set(this.specs.keys());
-    for (let i = 0; i < this.syntheticCount; i++) names.add(this.syntheticDraft(i).name);
-    return [...names].sort();
+  /** Every repository name, sorted (made once: the catalog's names never change). */
+  names(): readonly string[] {
+    if (!this.sortedNames) {
+      const names = new Set(this.specs.keys());
+      for (let i = 0; i < this.syntheticCount; i++) names.add(this.syntheticDraft(i).name);
+      this.sortedNames = [...names].sort();
+    }
+    return this.sortedNames;
   }
 
   spec(name: string): ImageSpec | undefined {
@@ -149,7 +155,7 @@ export class Catalog {
   /** The build a tag names at this registry time, or undefined for an unknown name or tag. */
   resolveTag(name: string, tag: string, elapsedMs: number): Promise<ImageBuild> | undefined {
     const spec = this.spec(name);
-    const tagSpec = spec?.tags[tag];
+    const tagSpec = spec ? own(spec.tags, tag) : undefined;
     if (!spec || !tagSpec) return undefined;
     return this.build(spec, tag, tagGeneration(tagSpec, elapsedMs));
   }

@@ -11,6 +11,12 @@ export interface RegistryRequest {
   headers: Record<string, string | undefined>;
   /** Raw request body, read only where an endpoint takes one (the OAuth2 token POST). */
   body?: string;
+  /**
+   * The address and port the request arrived at (`127.0.0.1:5000`, IPv6 in
+   * brackets), for answers that must name the registry when the Host header
+   * does not (the token realm). Absent in-process.
+   */
+  local?: string;
 }
 
 export interface ClientInfo {

@@ -12,6 +12,8 @@ const KINDS: Record<EndpointKind, true> = {
   manifest: true,
   blob: true,
   tags: true,
+  referrers: true,
+  catalog: true,
   push: true,
   other: true,
 };
@@ -113,7 +115,7 @@ export function compileFault(input: unknown): CompileResult {
   }
   // Parameters as given (so a listed spec can be posted again), defaults filled in.
   for (const key of Object.keys(params))
-    spec[key] = key in raw ? raw[key] : params[key as keyof typeof params];
+    spec[key] = Object.hasOwn(raw, key) ? raw[key] : params[key as keyof typeof params];
   return {
     ok: true,
     compiled: {

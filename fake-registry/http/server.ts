@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
+import { Registry as PromRegistry } from "prom-client";
 import { errorBody } from "../../vocabulary/oci/errors.ts";
 import { clip } from "../../vocabulary/oci/names.ts";
 import { NO_QUERY } from "../core/no-query.ts";
@@ -13,7 +14,14 @@ import type { RegistryRequest, RegistryResponse, TransportEffects } from "../cor
 import { liveBody, openLive } from "../faults/effects/index.ts";
 import type { Handled, Registry } from "../registry/registry.ts";
 import { clientIp } from "./client-ip.ts";
-import { controlPlugin } from "./control.ts";
+import {
+  ConnectionGuard,
+  type ConnectionLimits,
+  connectionLimits,
+  rawAnswer,
+  serverOptions,
+} from "./connections.ts";
+import { type ControlOptions, controlPlugin } from "./control.ts";
 
 export interface HttpOptions {
   /** pino logger for one line per request; omit for silence. */
@@ -22,6 +30,10 @@ export interface HttpOptions {
   bodyLimit?: number;
   /** The registry whose `/_pullstorm/*` control API and `/metrics` to serve (./control.ts). */
   control?: Registry;
+  /** Control API options beyond the registry (./control.ts). */
+  controlOptions?: Omit<ControlOptions, "registry">;
+  /** Timeouts and connection caps (./connections.ts); defaults for what is left out. */
+  connections?: Partial<ConnectionLimits>;
 }
 
 declare module "fastify" {
@@ -46,16 +58,21 @@ function toRegistryRequest(request: FastifyRequest): RegistryRequest {
     headers,
   };
   if (typeof request.body === "string") req.body = request.body;
+  const { localAddress, localPort } = request.socket;
+  if (localAddress && localPort) req.local = hostPort(clientIp(localAddress), localPort);
   return req;
 }
 
-function rawError(status: 400 | 405 | 431, code: string, message: string): string {
-  const body = errorBody([{ code: code as "UNSUPPORTED", message }]);
-  const reason =
-    { 400: "Bad Request", 405: "Method Not Allowed", 431: "Request Header Fields Too Large" }[
-      status
-    ] ?? "Error";
-  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+function hostPort(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/** Whether a request announces a body (a length above 0, or chunks). */
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers["content-length"];
+  return (
+    request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")
+  );
 }
 
 /**
@@ -87,7 +104,14 @@ export function createHttpServer(
   // server's logger, without a reqId (there are no request lines to match it
   // to), and a pino child per request was a tenth of a manifest answer.
   const requestLines = options.logger !== undefined && logsInfo(options.logger);
+  const limits = connectionLimits(options.connections);
+  const guard = new ConnectionGuard(
+    limits,
+    options.control?.metrics.registry ?? new PromRegistry(),
+    options.logger,
+  );
   const app = Fastify({
+    ...serverOptions(limits),
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     ...(options.logger && !requestLines
       ? { childLoggerFactory: (logger: FastifyBaseLogger) => logger }
@@ -114,19 +138,54 @@ export function createHttpServer(
         );
     },
     clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket) {
+      const timedOut = error.code === "ERR_HTTP_REQUEST_TIMEOUT";
+      if (timedOut) guard.timedOut();
       if (!socket.writable) return socket.destroy();
-      const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
       socket.end(
-        tooLarge
-          ? rawError(431, "UNSUPPORTED", "request headers are larger than this registry accepts")
-          : rawError(400, "UNSUPPORTED", "malformed HTTP request"),
+        timedOut
+          ? rawAnswer(408, "Request Timeout", "the request did not arrive in time")
+          : error.code === "HPE_HEADER_OVERFLOW"
+            ? rawAnswer(
+                431,
+                "Request Header Fields Too Large",
+                "request headers are larger than this registry accepts",
+              )
+            : rawAnswer(400, "Bad Request", "malformed HTTP request"),
       );
+      // A client that does not read its answer must not hold the socket either.
+      setTimeout(() => socket.destroy(), 1000).unref();
     },
   });
+  guard.attach(app.server);
 
   // CONNECT never reaches routes: Node hands the socket over; answer it like any other unsupported method.
   app.server.on("connect", (_req, socket: Socket) => {
-    socket.end(rawError(405, "UNSUPPORTED", "CONNECT is not supported"));
+    socket.end(
+      rawAnswer(
+        405,
+        "Method Not Allowed",
+        "CONNECT is not supported",
+        "allow: GET, HEAD, POST\r\n",
+      ),
+    );
+  });
+
+  // Before any route (the control API's too): requests the registry cannot make sense of.
+  app.addHook("onRequest", async (request, reply) => {
+    if (request.raw.httpVersion === "1.1" && !request.headers.host) {
+      reply.header("connection", "close");
+      return reply
+        .code(400)
+        .type("application/json")
+        .send(
+          errorBody([{ code: "UNSUPPORTED", message: "an HTTP/1.1 request needs a Host header" }]),
+        );
+    }
+    // GET and HEAD take no body: one is never read (Node would drain it after the
+    // answer to keep the connection), the connection closes after the answer instead.
+    if ((request.method === "GET" || request.method === "HEAD") && hasBody(request)) {
+      reply.header("connection", "close");
+    }
   });
 
   // Declared up front, so every request object has the same shape (set by the handler below).
@@ -134,7 +193,8 @@ export function createHttpServer(
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
 
-  if (options.control) app.register(controlPlugin, { registry: options.control });
+  if (options.control)
+    app.register(controlPlugin, { ...options.controlOptions, registry: options.control });
 
   app.route({
     method: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
@@ -144,6 +204,8 @@ export function createHttpServer(
         ip: clientIp(request.socket.remoteAddress),
       });
       request.handled = handled;
+      // The cause of a 500 goes to the log, never to the client.
+      if (handled.error !== undefined) request.log.error({ err: handled.error }, "request failed");
       const { response } = handled;
       if (response.effects) return sendWithEffects(request, reply, response, response.effects);
       if (!requestLines && writesDirectly(response)) return sendDirectly(reply, request, response);
@@ -156,6 +218,7 @@ export function createHttpServer(
   app.setNotFoundHandler((request, reply) => {
     reply
       .code(405)
+      .header("allow", "GET, HEAD, POST")
       .type("application/json")
       .send(
         errorBody([

@@ -1,4 +1,5 @@
 import type { Clock } from "../core/clock.ts";
+import { own } from "../core/own.ts";
 import type { EndpointKind, Identity, RegistryResponse } from "../core/types.ts";
 import { PullMemory } from "./pull-memory.ts";
 import { deniedResponse, refusalResponse } from "./refusal.ts";
@@ -72,13 +73,19 @@ const REASON_BY_LAYER: Record<Layer, RefusalReason> = {
 };
 
 function limitFor(rule: QuotaRule, identity: Identity): Limit | undefined {
-  const found = rule.limits[planOf(identity)] ?? rule.limits.default;
+  const found = own(rule.limits, planOf(identity)) ?? own(rule.limits, "default");
   return found === "unlimited" ? undefined : found;
 }
 
+/**
+ * The count spec of a rule that matches a request, if any. `kind: "*"` is
+ * every endpoint but the repository list (`catalog`): listing repositories is
+ * not a pull, and free under every preset; a rule counts it only by naming it.
+ */
 function countOf(rule: QuotaRule, kind: EndpointKind, method: string): CountSpec | undefined {
   for (const c of rule.counts) {
-    if ((c.kind === "*" || c.kind === kind) && (c.method === "*" || c.method === method)) return c;
+    const kindMatches = c.kind === kind || (c.kind === "*" && kind !== "catalog");
+    if (kindMatches && (c.method === "*" || c.method === method)) return c;
   }
   return undefined;
 }

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { durationSchema } from "../../vocabulary/config/schemas.ts";
 import { parseDuration } from "../../vocabulary/config/units.ts";
 import { ConfigError, loadYamlFile } from "../../vocabulary/config/yaml-file.ts";
+import { PLAN_RE } from "../auth/users.ts";
 import { PRESETS, preset as presetNamed } from "./presets.ts";
 import {
   type CountSpec,
@@ -12,7 +13,7 @@ import {
 } from "./types.ts";
 
 const duration = durationSchema({ positive: true });
-const KINDS = ["ping", "token", "manifest", "blob", "tags", "*"] as const;
+const KINDS = ["ping", "token", "manifest", "blob", "tags", "referrers", "catalog", "*"] as const;
 const SUBJECTS = ["ip", "account", "org", "token", "global"] as const;
 
 const limitObject = z
@@ -104,14 +105,20 @@ const refusalSchema = z.discriminatedUnion("type", [
     .strict(),
 ]);
 
+/** A key of `limits`: a plan name, `anonymous` or `default` (so never `__proto__`). */
+const planKey = z.string().regex(PLAN_RE, "plan names are lower-case letters, digits and '-'");
+const ruleName = z
+  .string()
+  .regex(/^[a-z0-9-]+$/, "rule names are lower-case letters, digits and '-'");
+
 const ruleSchema = z
   .object({
-    name: z.string().regex(/^[a-z0-9-]+$/, "rule names are lower-case letters, digits and '-'"),
+    name: ruleName,
     layer: z.enum(["edge", "abuse", "token", "registry"]).default("registry"),
     counts: z.array(countSchema).min(1),
     anonymousBy: z.enum(SUBJECTS).default("ip"),
     authenticatedBy: z.enum(SUBJECTS).default("account"),
-    limits: z.record(z.string(), limitSchema),
+    limits: z.record(planKey, limitSchema),
     headers: z.boolean().default(false),
     retryAfter: z.boolean().default(false),
     retryAfterSeconds: z.number().int().min(0).optional(),
@@ -138,14 +145,14 @@ export const policySchema = z
   .object({
     preset: z
       .string()
-      .refine((p) => p in PRESETS, {
+      .refine((p) => Object.hasOwn(PRESETS, p), {
         message: `unknown preset; one of: ${Object.keys(PRESETS).join(", ")}`,
       })
       .optional(),
     description: z.string().optional(),
     rules: z.array(ruleSchema).optional(),
-    limits: z.record(z.string(), z.record(z.string(), limitSchema)).optional(),
-    retryAfter: z.record(z.string(), z.boolean()).optional(),
+    limits: z.record(ruleName, z.record(planKey, limitSchema)).optional(),
+    retryAfter: z.record(ruleName, z.boolean()).optional(),
     misleading: z
       .object({
         aboveRps: z.number().min(0),

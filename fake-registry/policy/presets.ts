@@ -1,3 +1,4 @@
+import { own } from "../core/own.ts";
 import {
   type CountSpec,
   DOCKER_PULL_WITHIN_MS,
@@ -326,6 +327,6 @@ export const PRESETS: Record<string, Policy> = {
 export const DEFAULT_PRESET = "dockerhub-2020";
 
 export function preset(name: string): Policy | undefined {
-  const found = PRESETS[name];
+  const found = own(PRESETS, name);
   return found ? structuredClone(found) : undefined;
 }

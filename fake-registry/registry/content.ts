@@ -6,14 +6,21 @@ import { ociError } from "../core/errors.ts";
 import type { RegistryRequest, RegistryResponse } from "../core/types.ts";
 import { serveBlob } from "./blobs.ts";
 import { serveManifest } from "./manifests.ts";
+import { serveReferrers } from "./referrers.ts";
+import { serveCatalog } from "./repositories.ts";
 import { serveTags } from "./tags.ts";
 
-/** `elapsed`: registry ms since start-up (images the catalog publishes later do not exist yet). */
+/**
+ * `elapsed`: registry ms since start-up (images the catalog publishes later do
+ * not exist yet); `visible`: whether the asker may see a repository in the
+ * catalog listing (private ones are listed to their users only).
+ */
 export async function serveContent(
   catalog: Catalog,
   route: Route,
   req: RegistryRequest,
   elapsed: number,
+  visible: (name: string) => boolean,
 ): Promise<RegistryResponse> {
   const head = req.method === "HEAD";
   switch (route.kind) {
@@ -21,6 +28,10 @@ export async function serveContent(
       return { status: 200, headers: { "content-type": "application/json" }, body: "{}" };
     case "tags":
       return serveTags(catalog, route.name, req.query);
+    case "referrers":
+      return serveReferrers(catalog, route.name, req.query);
+    case "catalog":
+      return serveCatalog(catalog, req.query, visible);
     case "manifest":
       return serveManifest(catalog, route.name, route.reference, req.headers.accept, head, elapsed);
     case "blob":

@@ -17,17 +17,29 @@ import type { Auth } from "./types.ts";
 
 const HOST_RE = /^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/;
 
-/** The token of an `Authorization: Bearer ...` header, if any. */
-export function bearerToken(req: RegistryRequest): string | undefined {
-  const header = req.headers.authorization;
-  const bearer = header?.startsWith("Bearer ") ? header.slice(7).trim() : undefined;
-  return bearer || undefined;
+/**
+ * The credentials of an `Authorization` header with the given scheme, if it
+ * has that scheme: auth schemes are case-insensitive (RFC 9110 11.1), so
+ * `bearer` and `BASIC` count too.
+ */
+export function credentialsOf(header: string | undefined, scheme: string): string | undefined {
+  if (!header || header.length <= scheme.length) return undefined;
+  const space = header.indexOf(" ");
+  if (space !== scheme.length || header.slice(0, space).toLowerCase() !== scheme) return undefined;
+  const value = header.slice(space + 1).trim();
+  return value || undefined;
 }
 
-/** The username of an `Authorization: Basic ...` header, if any. */
+/** The token of an `Authorization: Bearer ...` header, if any. */
+export function bearerToken(req: RegistryRequest): string | undefined {
+  return credentialsOf(req.headers.authorization, "bearer");
+}
+
+/** The username of an `Authorization: Basic ...` header, if any (empty credentials are none). */
 export function basicUser(header: string | undefined): string | undefined {
-  if (!header?.toLowerCase().startsWith("basic ")) return undefined;
-  const decoded = Buffer.from(header.slice(6).trim(), "base64").toString("utf8");
+  const value = credentialsOf(header, "basic");
+  if (!value) return undefined;
+  const decoded = Buffer.from(value, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
   return colon > 0 ? decoded.slice(0, colon) : undefined;
 }
@@ -93,25 +105,36 @@ export function identify(
   return who;
 }
 
+/** The scope `GET /v2/_catalog` needs, as distribution names it. */
+export const CATALOG_SCOPE = "registry:catalog:*";
+
 /**
  * The bearer-token check, on the verification identify() used: undefined
- * when the request may proceed, else the 401 to send.
+ * when the request may proceed, else the 401 to send. A repository endpoint
+ * needs `repository:<name>:pull`, the catalog `registry:catalog:*`, the
+ * version check any valid token.
  */
 export function authorize(
   auth: Auth | undefined,
   req: RegistryRequest,
-  repository: string | undefined,
+  target: { repository?: string; catalog?: boolean },
   bearer: string | undefined,
   verified: Verification | undefined,
 ): RegistryResponse | undefined {
   if (!auth) return undefined;
-  const scope = () => (repository ? `repository:${repository}:pull` : undefined);
+  const { repository, catalog } = target;
+  const scope = () =>
+    repository ? `repository:${repository}:pull` : catalog ? CATALOG_SCOPE : undefined;
   if (!bearer || !verified)
     return challenge(auth, req, scope(), undefined, "authentication required");
   if (!verified.ok) return challenge(auth, req, scope(), "invalid_token", verified.reason);
-  if (repository && !allows(verified.claims, repository, "pull")) {
+  const granted = repository
+    ? allows(verified.claims, repository, "pull", "repository")
+    : catalog
+      ? allows(verified.claims, "catalog", "*", "registry")
+      : true;
+  if (!granted)
     return challenge(auth, req, scope(), "insufficient_scope", "authentication required");
-  }
   return undefined;
 }
 
@@ -128,8 +151,13 @@ function challenge(
   return ociError("UNAUTHORIZED", message, { headers: { "www-authenticate": parts.join(",") } });
 }
 
+/**
+ * The token endpoint on the host the client asked for; without a usable Host
+ * header, on the address and port the request arrived at (never a realm
+ * without the port: the client would ask port 80).
+ */
 function realm(auth: Auth, req: RegistryRequest): string {
   if (auth.realm) return auth.realm;
   const host = req.headers.host;
-  return `http://${host && HOST_RE.test(host) ? host : "127.0.0.1"}/token`;
+  return `http://${host && HOST_RE.test(host) ? host : (req.local ?? "127.0.0.1")}/token`;
 }

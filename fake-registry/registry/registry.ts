@@ -1,9 +1,10 @@
+import { ConfigError } from "../../vocabulary/config/yaml-file.ts";
 import { PULLS_HEADER, REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";
 import { clip } from "../../vocabulary/oci/names.ts";
 import { decodePath, parseRoute, type Route } from "../../vocabulary/oci/route.ts";
 import { TokenService } from "../auth/token-service.ts";
 import { TokenSigner, type Verification } from "../auth/tokens.ts";
-import type { Account } from "../auth/users.ts";
+import { type Account, planProblem } from "../auth/users.ts";
 import type { Catalog } from "../catalog/catalog.ts";
 import type { Clock } from "../core/clock.ts";
 import { ociError } from "../core/errors.ts";
@@ -102,6 +103,7 @@ export class Registry {
         lifetimeSeconds: options.auth.tokenLifetime ?? 300,
         ...(options.auth.secret ? { secret: options.auth.secret } : {}),
       });
+      checkAccounts(options.auth.accounts, "accounts");
       const accounts = new Map(options.auth.accounts.map((a) => [a.name, a]));
       const tokens = new TokenService({
         signer,
@@ -137,6 +139,7 @@ export class Registry {
 
   /** Adds (or replaces) an account at run time: simulations create one per node or job. */
   addAccount(account: Account): void {
+    checkAccounts([account], "addAccount");
     this.auth?.tokens.addAccount(account);
   }
 
@@ -167,6 +170,8 @@ export class Registry {
         kind: "other",
         identity: anonymous(client),
       };
+      // An unreachable store is logged by the store itself; anything else is a bug to log.
+      if (!(error instanceof QuotaStoreUnavailableError)) handled.error = error;
     }
     // A fault's answer comes from whatever is in front (a load balancer), not the registry.
     if (handled.refusal?.reason !== "fault") Object.assign(handled.response.headers, API_VERSION);
@@ -263,7 +268,13 @@ export class Registry {
     bearer: string | undefined,
     verified: Verification | undefined,
   ): Promise<Answer> {
-    const denied = authorize(this.auth, req, repository, bearer, verified);
+    const denied = authorize(
+      this.auth,
+      req,
+      route.kind === "catalog" ? { catalog: true } : repository ? { repository } : {},
+      bearer,
+      verified,
+    );
     if (denied) return { response: denied, identity };
     const elapsed = now - this.clock.startedAt;
     // What a manifest request names (an index, a platform manifest, a single-arch
@@ -295,7 +306,9 @@ export class Registry {
       ? "doc" in found
         ? manifestResponse(found.doc, req.method === "HEAD")
         : found
-      : await serveContent(this.catalog, route, req, elapsed);
+      : await serveContent(this.catalog, route, req, elapsed, (name) =>
+          this.canPull(name, identity.type === "account" ? identity.key : undefined),
+        );
     Object.assign(response.headers, decision.headers);
     noteQuota(this.metrics, decision.headers, "pulls", identity, decision.remaining);
     return decision.pulls === undefined
@@ -307,6 +320,15 @@ export class Registry {
     const users = this.catalog.spec(repository)?.users;
     return users === undefined || (account !== undefined && users.includes(account));
   }
+}
+
+/** Account plans are checked when accounts arrive: a bad one is a ConfigError naming it. */
+function checkAccounts(accounts: Account[], where: string): void {
+  const problems = accounts.flatMap((a, i) => {
+    const problem = planProblem(a.plan);
+    return problem ? [`${where}[${i}] (${a.name}): ${problem}`] : [];
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
 }
 
 function refused(

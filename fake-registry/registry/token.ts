@@ -11,6 +11,7 @@ import { ipSource } from "../policy/subject.ts";
 import type { Layer } from "../policy/types.ts";
 import { basicUser, identityFromAccount } from "./identity.ts";
 import type { Answer, Auth } from "./types.ts";
+import { methodNotAllowed } from "./validate.ts";
 
 const TOKEN: Layer[] = ["token"];
 
@@ -39,7 +40,7 @@ export async function serveToken(
   }
   if (req.method !== "GET" && req.method !== "POST") {
     return {
-      response: ociError("UNSUPPORTED", "the token service answers GET and POST"),
+      response: methodNotAllowed("token", "the token service answers GET and POST"),
       identity,
     };
   }

@@ -41,6 +41,8 @@ export interface Handled {
   refusal?: { reason: RefusalReason | "fault"; rule: string };
   /** Pulls the pull limit charged this request (policy/enforcer.ts PolicyDecision.pulls); absent: not counted. */
   pulls?: number;
+  /** What made the registry answer 500: for the log, never for the client. */
+  error?: unknown;
 }
 
 /** What one endpoint's handler returns: a handled request without its kind (the pipeline knows it). */

@@ -151,6 +151,11 @@ export class MirrorModel implements InProcessHandler {
         };
       case "other":
         return other(ociError("UNSUPPORTED", route.reason, { status: 404 }));
+      // The model mirrors pulls only: the repository list and referrers are not
+      // modelled (answered as they were before the fake registry served them).
+      case "catalog":
+      case "referrers":
+        return other(ociError("UNSUPPORTED", "not an OCI distribution endpoint", { status: 404 }));
       case "tags": {
         if (!checkName(route.name).ok) return invalidName("tags");
         const session = this.upstream.session(route.name);
