@@ -12,6 +12,7 @@ import {
   createRegistry,
   type FakeRegistryOptions,
   type RunningRegistry,
+  type ServeOptions,
   serveRegistry,
 } from "./fake-registry/index.ts";
 import { LiveSim } from "./simulator/engine/sim.ts";
@@ -29,9 +30,12 @@ import type { MirrorBackendKind } from "./vocabulary/events.ts";
 
 export type { Account } from "./fake-registry/auth/users.ts";
 export {
+  type ConnectionLimits,
   createRegistry,
+  DEFAULT_CONNECTION_LIMITS,
   type FakeRegistryOptions,
   type RunningRegistry,
+  type ServeOptions,
   serveRegistry,
 } from "./fake-registry/index.ts";
 export { type HarnessOptions as RunOptions, runScenario } from "./harness/run.ts";
@@ -57,11 +61,16 @@ export type { MirrorBackendKind, MirrorDescription, SimEvent } from "./vocabular
  * `registry.stats`) and `close()`.
  */
 export async function startFakeRegistry(
-  options: FakeRegistryOptions & { host?: string; port?: number } = {},
+  options: FakeRegistryOptions & Omit<ServeOptions, "logger"> = {},
 ): Promise<RunningRegistry> {
-  const { host, port, ...rest } = options;
+  const { host, port, connections, controlHosts, ...rest } = options;
   const registry = createRegistry(rest);
-  return serveRegistry(registry, { host: host ?? "127.0.0.1", port: port ?? 0 });
+  return serveRegistry(registry, {
+    host: host ?? "127.0.0.1",
+    port: port ?? 0,
+    ...(connections ? { connections } : {}),
+    ...(controlHosts ? { controlHosts } : {}),
+  });
 }
 
 export type StartMirrorOptions = MirrorStartOptions &

@@ -4,6 +4,7 @@ import { type Account, parseUser } from "../fake-registry/auth/users.ts";
 import {
   createQuotaStore,
   createRegistry,
+  DEFAULT_CONNECTION_LIMITS,
   DEFAULT_SERVICE,
   parseStoreSpec,
   type StoreSpec,
@@ -59,6 +60,21 @@ interface ServeFlags {
   store: StoreSpec;
   storeFailure: StoreFailureMode;
   storeTimeout: number;
+  controlHost?: string[];
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  maxRequestsPerConnection: number;
+  maxConnectionsPerAddress: number;
+  maxConnections: number;
+}
+
+function hostName(value: string, previous: string[] = []): string[] {
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/.test(value))
+    throw new InvalidArgumentError(
+      `--control-host "${value.slice(0, 80)}" must be a host name (letters, digits, '.', '-'), without port`,
+    );
+  return [...previous, value.toLowerCase()];
 }
 
 function storeSpec(value: string): StoreSpec {
@@ -220,7 +236,48 @@ export function registryCommand(program: Command): void {
     )
     .option(
       "--control-token <token>",
-      "let non-loopback clients use /_pullstorm/* and /metrics with this Bearer token",
+      "require this Bearer token on /_pullstorm/* and /metrics from every caller (without it: loopback callers only)",
+    )
+    .option(
+      "--control-host <name>",
+      "a host name the control API answers besides the registry's own addresses and localhost (repeatable; DNS-rebinding guard)",
+      hostName,
+    )
+    .option(
+      "--headers-timeout <ms>",
+      "time a client has to send a request's headers; then 408 and the connection is closed",
+      integer("--headers-timeout", 1, 3_600_000),
+      DEFAULT_CONNECTION_LIMITS.headersTimeoutMs,
+    )
+    .option(
+      "--request-timeout <ms>",
+      "time a client has to send a whole request, body included (at least --headers-timeout)",
+      integer("--request-timeout", 1, 3_600_000),
+      DEFAULT_CONNECTION_LIMITS.requestTimeoutMs,
+    )
+    .option(
+      "--keep-alive-timeout <ms>",
+      "how long an idle keep-alive connection stays open",
+      integer("--keep-alive-timeout", 1, 3_600_000),
+      DEFAULT_CONNECTION_LIMITS.keepAliveTimeoutMs,
+    )
+    .option(
+      "--max-requests-per-connection <n>",
+      "requests one keep-alive connection may carry (0: no limit)",
+      integer("--max-requests-per-connection", 0, 1_000_000_000),
+      DEFAULT_CONNECTION_LIMITS.maxRequestsPerSocket,
+    )
+    .option(
+      "--max-connections-per-address <n>",
+      "connections one client address may hold open; more are answered 503 and closed (0: no limit)",
+      integer("--max-connections-per-address", 0, 1_000_000),
+      DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,
+    )
+    .option(
+      "--max-connections <n>",
+      "connections open in all; more are closed at once",
+      integer("--max-connections", 1, 1_000_000),
+      DEFAULT_CONNECTION_LIMITS.maxConnections,
     )
     .addOption(
       new Option("--log-level <level>", "request log level (logs go to stderr as JSON)")
@@ -230,6 +287,10 @@ export function registryCommand(program: Command): void {
     .action(async (flags: ServeFlags) => {
       let store: QuotaStore | undefined;
       try {
+        if (flags.requestTimeout < flags.headersTimeout)
+          throw new ConfigError([
+            `--request-timeout (${flags.requestTimeout}) must be at least --headers-timeout (${flags.headersTimeout})`,
+          ]);
         const logger = pino({ level: flags.logLevel }, pino.destination(2));
         const quotas = createQuotaStore(flags.store, {
           failure: flags.storeFailure,
@@ -261,7 +322,20 @@ export function registryCommand(program: Command): void {
         });
         // Flags, catalog and policy are checked; now Redis, before listening.
         await quotas.start();
-        const running = await serveRegistry(core, { host: flags.host, port: flags.port, logger });
+        const running = await serveRegistry(core, {
+          host: flags.host,
+          port: flags.port,
+          logger,
+          connections: {
+            headersTimeoutMs: flags.headersTimeout,
+            requestTimeoutMs: flags.requestTimeout,
+            keepAliveTimeoutMs: flags.keepAliveTimeout,
+            maxRequestsPerSocket: flags.maxRequestsPerConnection,
+            maxConnectionsPerAddress: flags.maxConnectionsPerAddress,
+            maxConnections: flags.maxConnections,
+          },
+          ...(flags.controlHost ? { controlHosts: flags.controlHost } : {}),
+        });
         process.stdout.write(
           `pullstorm registry listening on ${running.url} (seed ${flags.seed}, ${core.catalog.size} images, auth ${flags.auth ? `on, service ${flags.service}` : "off"}, policy ${core.policy.preset}${flags.timeScale !== 1 ? `, time x${flags.timeScale}` : ""}${flags.store.kind === "redis" ? `, quotas in ${flags.store.url} fail-${flags.storeFailure}` : ""})\n`,
         );

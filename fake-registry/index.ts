@@ -6,6 +6,7 @@ import { Catalog, type CatalogOptions } from "./catalog/catalog.ts";
 import { loadCatalogFile } from "./catalog/file.ts";
 import { type Clock, ScaledClock, SystemClock } from "./core/clock.ts";
 import { FaultSet } from "./faults/index.ts";
+import type { ConnectionLimits } from "./http/connections.ts";
 import { createHttpServer, type RequestHandler, urlOf } from "./http/server.ts";
 import { loadPolicyFile } from "./policy/file.ts";
 import { DEFAULT_PRESET, preset } from "./policy/presets.ts";
@@ -22,6 +23,10 @@ import { Registry } from "./registry/registry.ts";
 
 export { Catalog } from "./catalog/catalog.ts";
 export { ManualClock, ScaledClock, SystemClock } from "./core/clock.ts";
+export {
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+} from "./http/connections.ts";
 export { RedisQuotaStore } from "./policy/redis-store.ts";
 export { MemoryQuotaStore, type QuotaStore } from "./policy/store.ts";
 export { Registry } from "./registry/registry.ts";
@@ -116,21 +121,31 @@ export interface RunningRegistry {
   close(): Promise<void>;
 }
 
+/** Where and how a registry is served (`pullstorm registry serve`'s flags). */
+export interface ServeOptions {
+  host?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  logger?: FastifyBaseLogger;
+  /** Timeouts and connection caps (docs/registry.md, "Connections"); defaults for what is left out. */
+  connections?: Partial<ConnectionLimits>;
+  /** Host names the control API answers besides the registry's own addresses (`--control-host`). */
+  controlHosts?: string[];
+  /** Answers the registry API in the registry's place (the registry behind a modelled network link); the control API stays the registry's. */
+  handler?: RequestHandler;
+}
+
 /** Serves a registry over HTTP, with its control API (`/_pullstorm/*`, `/metrics`); port 0 picks a free port. */
 export async function serveRegistry(
   registry: Registry,
-  listen: {
-    host?: string;
-    port?: number;
-    logger?: FastifyBaseLogger;
-    /** Answers the registry API in the registry's place (the registry behind a modelled network link); the control API stays the registry's. */
-    handler?: RequestHandler;
-  } = {},
+  listen: ServeOptions = {},
 ): Promise<RunningRegistry> {
   const host = listen.host ?? "127.0.0.1";
   const app = createHttpServer(listen.handler ?? registry, {
     control: registry,
     ...(listen.logger ? { logger: listen.logger } : {}),
+    ...(listen.connections ? { connections: listen.connections } : {}),
+    ...(listen.controlHosts ? { controlOptions: { hosts: listen.controlHosts } } : {}),
   });
   await app.listen({ host, port: listen.port ?? 0 });
   const address = app.server.address();

@@ -43,6 +43,7 @@ describe("faults via /_pullstorm/faults", () => {
     expect(listed).toMatchObject([{ id: "lb", type: "outage", active: true, injected: 1 }]);
     const bad = await httpRequest(`${running.url}/_pullstorm/faults`, {
       method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify({ type: "latency", probability: 2 }),
     });
     expect(bad.status).toBe(400);

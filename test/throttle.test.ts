@@ -431,7 +431,12 @@ function withControl(registry: ReturnType<typeof inProcessRegistry>["registry"])
     const res = await app.inject({
       method: method as "GET",
       url,
-      headers: { host: "127.0.0.1:5000", ...opts.headers },
+      headers: {
+        host: "127.0.0.1:5000",
+        // Control bodies are JSON (a text/plain or form body is refused: test/control-api.test.ts).
+        ...(opts.body !== undefined ? { "content-type": "application/json" } : {}),
+        ...opts.headers,
+      },
       remoteAddress: opts.ip ?? "127.0.0.1",
       ...(opts.body !== undefined ? { payload: opts.body } : {}),
     });

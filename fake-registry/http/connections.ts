@@ -41,7 +41,7 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 72_000,
   maxRequestsPerSocket: 1000,
-  maxConnectionsPerAddress: 512,
+  maxConnectionsPerAddress: 1024,
   maxConnections: 10_000,
   checkIntervalMs: 1000,
 };

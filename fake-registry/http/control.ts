@@ -2,10 +2,23 @@
  * Game-day control as a Fastify plugin: inspect and swap the policy, add and
  * remove faults, reset counters, read stats and Prometheus metrics. It sits
  * beside the registry core, not in it: only a served registry has it (the
- * simulator's in-process transport never asks). Loopback clients only, unless
- * the registry has a control token and the request presents it. Answers are
- * OCI-shaped like the registry's, and counted in its stats as kind `other`.
+ * simulator's in-process transport never asks). Answers are OCI-shaped like
+ * the registry's, and counted in its stats as kind `other`.
+ *
+ * Who may use it (checked in this order, before any route runs):
+ * - with a control token (`--control-token`), every caller presents it as
+ *   `Authorization: Bearer <token>`, loopback callers too; without one, loopback
+ *   callers only (403 DENIED);
+ * - the `Host` header names an address the registry serves: the address the
+ *   connection arrived at, `localhost` on loopback, or a name given with
+ *   `--control-host` (403: a DNS-rebinding page names its own host);
+ * - an `Origin` header, when sent, is the registry's own origin (403: a page of
+ *   another site, or of another port, cannot drive it);
+ * - a body, when sent, is `application/json` (415: a form or text/plain POST
+ *   needs no CORS preflight, a JSON one does).
  */
+import { timingSafeEqual } from "node:crypto";
+import { isIP } from "node:net";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { ociError } from "../core/errors.ts";
 import type { Identity, RegistryResponse } from "../core/types.ts";
@@ -19,6 +32,8 @@ import { clientIp } from "./client-ip.ts";
 
 export interface ControlOptions {
   registry: Registry;
+  /** Host names (without port) the control API answers besides the registry's own addresses (`--control-host`). */
+  hosts?: string[];
 }
 
 /** The fault layer's control surface (implemented by ../faults/fault-set.ts). */
@@ -69,21 +84,13 @@ export async function controlPlugin(app: FastifyInstance, options: ControlOption
     return reply.code(response.status).headers(headers).send(response.body);
   };
 
+  const hosts = new Set((options.hosts ?? []).map((h) => h.toLowerCase()));
   app.addHook("onRequest", async (request, reply) => {
-    const presented = request.headers.authorization === `Bearer ${registry.controlToken}`;
-    if (
-      !isLoopback(clientIp(request.socket.remoteAddress)) &&
-      !(registry.controlToken && presented)
-    ) {
-      const denied = ociError(
-        "DENIED",
-        "control endpoints answer loopback clients, or a client presenting the control token",
-      );
-      return answer(request, reply, denied);
-    }
+    const refused = refusal(request, registry.controlToken, hosts);
+    if (refused) return answer(request, reply, refused);
   });
 
-  // The server reads bodies as text (only the token POST takes one); control bodies are JSON, whatever their type.
+  // The server reads bodies as text (only the token POST takes one); control bodies are JSON (checked above).
   app.addHook("preValidation", async (request, reply) => {
     if (!request.routeOptions.schema?.body) return;
     try {
@@ -225,6 +232,90 @@ export async function controlPlugin(app: FastifyInstance, options: ControlOption
     url: "/metrics",
     handler: notControl,
   });
+}
+
+/** Why a control request is refused (the answer to send), or undefined when it may proceed. */
+function refusal(
+  request: FastifyRequest,
+  token: string | undefined,
+  hosts: ReadonlySet<string>,
+): RegistryResponse | undefined {
+  if (token !== undefined) {
+    if (!presents(request.headers.authorization, token))
+      return ociError(
+        "DENIED",
+        "this registry has a control token: control endpoints answer callers presenting it (Authorization: Bearer <token>)",
+      );
+  } else if (!isLoopback(clientIp(request.socket.remoteAddress))) {
+    return ociError(
+      "DENIED",
+      "control endpoints answer loopback callers, or callers presenting the control token (registry serve --control-token)",
+    );
+  }
+  const host = hostName(request.headers.host);
+  if (host === undefined || !servedHost(host, request.socket.localAddress, hosts))
+    return ociError(
+      "DENIED",
+      `Host ${JSON.stringify((request.headers.host ?? "").slice(0, 100))} is not an address this registry serves (registry serve --control-host NAME adds one)`,
+    );
+  const origin = request.headers.origin;
+  if (origin !== undefined && !sameOrigin(origin, request.headers.host ?? ""))
+    return ociError(
+      "DENIED",
+      `requests from ${JSON.stringify(origin.slice(0, 100))} may not use control endpoints (foreign Origin)`,
+    );
+  const type = request.headers["content-type"];
+  const length = request.headers["content-length"];
+  const body =
+    request.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+  if ((body || type !== undefined) && !isJson(type))
+    return ociError("UNSUPPORTED", "control bodies are JSON: Content-Type: application/json", {
+      status: 415,
+    });
+  return undefined;
+}
+
+/** Whether an Authorization header presents the token (scheme case-insensitive, compared in constant time). */
+function presents(header: string | undefined, token: string): boolean {
+  const match = /^bearer +(.+)$/i.exec(header?.trim() ?? "");
+  if (!match) return false;
+  const given = Buffer.from(match[1] as string);
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** `application/json`, with parameters or not (`; charset=utf-8`). */
+function isJson(type: string | undefined): boolean {
+  return (type?.split(";")[0]?.trim().toLowerCase() ?? "") === "application/json";
+}
+
+/** The host of a Host header, lower-cased, without port and brackets; undefined when it is not one. */
+function hostName(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+))(?::\d{1,5})?$/.exec(header);
+  return m ? (m[1] ?? m[2] ?? "").toLowerCase() : undefined;
+}
+
+/**
+ * Whether a Host names this registry: the address the connection arrived at,
+ * any loopback address or `localhost` when it arrived on loopback (or the
+ * address is unknown, as in-process), or a configured name.
+ */
+function servedHost(
+  host: string,
+  localAddress: string | undefined,
+  hosts: ReadonlySet<string>,
+): boolean {
+  if (hosts.has(host)) return true;
+  const local = localAddress ? clientIp(localAddress) : undefined;
+  if (local !== undefined && host === local.toLowerCase()) return true;
+  const onLoopback = local === undefined || isLoopback(local);
+  return onLoopback && (host === "localhost" || (isIP(host) !== 0 && isLoopback(host)));
+}
+
+/** Whether an Origin is the registry's own: `http://` plus the Host the request was sent to. */
+function sameOrigin(origin: string, host: string): boolean {
+  return origin.toLowerCase() === `http://${host.toLowerCase()}`;
 }
 
 function anonymous(ip: string): Identity {
