@@ -89,7 +89,9 @@ describe("slow clients are closed, everyone else is served", () => {
       slow.map((s) =>
         Promise.race([
           s.closed,
-          new Promise<undefined>((r) => setTimeout(r, 60_000 - (performance.now() - started))),
+          new Promise<undefined>((r) =>
+            setTimeout(() => r(undefined), 60_000 - (performance.now() - started)),
+          ),
         ]),
       ),
     );

@@ -129,7 +129,12 @@ describe("control API with a token: every caller presents it, loopback included"
   afterAll(() => running?.close());
 
   it("refuses a loopback caller without the token or with a wrong one", async () => {
-    for (const headers of [{}, { authorization: "Bearer nope" }, { authorization: "gameday" }]) {
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: "Bearer nope" },
+      { authorization: "gameday" },
+    ];
+    for (const headers of attempts) {
       const res = await httpRequest(`${running.url}/_pullstorm/reset`, {
         method: "POST",
         headers,

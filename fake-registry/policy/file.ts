@@ -106,10 +106,14 @@ const refusalSchema = z.discriminatedUnion("type", [
 ]);
 
 /** A key of `limits`: a plan name, `anonymous` or `default` (so never `__proto__`). */
-const planKey = z.string().regex(PLAN_RE, "plan names are lower-case letters, digits and '-'");
-const ruleName = z
-  .string()
-  .regex(/^[a-z0-9-]+$/, "rule names are lower-case letters, digits and '-'");
+const PLAN_KEY_MESSAGE = "plan names are lower-case letters, digits and '-'";
+const planKey = z.string().regex(PLAN_RE, PLAN_KEY_MESSAGE);
+/** zod names a bad record key "Invalid key in record": say which names are allowed instead. */
+const keyError = (message: string) => ({
+  error: (issue: { code?: string }) => (issue.code === "invalid_key" ? message : undefined),
+});
+const RULE_NAME_MESSAGE = "rule names are lower-case letters, digits and '-'";
+const ruleName = z.string().regex(/^[a-z0-9-]+$/, RULE_NAME_MESSAGE);
 
 const ruleSchema = z
   .object({
@@ -118,7 +122,7 @@ const ruleSchema = z
     counts: z.array(countSchema).min(1),
     anonymousBy: z.enum(SUBJECTS).default("ip"),
     authenticatedBy: z.enum(SUBJECTS).default("account"),
-    limits: z.record(planKey, limitSchema),
+    limits: z.record(planKey, limitSchema, keyError(PLAN_KEY_MESSAGE)),
     headers: z.boolean().default(false),
     retryAfter: z.boolean().default(false),
     retryAfterSeconds: z.number().int().min(0).optional(),
@@ -140,8 +144,24 @@ const ruleSchema = z
     };
   });
 
-/** A policy file, or the body of `PUT /_pullstorm/policy`: a preset, optionally changed. */
-export const policySchema = z
+/**
+ * Where a document holds an own `__proto__` key (JSON.parse and YAML make
+ * one; zod would drop it without a word): named as a problem instead.
+ */
+function protoKeys(
+  value: unknown,
+  path: (string | number)[] = [],
+  found: (string | number)[][] = [],
+) {
+  if (typeof value !== "object" || value === null || found.length >= 10) return found;
+  for (const key of Object.keys(value)) {
+    if (key === "__proto__") found.push([...path, key]);
+    else protoKeys((value as Record<string, unknown>)[key], [...path, key], found);
+  }
+  return found;
+}
+
+const policyObject = z
   .object({
     preset: z
       .string()
@@ -151,8 +171,14 @@ export const policySchema = z
       .optional(),
     description: z.string().optional(),
     rules: z.array(ruleSchema).optional(),
-    limits: z.record(ruleName, z.record(planKey, limitSchema)).optional(),
-    retryAfter: z.record(ruleName, z.boolean()).optional(),
+    limits: z
+      .record(
+        ruleName,
+        z.record(planKey, limitSchema, keyError(PLAN_KEY_MESSAGE)),
+        keyError(RULE_NAME_MESSAGE),
+      )
+      .optional(),
+    retryAfter: z.record(ruleName, z.boolean(), keyError(RULE_NAME_MESSAGE)).optional(),
     misleading: z
       .object({
         aboveRps: z.number().min(0),
@@ -169,6 +195,19 @@ export const policySchema = z
     tokenLimitParameters: z.boolean().optional(),
   })
   .strict();
+
+/** A policy file, or the body of `PUT /_pullstorm/policy`: a preset, optionally changed. */
+export const policySchema = z
+  .unknown()
+  .superRefine((value, ctx) => {
+    for (const path of protoKeys(value))
+      ctx.addIssue({
+        code: "custom",
+        path,
+        message: "__proto__ is not a name a policy can use (plan, rule or field)",
+      });
+  })
+  .pipe(policyObject);
 
 export type PolicyInput = z.output<typeof policySchema>;
 
