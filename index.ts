@@ -10,6 +10,7 @@
  */
 import {
   createRegistry,
+  DEFAULT_MAX_CLIENTS,
   type FakeRegistryOptions,
   type RunningRegistry,
   type ServeOptions,
@@ -33,6 +34,7 @@ export {
   type ConnectionLimits,
   createRegistry,
   DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_MAX_CLIENTS,
   type FakeRegistryOptions,
   type RunningRegistry,
   type ServeOptions,
@@ -64,7 +66,8 @@ export async function startFakeRegistry(
   options: FakeRegistryOptions & Omit<ServeOptions, "logger"> = {},
 ): Promise<RunningRegistry> {
   const { host, port, connections, controlHosts, ...rest } = options;
-  const registry = createRegistry(rest);
+  // A registry served to clients it does not know keeps bounded per-client state.
+  const registry = createRegistry({ maxClients: DEFAULT_MAX_CLIENTS, ...rest });
   return serveRegistry(registry, {
     host: host ?? "127.0.0.1",
     port: port ?? 0,

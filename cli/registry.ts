@@ -5,6 +5,7 @@ import {
   createQuotaStore,
   createRegistry,
   DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_MAX_CLIENTS,
   DEFAULT_SERVICE,
   parseStoreSpec,
   type StoreSpec,
@@ -67,6 +68,7 @@ interface ServeFlags {
   maxRequestsPerConnection: number;
   maxConnectionsPerAddress: number;
   maxConnections: number;
+  maxClients: number;
 }
 
 function hostName(value: string, previous: string[] = []): string[] {
@@ -274,6 +276,12 @@ export function registryCommand(program: Command): void {
       DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,
     )
     .option(
+      "--max-clients <n>",
+      "per-client records kept at most, of each kind (quota counters, lockouts, bans, stats); least recently used evicted first",
+      integer("--max-clients", 1, 100_000_000),
+      DEFAULT_MAX_CLIENTS,
+    )
+    .option(
       "--max-connections <n>",
       "connections open in all; more are closed at once",
       integer("--max-connections", 1, 1_000_000),
@@ -298,6 +306,7 @@ export function registryCommand(program: Command): void {
           logger,
           commandTimeoutMs: flags.storeTimeout,
           connectTimeoutMs: Math.max(3000, flags.storeTimeout),
+          maxKeys: flags.maxClients,
         });
         store = quotas.store;
         const core = createRegistry({
@@ -319,6 +328,7 @@ export function registryCommand(program: Command): void {
           ...(flags.policy ? { policyFile: flags.policy } : {}),
           ...(flags.controlToken ? { controlToken: flags.controlToken } : {}),
           ...(flags.faults ? { faultsFile: flags.faults } : {}),
+          maxClients: flags.maxClients,
         });
         // Flags, catalog and policy are checked; now Redis, before listening.
         await quotas.start();

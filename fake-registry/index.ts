@@ -22,6 +22,7 @@ import type { Policy } from "./policy/types.ts";
 import { Registry } from "./registry/registry.ts";
 
 export { Catalog } from "./catalog/catalog.ts";
+export { DEFAULT_MAX_CLIENTS } from "./core/bounded.ts";
 export { ManualClock, ScaledClock, SystemClock } from "./core/clock.ts";
 export {
   type ConnectionLimits,
@@ -60,6 +61,12 @@ export interface FakeRegistryOptions {
   controlToken?: string;
   /** A YAML file with a list of fault specs to load at start (docs/faults.md). */
   faultsFile?: string;
+  /**
+   * Per-client records kept at most, of each kind (`--max-clients`): no limit
+   * unless given (the simulator's registries); `registry serve` and
+   * `startFakeRegistry` give DEFAULT_MAX_CLIENTS (100,000).
+   */
+  maxClients?: number;
 }
 
 /** A registry core with its catalog, ready for in-process use or to be served. */
@@ -87,6 +94,7 @@ export function createRegistry(options: FakeRegistryOptions = {}): Registry {
     policy,
     ...(options.store ? { store: options.store } : {}),
     ...(options.controlToken ? { controlToken: options.controlToken } : {}),
+    ...(options.maxClients ? { maxClients: options.maxClients } : {}),
     auth:
       options.auth === false
         ? false
@@ -141,6 +149,14 @@ export async function serveRegistry(
   listen: ServeOptions = {},
 ): Promise<RunningRegistry> {
   const host = listen.host ?? "127.0.0.1";
+  const logger = listen.logger;
+  if (logger)
+    registry.metrics.logEvictionsTo((line) =>
+      logger.warn(
+        { ...line, metric: "pullstorm_state_evictions_total" },
+        "per-client records evicted: the least recently used, to stay under --max-clients",
+      ),
+    );
   const app = createHttpServer(listen.handler ?? registry, {
     control: registry,
     ...(listen.logger ? { logger: listen.logger } : {}),
@@ -181,6 +197,8 @@ export interface OpenStoreOptions {
   commandTimeoutMs?: number;
   /** How long connecting and the start-up check may take (default 3000 ms). */
   connectTimeoutMs?: number;
+  /** The memory store's counters kept at most per rule window (`--max-clients`). */
+  maxKeys?: number;
 }
 
 /**
@@ -194,7 +212,11 @@ export function createQuotaStore(
   options: OpenStoreOptions = {},
 ): { store: QuotaStore; start(): Promise<void> } {
   const parsed = typeof spec === "string" ? parseStoreSpec(spec) : spec;
-  if (parsed.kind === "memory") return { store: new MemoryQuotaStore(), start: async () => {} };
+  if (parsed.kind === "memory")
+    return {
+      store: new MemoryQuotaStore(options.maxKeys ? { maxKeys: options.maxKeys } : {}),
+      start: async () => {},
+    };
   const store = new RedisQuotaStore({
     url: parsed.url,
     time: "redis",

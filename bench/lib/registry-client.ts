@@ -58,7 +58,7 @@ export interface IdentityStats {
 
 /** The fake registry's counts for one identity (`/_pullstorm/stats`). */
 export async function identityStats(url: string, identity: string): Promise<IdentityStats> {
-  const res = await fetch(`${url}/_pullstorm/stats`);
+  const res = await fetch(`${url}/_pullstorm/stats?identity=${encodeURIComponent(identity)}`);
   const body = (await res.json()) as { byIdentity: Record<string, IdentityStats> };
   return body.byIdentity[identity] ?? { total: 0 };
 }

@@ -1,4 +1,8 @@
+import { LRUCache } from "lru-cache";
 import { Counter, Gauge, Registry as PromRegistry } from "prom-client";
+
+/** Identities (per rule) pullstorm_quota_remaining reports at most: the most recently counted. */
+export const METRIC_IDENTITIES = 1000;
 
 /**
  * Prometheus metrics (prom-client), one set per registry so several registries
@@ -16,6 +20,17 @@ export class RegistryMetrics {
   private pendingRequests = new Map<string, Map<string, Map<number, number>>>();
   /** Latest quota remaining since the last collect: rule -> identity -> value. */
   private pendingRemaining = new Map<string, Map<string, number>>();
+  /**
+   * The identities pullstorm_quota_remaining reports, at most METRIC_IDENTITIES
+   * (a label set per client would grow a scrape without bound): the least
+   * recently updated is dropped from the gauge first.
+   */
+  private readonly remainingLabels = new LRUCache<string, { rule: string; identity: string }>({
+    max: METRIC_IDENTITIES,
+    dispose: (labels, _key, reason) => {
+      if (reason === "evict") this.quotaRemaining.remove(labels);
+    },
+  });
   readonly requests = new Counter({
     name: "pullstorm_requests_total",
     help: "Requests answered, by endpoint kind, method and status",
@@ -66,6 +81,42 @@ export class RegistryMetrics {
       this.storeUp.set({ store: store?.name ?? "memory" }, store?.up === false ? 0 : 1);
     },
   });
+
+  readonly stateEvictions = new Counter({
+    name: "pullstorm_state_evictions_total",
+    help: "Per-client records evicted to stay under the cap (registry serve --max-clients), least recently used first, by kind: quota, lockout, ban, pull-memory, stats",
+    labelNames: ["state"] as const,
+    registers: [this.registry],
+  });
+  /** Where eviction log lines go (the served registry's logger); none in-process. */
+  private evictionLog:
+    | ((line: { state: string; evicted: number; sinceMs: number }) => void)
+    | undefined;
+  private readonly pendingEvictions = new Map<string, { count: number; since: number }>();
+
+  /**
+   * Counts evicted per-client records (pullstorm_state_evictions_total) and
+   * logs them: the first eviction of a kind at once, then at most one line
+   * per kind every 10 wall seconds with how many were evicted since.
+   */
+  noteEviction(state: string, count: number): void {
+    this.stateEvictions.inc({ state }, count);
+    if (!this.evictionLog) return;
+    const now = Date.now();
+    const pending = this.pendingEvictions.get(state);
+    if (pending && now - pending.since < 10_000) {
+      pending.count += count;
+      return;
+    }
+    const evicted = (pending?.count ?? 0) + count;
+    this.pendingEvictions.set(state, { count: 0, since: now });
+    this.evictionLog({ state, evicted, sinceMs: pending ? now - pending.since : 0 });
+  }
+
+  /** Sends eviction lines to a log (the served registry's logger). */
+  logEvictionsTo(log: (line: { state: string; evicted: number; sinceMs: number }) => void): void {
+    this.evictionLog = log;
+  }
 
   /** Reports on `store` in pullstorm_quota_store_up, and lets it count its failures here. */
   watchQuotaStore(store: {
@@ -120,8 +171,10 @@ export class RegistryMetrics {
     const pending = this.pendingRemaining;
     this.pendingRemaining = new Map();
     for (const [rule, byIdentity] of pending)
-      for (const [identity, value] of byIdentity)
+      for (const [identity, value] of byIdentity) {
         this.quotaRemaining.set({ rule, identity }, value);
+        this.remainingLabels.set(`${rule}\n${identity}`, { rule, identity });
+      }
   }
 
   text(): Promise<string> {
@@ -132,6 +185,7 @@ export class RegistryMetrics {
     this.pendingRequests = new Map();
     this.pendingRemaining = new Map();
     this.pendingPulls = 0;
+    this.remainingLabels.clear();
     this.registry.resetMetrics();
   }
 }

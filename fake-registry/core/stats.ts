@@ -1,6 +1,9 @@
+import { BoundedMap, type EvictionListener } from "./bounded.ts";
 import type { EndpointKind, Identity } from "./types.ts";
 
 type Counts = Record<string, Record<string, Record<string, number>>>;
+/** kind -> method -> status -> count, in Maps: a method or status never meets Object.prototype. */
+type CountMaps = Map<string, Map<string, Map<number, number>>>;
 
 export interface IdentityStats {
   type: Identity["type"];
@@ -17,54 +20,164 @@ export interface StatsSnapshot {
   pulls: number;
   /** kind -> method -> status -> count */
   byKind: Counts;
+  /** Identities counted now (byIdentity may hold a page of them). */
+  identities: number;
   /** client IP (anonymous) or account name -> counts */
   byIdentity: Record<string, IdentityStats>;
+  /** Identities evicted to stay under the cap, and the requests and pulls they had (still in total and pulls). */
+  evicted: { identities: number; total: number; pulls: number };
 }
 
-function bump(counts: Counts, kind: string, method: string, status: number): void {
-  const byMethod = counts[kind] ?? {};
-  counts[kind] = byMethod;
-  const byStatus = byMethod[method] ?? {};
-  byMethod[method] = byStatus;
-  byStatus[status] = (byStatus[status] ?? 0) + 1;
+/** One identity's counts, kept small (a flood brings one per client): `kind\nmethod\nstatus` -> count. */
+interface IdentityEntry {
+  type: Identity["type"];
+  total: number;
+  pulls: number;
+  counts: Map<string, number>;
 }
 
-/** Request counts by endpoint kind, method and status, overall and per client identity. */
+function unflatten(counts: Map<string, number>): CountMaps {
+  const maps: CountMaps = new Map();
+  for (const [key, n] of counts) {
+    const [kind = "", method = "", status = "0"] = key.split("\n");
+    let byMethod = maps.get(kind);
+    if (!byMethod) {
+      byMethod = new Map();
+      maps.set(kind, byMethod);
+    }
+    let byStatus = byMethod.get(method);
+    if (!byStatus) {
+      byStatus = new Map();
+      byMethod.set(method, byStatus);
+    }
+    byStatus.set(Number(status), n);
+  }
+  return maps;
+}
+
+function bump(counts: CountMaps, kind: string, method: string, status: number): void {
+  let byMethod = counts.get(kind);
+  if (!byMethod) {
+    byMethod = new Map();
+    counts.set(kind, byMethod);
+  }
+  let byStatus = byMethod.get(method);
+  if (!byStatus) {
+    byStatus = new Map();
+    byMethod.set(method, byStatus);
+  }
+  byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
+}
+
+/** Plain objects for JSON (Object.fromEntries makes own properties, whatever the key). */
+function plain(counts: CountMaps): Counts {
+  return Object.fromEntries(
+    [...counts].map(([kind, byMethod]) => [
+      kind,
+      Object.fromEntries(
+        [...byMethod].map(([method, byStatus]) => [
+          method,
+          Object.fromEntries([...byStatus].map(([s, n]) => [String(s), n])),
+        ]),
+      ),
+    ]),
+  );
+}
+
+/**
+ * Request counts by endpoint kind, method and status, overall and per client
+ * identity. Per identity, bounded: past `maxIdentities` the least recently
+ * counted identity is evicted (its requests stay in the totals and in
+ * `evicted`).
+ */
 export class Stats {
   private since = new Date();
   private total = 0;
   private pulls = 0;
-  private byKind: Counts = {};
-  private byIdentity = new Map<string, IdentityStats>();
+  private byKind: CountMaps = new Map();
+  private readonly byIdentity: BoundedMap<IdentityEntry>;
+  private evicted = { identities: 0, total: 0, pulls: 0 };
+
+  constructor(options: { maxIdentities?: number; onEvict?: EvictionListener } = {}) {
+    this.byIdentity = new BoundedMap<IdentityEntry>({
+      state: "stats",
+      ...(options.maxIdentities ? { max: options.maxIdentities } : {}),
+      ...(options.onEvict ? { onEvict: options.onEvict } : {}),
+      evicted: (_key, entry) => {
+        this.evicted.identities++;
+        this.evicted.total += entry.total;
+        this.evicted.pulls += entry.pulls;
+      },
+    });
+  }
 
   record(kind: EndpointKind, method: string, status: number, identity: Identity, pulls = 0): void {
     this.total++;
     this.pulls += pulls;
     bump(this.byKind, kind, method, status);
-    let entry = this.byIdentity.get(identity.key);
+    let entry = this.byIdentity.get(identity.key, 0);
     if (!entry) {
-      entry = { type: identity.type, total: 0, pulls: 0, byKind: {} };
-      this.byIdentity.set(identity.key, entry);
+      entry = { type: identity.type, total: 0, pulls: 0, counts: new Map() };
+      this.byIdentity.set(identity.key, entry, 0);
     }
     entry.total++;
     entry.pulls += pulls;
-    bump(entry.byKind, kind, method, status);
+    const key = `${kind}\n${method}\n${status}`;
+    entry.counts.set(key, (entry.counts.get(key) ?? 0) + 1);
   }
 
   /** How many requests of a kind and method were answered (any status unless given). */
   count(kind: EndpointKind, method: string, status?: number): number {
-    const byStatus = this.byKind[kind]?.[method] ?? {};
-    if (status !== undefined) return byStatus[status] ?? 0;
-    return Object.values(byStatus).reduce((a, b) => a + b, 0);
+    const byStatus = this.byKind.get(kind)?.get(method);
+    if (!byStatus) return 0;
+    if (status !== undefined) return byStatus.get(status) ?? 0;
+    let n = 0;
+    for (const c of byStatus.values()) n += c;
+    return n;
   }
 
-  snapshot(): StatsSnapshot {
+  /** Identities counted now. */
+  get identities(): number {
+    return this.byIdentity.size;
+  }
+
+  /** Identity keys in order (sorted), for paging. */
+  identityKeys(): string[] {
+    return [...this.byIdentity.keys()].sort();
+  }
+
+  /** One identity's counts, if it is counted. */
+  identity(key: string): IdentityStats | undefined {
+    const entry = this.byIdentity.peek(key);
+    return entry
+      ? {
+          type: entry.type,
+          total: entry.total,
+          pulls: entry.pulls,
+          byKind: plain(unflatten(entry.counts)),
+        }
+      : undefined;
+  }
+
+  /**
+   * The totals, and every identity (or those of `keys`): a registry with
+   * many clients pages them (control.ts) instead of listing all.
+   */
+  snapshot(keys?: Iterable<string>): StatsSnapshot {
+    const entries: [string, IdentityStats][] = [];
+    for (const key of keys ?? this.identityKeys()) {
+      const found = this.identity(key);
+      if (found) entries.push([key, found]);
+    }
+    const byIdentity: Record<string, IdentityStats> = Object.fromEntries(entries);
     return {
       since: this.since.toISOString(),
       total: this.total,
       pulls: this.pulls,
-      byKind: structuredClone(this.byKind),
-      byIdentity: Object.fromEntries([...this.byIdentity].map(([k, v]) => [k, structuredClone(v)])),
+      byKind: plain(this.byKind),
+      identities: this.byIdentity.size,
+      byIdentity,
+      evicted: { ...this.evicted },
     };
   }
 
@@ -72,7 +185,8 @@ export class Stats {
     this.since = new Date();
     this.total = 0;
     this.pulls = 0;
-    this.byKind = {};
+    this.byKind = new Map();
+    this.evicted = { identities: 0, total: 0, pulls: 0 };
     this.byIdentity.clear();
   }
 }

@@ -48,6 +48,31 @@ const API_VERSION = { "docker-distribution-api-version": "registry/2.0" };
 const ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 /** A JSON object body; what is in it is checked by the policy or fault parser, which names every problem. */
 const OBJECT_BODY = { type: "object" } as const;
+/** Identities per page of `/_pullstorm/stats` unless `n` says otherwise (at most STATS_PAGE_MAX). */
+const STATS_PAGE = 100;
+const STATS_PAGE_MAX = 1000;
+const STATS_QUERY = {
+  type: "object",
+  properties: {
+    n: { type: "integer", minimum: 1, maximum: STATS_PAGE_MAX },
+    last: { type: "string", maxLength: 300 },
+    identity: { type: "string", maxLength: 300 },
+  },
+  additionalProperties: false,
+} as const;
+
+/** The index of the first key after `last` in sorted keys. */
+function firstAfter(keys: string[], last: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((keys[mid] as string) <= last) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 const FAULT_ID_PARAMS = {
   type: "object",
   properties: { id: { type: "string", maxLength: 200 } },
@@ -131,25 +156,41 @@ export async function controlPlugin(app: FastifyInstance, options: ControlOption
     }),
   );
 
-  app.get("/_pullstorm/stats", async (request, reply) => {
-    const now = registry.clock.now();
-    const snapshot = registry.stats.snapshot();
-    const quota: Record<string, unknown> = {};
-    for (const [key, entry] of Object.entries(snapshot.byIdentity)) {
-      quota[key] = await registry.enforcer.quotaOf(identityFor(registry, key, entry.type), now);
-    }
-    return answer(
-      request,
-      reply,
-      json(200, {
+  // Totals, and a page of identities (sorted, `n` per page, after `last`; `identity=KEY` for one):
+  // a registry with thousands of clients answers in a page, not in megabytes.
+  app.get<{ Querystring: { n?: number; last?: string; identity?: string } }>(
+    "/_pullstorm/stats",
+    { schema: { querystring: STATS_QUERY } },
+    async (request, reply) => {
+      const now = registry.clock.now();
+      const { n = STATS_PAGE, last, identity } = request.query;
+      let keys: string[];
+      let next: string | undefined;
+      if (identity !== undefined) keys = [identity];
+      else {
+        const all = registry.stats.identityKeys();
+        const from = last === undefined ? 0 : firstAfter(all, last);
+        keys = all.slice(from, from + n);
+        const lastShown = keys[keys.length - 1];
+        if (from + n < all.length && lastShown !== undefined)
+          next = `/_pullstorm/stats?n=${n}&last=${encodeURIComponent(lastShown)}`;
+      }
+      const snapshot = registry.stats.snapshot(keys);
+      const byIdentity = new Map<string, unknown>();
+      for (const [key, entry] of Object.entries(snapshot.byIdentity)) {
+        const quota = await registry.enforcer.quotaOf(identityFor(registry, key, entry.type), now);
+        byIdentity.set(key, { ...entry, quota });
+      }
+      const response = json(200, {
         ...snapshot,
         policy: registry.policy.preset,
-        byIdentity: Object.fromEntries(
-          Object.entries(snapshot.byIdentity).map(([k, v]) => [k, { ...v, quota: quota[k] }]),
-        ),
-      }),
-    );
-  });
+        byIdentity: Object.fromEntries(byIdentity),
+        ...(next ? { next } : {}),
+      });
+      if (next) response.headers.link = `<${next}>; rel="next"`;
+      return answer(request, reply, response);
+    },
+  );
 
   app.get("/_pullstorm/policy", async (request, reply) =>
     answer(request, reply, json(200, { ...registry.policy, presets: Object.keys(PRESETS) })),

@@ -1,7 +1,8 @@
+import { BoundedMap, type EvictionListener } from "../core/bounded.ts";
 import type { Clock } from "../core/clock.ts";
 import { own } from "../core/own.ts";
 import type { EndpointKind, Identity, RegistryResponse } from "../core/types.ts";
-import { PullMemory } from "./pull-memory.ts";
+import { PULL_MEMORY_MAX, PullMemory } from "./pull-memory.ts";
 import { deniedResponse, refusalResponse } from "./refusal.ts";
 import {
   type ImmediateQuotaStore,
@@ -135,9 +136,10 @@ export class PolicyEnforcer {
   /** The same store when it answers at once (memory), asked without awaiting. */
   private readonly immediate: ImmediateQuotaStore | undefined;
   private readonly clock: Clock & { scale?: number };
-  private readonly bans = new Map<string, number>();
+  /** Ban ends (registry time) per rule and subject, dropped once past, bounded. */
+  private readonly bans: BoundedMap<number>;
   /** Recent index GETs per subject, for `docker-pull` counts (per process: docs/policy.md). */
-  readonly pullMemory = new PullMemory();
+  readonly pullMemory: PullMemory;
   private recentCounted: number[] = [];
   private random: () => number;
 
@@ -146,12 +148,20 @@ export class PolicyEnforcer {
     store: QuotaStore,
     clock: Clock & { scale?: number },
     random = Math.random,
+    options: { maxClients?: number; onEvict?: EvictionListener } = {},
   ) {
     this.current = policy;
     this.store = store;
     this.immediate = isImmediate(store) ? store : undefined;
     this.clock = clock;
     this.random = random;
+    this.bans = new BoundedMap<number>({
+      state: "ban",
+      ...(options.maxClients ? { max: options.maxClients } : {}),
+      expiresAt: (until) => until,
+      ...(options.onEvict ? { onEvict: options.onEvict } : {}),
+    });
+    this.pullMemory = new PullMemory(options.maxClients ?? PULL_MEMORY_MAX, options.onEvict);
   }
 
   get policy(): Policy {
@@ -204,7 +214,7 @@ export class PolicyEnforcer {
       // The store key of both the ban counter and the quota.
       const banKey = storeKey(rule, key);
       if (rule.ban) {
-        const until = this.bans.get(banKey);
+        const until = this.bans.get(banKey, req.now);
         if (until !== undefined && until > req.now) {
           return this.refuse(rule, req, "ban", until - req.now);
         }
@@ -212,7 +222,7 @@ export class PolicyEnforcer {
           ? this.immediate.hitNow(banKey, rule.ban.windowMs, req.now)
           : await this.store.hit(banKey, rule.ban.windowMs, req.now);
         if (hits > rule.ban.after) {
-          this.bans.set(banKey, req.now + rule.ban.forMs);
+          this.bans.set(banKey, req.now + rule.ban.forMs, req.now);
           return this.refuse(rule, req, "ban", rule.ban.forMs);
         }
       }
@@ -225,7 +235,8 @@ export class PolicyEnforcer {
       if (rule.layer === "registry" && pulls === undefined) pulls = cost;
       const limit = limitFor(rule, req.identity);
       if (!limit) {
-        if (facts?.role === "index") this.pullMemory.opened(banKey, facts.image, req.now);
+        if (facts?.role === "index")
+          this.pullMemory.opened(banKey, facts.image, req.now, count.withinMs);
         continue;
       }
       const now = this.immediate;
@@ -238,7 +249,7 @@ export class PolicyEnforcer {
             ? now.peekNow(banKey, limit, req.now)
             : await this.store.peek(banKey, limit, req.now);
       if (state.admitted && facts?.role === "index")
-        this.pullMemory.opened(banKey, facts.image, req.now);
+        this.pullMemory.opened(banKey, facts.image, req.now, count.withinMs);
       if (rule.headers && req.kind === "manifest" && !state.unchecked) {
         const h = headersOf(limit);
         headers["ratelimit-limit"] = h.limit;

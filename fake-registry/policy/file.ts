@@ -161,7 +161,8 @@ function protoKeys(
   return found;
 }
 
-const policyObject = z
+/** A policy file, or the body of `PUT /_pullstorm/policy`: a preset, optionally changed. */
+export const policySchema = z
   .object({
     preset: z
       .string()
@@ -196,8 +197,8 @@ const policyObject = z
   })
   .strict();
 
-/** A policy file, or the body of `PUT /_pullstorm/policy`: a preset, optionally changed. */
-export const policySchema = z
+/** policySchema, and no `__proto__` key anywhere (files and control bodies). */
+const policyDocument = z
   .unknown()
   .superRefine((value, ctx) => {
     for (const path of protoKeys(value))
@@ -207,7 +208,7 @@ export const policySchema = z
         message: "__proto__ is not a name a policy can use (plan, rule or field)",
       });
   })
-  .pipe(policyObject);
+  .pipe(policySchema);
 
 export type PolicyInput = z.output<typeof policySchema>;
 
@@ -257,7 +258,7 @@ export function buildPolicy(
 
 /** Reads and validates a policy file; problems name file, line and field. */
 export function loadPolicyFile(file: string, fallbackPreset: string): Policy {
-  const input = loadYamlFile(file, policySchema);
+  const input = loadYamlFile(file, policyDocument);
   const built = buildPolicy(input, fallbackPreset);
   if ("errors" in built) throw new ConfigError(built.errors.map((e) => `${file}: ${e}`));
   return built;
@@ -268,7 +269,7 @@ export function parsePolicyDocument(
   value: unknown,
   fallbackPreset: string,
 ): Policy | { errors: string[] } {
-  const parsed = policySchema.safeParse(value);
+  const parsed = policyDocument.safeParse(value);
   if (!parsed.success) {
     return {
       errors: parsed.error.issues.map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`),

@@ -1,7 +1,14 @@
-import { LRUCache } from "lru-cache";
+import { BoundedMap, DEFAULT_MAX_CLIENTS, type EvictionListener } from "../core/bounded.ts";
+import { DOCKER_PULL_WITHIN_MS } from "./types.ts";
 
-/** Subject-and-image pairs remembered at most (least recently used forgotten first). */
-export const PULL_MEMORY_MAX = 100_000;
+/** Subject-and-image pairs remembered at most, unless told otherwise (least recently used forgotten first). */
+export const PULL_MEMORY_MAX = DEFAULT_MAX_CLIENTS;
+
+/** One subject's open pulls of one image: when each was opened, and how long it may be joined. */
+interface OpenPulls {
+  times: number[];
+  withinMs: number;
+}
 /**
  * Open pulls remembered per subject and image (more index GETs in one window
  * pay, but open none): room for a fleet's concurrent pulls behind one address or
@@ -19,28 +26,41 @@ export const OPEN_TOTAL_MAX = 1_000_000;
  * pull and closes it. Bounded twice over, so hostile clients cannot grow it:
  * at most PULL_MEMORY_MAX subject-image pairs and OPEN_TOTAL_MAX open pulls
  * in all (least recently used forgotten, which only makes a later platform GET
- * cost a pull) and at most OPEN_MAX open pulls each; times are registry time, so old entries expire whatever clock
- * drives the registry. Memory of this process: with a shared quota store
+ * cost a pull) and at most OPEN_MAX open pulls each; times are registry time,
+ * so old entries expire whatever clock drives the registry (and are swept once
+ * the last of them has). Memory of this process: with a shared quota store
  * (Redis) each replica remembers the index GETs it served (docs/policy.md).
  */
 export class PullMemory {
-  private readonly open: LRUCache<string, number[]>;
+  private readonly open: BoundedMap<OpenPulls>;
 
-  constructor(max = PULL_MEMORY_MAX) {
-    this.open = new LRUCache<string, number[]>({
+  constructor(max = PULL_MEMORY_MAX, onEvict?: EvictionListener) {
+    this.open = new BoundedMap<OpenPulls>({
+      state: "pull-memory",
       max,
-      maxSize: OPEN_TOTAL_MAX,
-      sizeCalculation: (times) => Math.max(1, times.length),
+      // join() keeps a pull opened exactly withinMs ago: swept only once past that.
+      expiresAt: (o) => (o.times.at(-1) ?? Number.NEGATIVE_INFINITY) + o.withinMs + 1,
+      weight: (o) => Math.max(1, o.times.length),
+      maxWeight: OPEN_TOTAL_MAX,
+      ...(onEvict ? { onEvict } : {}),
     });
   }
 
-  /** An admitted index GET of `image` by the subject of `key` at `now` opens a pull. */
-  opened(key: string, image: string, now: number): void {
+  set onEvict(listener: EvictionListener) {
+    this.open.onEvict = listener;
+  }
+
+  /**
+   * An admitted index GET of `image` by the subject of `key` at `now` opens a
+   * pull, which a platform-manifest GET may join within `withinMs`.
+   */
+  opened(key: string, image: string, now: number, withinMs = DOCKER_PULL_WITHIN_MS): void {
     const id = `${key}|${image}`;
-    const times = this.open.get(id) ?? [];
-    if (times.length >= OPEN_MAX) times.shift();
-    times.push(now);
-    this.open.set(id, times);
+    const open = this.open.get(id, now) ?? { times: [], withinMs };
+    open.withinMs = Math.max(open.withinMs, withinMs);
+    if (open.times.length >= OPEN_MAX) open.times.shift();
+    open.times.push(now);
+    this.open.set(id, open, now);
   }
 
   /**
@@ -50,12 +70,14 @@ export class PullMemory {
    */
   join(key: string, image: string, now: number, withinMs: number): boolean {
     const id = `${key}|${image}`;
-    const times = this.open.get(id);
-    if (!times) return false;
+    const open = this.open.get(id, now);
+    if (!open) return false;
+    const times = open.times;
     while (times.length > 0 && now - (times[0] as number) > withinMs) times.shift();
     const joined = times.length > 0;
     if (joined) times.shift();
     if (times.length === 0) this.open.delete(id);
+    else if (joined) this.open.set(id, open, now);
     return joined;
   }
 

@@ -1,3 +1,4 @@
+import { BoundedMap, type EvictionListener } from "../core/bounded.ts";
 import type { RegistryMetrics } from "../core/metrics.ts";
 import type { Limit } from "./types.ts";
 
@@ -108,6 +109,11 @@ class RollingLog {
   oldest(): number | undefined {
     return this.head < this.times.length ? this.times[this.head] : undefined;
   }
+
+  /** The latest admission, if any: once it has left the window, the log is as good as empty. */
+  newest(): number | undefined {
+    return this.head < this.times.length ? this.times[this.times.length - 1] : undefined;
+  }
 }
 
 interface FixedCounter {
@@ -183,16 +189,7 @@ function gcra(state: Gcra, limit: Limit, cost: number, now: number, commit: bool
 }
 
 /** Per window length, then per key: no key string is built per request (`${windowMs}:${key}` was). */
-type ByWindow<T> = Map<number, Map<string, T>>;
-
-function slot<T>(maps: ByWindow<T>, windowMs: number): Map<string, T> {
-  let byKey = maps.get(windowMs);
-  if (!byKey) {
-    byKey = new Map();
-    maps.set(windowMs, byKey);
-  }
-  return byKey;
-}
+type ByWindow<T> = Map<number, BoundedMap<T>>;
 
 /**
  * A store that answers at once (memory): the enforcer asks it without
@@ -208,14 +205,59 @@ export function isImmediate(store: QuotaStore): store is QuotaStore & ImmediateQ
   return typeof (store as Partial<ImmediateQuotaStore>).consumeNow === "function";
 }
 
-/** The default store: counters in this process's memory. */
+/**
+ * The default store: counters in this process's memory. Bounded: a counter
+ * whose window has passed is dropped (it is then as good as a new one), and
+ * past `maxKeys` counters per rule window (a served registry's --max-clients;
+ * no limit by default) the least recently used is evicted (that client starts
+ * afresh), counted in pullstorm_state_evictions_total.
+ */
 export class MemoryQuotaStore implements QuotaStore, ImmediateQuotaStore {
   readonly name = "memory";
   readonly up = true;
   private readonly logs: ByWindow<RollingLog> = new Map();
   private readonly fixedCounters: ByWindow<FixedCounter> = new Map();
   private readonly cells: ByWindow<Gcra> = new Map();
-  private readonly hits = new Map<string, FixedCounter>();
+  private readonly hits: ByWindow<FixedCounter> = new Map();
+  private readonly maxKeys: number;
+  private onEvict: EvictionListener | undefined;
+
+  constructor(options: { maxKeys?: number } = {}) {
+    this.maxKeys = options.maxKeys ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Evictions go to the registry's metrics (and its log). */
+  instrument(metrics: RegistryMetrics): void {
+    this.onEvict = (state, n) => metrics.noteEviction(state, n);
+    for (const maps of [this.logs, this.fixedCounters, this.cells, this.hits])
+      for (const byKey of maps.values()) byKey.onEvict = this.onEvict;
+  }
+
+  /** Counters held now (all rules and windows), for tests and reports. */
+  get size(): number {
+    let n = 0;
+    for (const maps of [this.logs, this.fixedCounters, this.cells, this.hits])
+      for (const byKey of maps.values()) n += byKey.size;
+    return n;
+  }
+
+  private slot<T>(
+    maps: ByWindow<T>,
+    windowMs: number,
+    expiresAt: (value: T) => number,
+  ): BoundedMap<T> {
+    let byKey = maps.get(windowMs);
+    if (!byKey) {
+      byKey = new BoundedMap<T>({
+        state: "quota",
+        max: this.maxKeys,
+        expiresAt,
+        ...(this.onEvict ? { onEvict: this.onEvict } : {}),
+      });
+      maps.set(windowMs, byKey);
+    }
+    return byKey;
+  }
 
   async consume(key: string, limit: Limit, cost: number, now: number): Promise<QuotaState> {
     return this.apply(key, limit, cost, now, true);
@@ -238,10 +280,11 @@ export class MemoryQuotaStore implements QuotaStore, ImmediateQuotaStore {
   }
 
   hitNow(key: string, windowMs: number, now: number): number {
-    let counter = this.hits.get(key);
+    const hits = this.slot(this.hits, windowMs, (c: FixedCounter) => c.windowStart + windowMs);
+    let counter = hits.get(key, now);
     if (!counter) {
       counter = { windowStart: 0, used: 0 };
-      this.hits.set(key, counter);
+      hits.set(key, counter, now);
     }
     return fixed(
       counter,
@@ -262,29 +305,43 @@ export class MemoryQuotaStore implements QuotaStore, ImmediateQuotaStore {
   private apply(key: string, limit: Limit, cost: number, now: number, commit: boolean): QuotaState {
     switch (limit.algorithm) {
       case "rolling": {
-        const logs = slot(this.logs, limit.windowMs);
-        let log = logs.get(key);
+        const windowMs = limit.windowMs;
+        const logs = this.slot(
+          this.logs,
+          windowMs,
+          (log: RollingLog) => (log.newest() ?? Number.NEGATIVE_INFINITY) + windowMs,
+        );
+        let log = logs.get(key, now);
         if (!log) {
+          // A peek needs no record: an absent log is an empty one.
+          if (!commit || cost === 0) return rolling(new RollingLog(), limit, cost, now, false);
           log = new RollingLog();
-          logs.set(key, log);
+          logs.set(key, log, now);
         }
         return rolling(log, limit, cost, now, commit);
       }
       case "fixed": {
-        const counters = slot(this.fixedCounters, limit.windowMs);
-        let counter = counters.get(key);
+        const windowMs = limit.windowMs;
+        const counters = this.slot(
+          this.fixedCounters,
+          windowMs,
+          (c: FixedCounter) => c.windowStart + windowMs,
+        );
+        let counter = counters.get(key, now);
         if (!counter) {
           counter = { windowStart: 0, used: 0 };
-          counters.set(key, counter);
+          if (!commit || cost === 0) return fixed(counter, limit, cost, now, false);
+          counters.set(key, counter, now);
         }
         return fixed(counter, limit, cost, now, commit);
       }
       case "gcra": {
-        const cells = slot(this.cells, limit.windowMs);
-        let cell = cells.get(key);
+        const cells = this.slot(this.cells, limit.windowMs, (cell: Gcra) => cell.tat);
+        let cell = cells.get(key, now);
         if (!cell) {
           cell = { tat: 0 };
-          cells.set(key, cell);
+          if (!commit || cost === 0) return gcra(cell, limit, cost, now, false);
+          cells.set(key, cell, now);
         }
         return gcra(cell, limit, cost, now, commit);
       }

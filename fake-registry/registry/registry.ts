@@ -6,6 +6,7 @@ import { TokenService } from "../auth/token-service.ts";
 import { TokenSigner, type Verification } from "../auth/tokens.ts";
 import { type Account, planProblem } from "../auth/users.ts";
 import type { Catalog } from "../catalog/catalog.ts";
+import type { EvictionListener } from "../core/bounded.ts";
 import type { Clock } from "../core/clock.ts";
 import { ociError } from "../core/errors.ts";
 import { RegistryMetrics } from "../core/metrics.ts";
@@ -54,8 +55,17 @@ export interface RegistryOptions {
   /** Where quota counters live; memory by default. */
   store?: QuotaStore;
   faults?: FaultLayer;
-  /** Lets control endpoints answer non-loopback clients that present it as a Bearer token. */
+  /** Required as a Bearer token by the control endpoints, from every caller (../http/control.ts). */
   controlToken?: string;
+  /**
+   * Per-client records kept at most, of each kind (quota counters per rule
+   * window in the default memory store, lockouts, bans, remembered index GETs,
+   * stats per identity); least recently used evicted first. Default: no limit
+   * (remembered index GETs: 100,000), as the simulator needs; a served
+   * registry facing unknown clients sets one (`registry serve --max-clients`,
+   * `startFakeRegistry`: ../core/bounded.ts DEFAULT_MAX_CLIENTS).
+   */
+  maxClients?: number;
 }
 
 const API_VERSION = { "docker-distribution-api-version": "registry/2.0" };
@@ -76,10 +86,10 @@ const REGISTRY: Layer[] = ["registry"];
 export class Registry {
   readonly catalog: Catalog;
   readonly clock: Clock;
-  readonly stats = new Stats();
   readonly metrics = new RegistryMetrics();
+  readonly stats: Stats;
   readonly enforcer: PolicyEnforcer;
-  readonly lockouts = new LoginLockouts();
+  readonly lockouts: LoginLockouts;
   readonly controlToken: string | undefined;
   faults: FaultLayer | undefined;
   private readonly auth: Auth | undefined;
@@ -89,12 +99,18 @@ export class Registry {
     this.clock = options.clock;
     this.faults = options.faults;
     this.controlToken = options.controlToken;
-    const store = options.store ?? new MemoryQuotaStore();
+    const max = options.maxClients;
+    const onEvict: EvictionListener = (state, n) => this.metrics.noteEviction(state, n);
+    this.stats = new Stats({ ...(max ? { maxIdentities: max } : {}), onEvict });
+    this.lockouts = new LoginLockouts({ ...(max ? { maxKeys: max } : {}), onEvict });
+    const store = options.store ?? new MemoryQuotaStore(max ? { maxKeys: max } : {});
     this.metrics.watchQuotaStore(store);
     this.enforcer = new PolicyEnforcer(
       options.policy ?? (preset(DEFAULT_PRESET) as Policy),
       store,
       options.clock,
+      Math.random,
+      { ...(max ? { maxClients: max } : {}), onEvict },
     );
     if (options.auth) {
       const signer = new TokenSigner({
