@@ -28,12 +28,45 @@ export interface StatsSnapshot {
   evicted: { identities: number; total: number; pulls: number };
 }
 
-/** One identity's counts, kept small (a flood brings one per client): `kind\nmethod\nstatus` -> count. */
+/**
+ * One identity's counts, kept small (a flood brings one per client): the
+ * first `kind\nmethod\nstatus` it was answered with, and a Map
+ * (`kind\nmethod\nstatus` -> count) only once a second one comes.
+ */
 interface IdentityEntry {
   type: Identity["type"];
   total: number;
   pulls: number;
-  counts: Map<string, number>;
+  first: string;
+  counts: Map<string, number> | undefined;
+}
+
+/** The `kind\nmethod\nstatus` keys, one string each (a flood of clients shares them). */
+const countKeys = new Map<string, Map<string, Map<number, string>>>();
+
+function countKey(kind: string, method: string, status: number): string {
+  let byMethod = countKeys.get(kind);
+  if (!byMethod) {
+    byMethod = new Map();
+    countKeys.set(kind, byMethod);
+  }
+  let byStatus = byMethod.get(method);
+  if (!byStatus) {
+    // Methods outside HTTP's (in-process callers may send any): not interned.
+    if (byMethod.size > 64) return `${kind}\n${method}\n${status}`;
+    byStatus = new Map();
+    byMethod.set(method, byStatus);
+  }
+  let key = byStatus.get(status);
+  if (key === undefined) {
+    key = `${kind}\n${method}\n${status}`;
+    if (byStatus.size < 1000) byStatus.set(status, key);
+  }
+  return key;
+}
+
+function countsOf(entry: IdentityEntry): Map<string, number> {
+  return entry.counts ?? new Map([[entry.first, entry.total]]);
 }
 
 function unflatten(counts: Map<string, number>): CountMaps {
@@ -116,14 +149,15 @@ export class Stats {
     this.pulls += pulls;
     bump(this.byKind, kind, method, status);
     let entry = this.byIdentity.get(identity.key, 0);
+    const key = countKey(kind, method, status);
     if (!entry) {
-      entry = { type: identity.type, total: 0, pulls: 0, counts: new Map() };
+      entry = { type: identity.type, total: 0, pulls: 0, first: key, counts: undefined };
       this.byIdentity.set(identity.key, entry, 0);
     }
+    if (!entry.counts && key !== entry.first) entry.counts = countsOf(entry);
     entry.total++;
     entry.pulls += pulls;
-    const key = `${kind}\n${method}\n${status}`;
-    entry.counts.set(key, (entry.counts.get(key) ?? 0) + 1);
+    if (entry.counts) entry.counts.set(key, (entry.counts.get(key) ?? 0) + 1);
   }
 
   /** How many requests of a kind and method were answered (any status unless given). */
@@ -154,7 +188,7 @@ export class Stats {
           type: entry.type,
           total: entry.total,
           pulls: entry.pulls,
-          byKind: plain(unflatten(entry.counts)),
+          byKind: plain(unflatten(countsOf(entry))),
         }
       : undefined;
   }

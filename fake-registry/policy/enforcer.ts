@@ -105,7 +105,7 @@ function storeKey(rule: QuotaRule, subject: string): string {
   }
   let key = byRule.get(subject);
   if (key === undefined) {
-    if (byRule.size >= 100_000) byRule.clear();
+    if (byRule.size >= 10_000) byRule.clear();
     key = `${rule.name}:${subject}`;
     byRule.set(subject, key);
   }

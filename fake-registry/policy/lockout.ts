@@ -17,14 +17,22 @@ interface Failures {
  * passed is dropped; past `maxKeys` records (if given) the least recently used is evicted.
  */
 export class LoginLockouts {
-  private readonly records: BoundedMap<Failures>;
+  /** A single failure is kept as its time alone (most of a flood of distinct clients). */
+  private readonly records: BoundedMap<Failures | number>;
+  /** The longest window any rule used: a lone failure is kept at least that long. */
+  private longestWindowMs = 0;
 
   constructor(options: { maxKeys?: number; onEvict?: EvictionListener } = {}) {
-    this.records = new BoundedMap<Failures>({
+    this.records = new BoundedMap<Failures | number>({
       state: "lockout",
       ...(options.maxKeys ? { max: options.maxKeys } : {}),
       expiresAt: (r) =>
-        Math.max(r.lockedUntil ?? Number.NEGATIVE_INFINITY, (r.times.at(-1) ?? 0) + r.windowMs),
+        typeof r === "number"
+          ? r + this.longestWindowMs
+          : Math.max(
+              r.lockedUntil ?? Number.NEGATIVE_INFINITY,
+              (r.times.at(-1) ?? 0) + r.windowMs,
+            ),
       ...(options.onEvict ? { onEvict: options.onEvict } : {}),
     });
   }
@@ -37,15 +45,25 @@ export class LoginLockouts {
   lockedUntilFor(keys: string[], now: number): number | undefined {
     let until: number | undefined;
     for (const key of keys) {
-      const t = this.records.get(key, now)?.lockedUntil;
+      const record = this.records.get(key, now);
+      const t = typeof record === "object" ? record.lockedUntil : undefined;
       if (t !== undefined && t > now) until = Math.max(until ?? 0, t);
     }
     return until;
   }
 
   recordFailure(keys: string[], now: number, rule: LoginLockout): void {
+    this.longestWindowMs = Math.max(this.longestWindowMs, rule.windowMs);
     for (const key of keys) {
-      const record = this.records.get(key, now) ?? { times: [], windowMs: rule.windowMs };
+      const found = this.records.get(key, now);
+      if (found === undefined && rule.attempts > 1) {
+        this.records.set(key, now, now);
+        continue;
+      }
+      const record: Failures =
+        typeof found === "object"
+          ? found
+          : { times: found === undefined ? [] : [found], windowMs: rule.windowMs };
       record.windowMs = rule.windowMs;
       record.times = record.times.filter((t) => t > now - rule.windowMs);
       record.times.push(now);

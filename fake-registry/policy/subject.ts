@@ -31,7 +31,8 @@ export function ipSource(ip: string): string {
  * distinct addresses), never otherwise: they are only names.
  */
 const subjects = new Map<string, Map<string, { key: string; source: string }>>();
-const SUBJECTS_MAX = 100_000;
+// A cache, not state: a flood of distinct clients refills it, nothing is lost.
+const SUBJECTS_MAX = 10_000;
 
 function subject(kind: "ip" | "account" | "org" | "token", name: string, source = name) {
   let byName = subjects.get(kind);
