@@ -29,10 +29,7 @@ export class LoginLockouts {
       expiresAt: (r) =>
         typeof r === "number"
           ? r + this.longestWindowMs
-          : Math.max(
-              r.lockedUntil ?? Number.NEGATIVE_INFINITY,
-              (r.times.at(-1) ?? 0) + r.windowMs,
-            ),
+          : Math.max(r.lockedUntil ?? Number.NEGATIVE_INFINITY, (r.times.at(-1) ?? 0) + r.windowMs),
       ...(options.onEvict ? { onEvict: options.onEvict } : {}),
     });
   }
