@@ -50,6 +50,63 @@ describe("pullstorm registry serve", () => {
     });
   }
 
+  it("takes connection limits, --max-clients and --control-host, shows them in /metrics, and refuses bad ones", async () => {
+    const { proc, url } = await serve([
+      "--log-level",
+      "silent",
+      "--headers-timeout",
+      "4000",
+      "--request-timeout",
+      "5000",
+      "--keep-alive-timeout",
+      "3000",
+      "--max-requests-per-connection",
+      "7",
+      "--max-connections-per-address",
+      "9",
+      "--max-connections",
+      "99",
+      "--max-clients",
+      "500",
+      "--control-host",
+      "Registry.Example",
+    ]);
+    try {
+      const port = new URL(url).port;
+      const metrics = (
+        await httpRequest(`${url}/metrics`, { headers: { host: `registry.example:${port}` } })
+      ).body.toString();
+      for (const [setting, value] of [
+        ["headers_timeout_ms", 4000],
+        ["request_timeout_ms", 5000],
+        ["keep_alive_timeout_ms", 3000],
+        ["max_requests_per_socket", 7],
+        ["max_connections_per_address", 9],
+        ["max_connections", 99],
+      ] as const)
+        expect(metrics).toContain(`pullstorm_connection_limit{setting="${setting}"} ${value}`);
+      const elsewhere = await httpRequest(`${url}/metrics`, {
+        headers: { host: `other.example:${port}` },
+      });
+      expect(elsewhere.status).toBe(403);
+    } finally {
+      await proc.stop();
+    }
+    const [order, host, clients] = await Promise.all([
+      pullstorm(["registry", "serve", "--headers-timeout", "5000", "--request-timeout", "1000"]),
+      pullstorm(["registry", "serve", "--control-host", "evil.example:80"]),
+      pullstorm(["registry", "serve", "--max-clients", "0"]),
+    ]);
+    expect(order.status).toBe(2);
+    expect(order.stderr).toMatch(
+      /--request-timeout \(1000\) must be at least --headers-timeout \(5000\)/,
+    );
+    expect(host.status).toBe(2);
+    expect(host.stderr).toMatch(/--control-host "evil\.example:80" must be a host name/);
+    expect(clients.status).toBe(2);
+    expect(clients.stderr).toMatch(/--max-clients must be a whole number from 1/);
+  });
+
   it("serves the same digests for the same seed across processes", async () => {
     const digests: string[] = [];
     for (let i = 0; i < 2; i++) {
