@@ -1,5 +1,5 @@
 import { PRESETS } from "../fake-registry/policy/presets.ts";
-import type { Design, Scenario } from "../simulator/scenario/schema.ts";
+import { type Design, mirrorRuntimes, type Scenario } from "../simulator/scenario/schema.ts";
 import { parseDuration } from "../vocabulary/config/units.ts";
 import type { PullEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
 import type {
@@ -489,7 +489,7 @@ function findingsFor(
     out.push({
       design: design.name,
       severity: "critical",
-      diagnosis: `a mirror is configured for ${design.mirror.configuredFor ?? scenario.fleet.runtime} but the nodes run ${scenario.fleet.runtime}: no pull ever reached it (${a.summary.upstream.manifestGet} manifest GETs went upstream)`,
+      diagnosis: `a mirror is configured for ${mirrorRuntimes(scenario, design.mirror).join(" and ")} but the nodes run ${scenario.fleet.runtime}: no pull ever reached it (${a.summary.upstream.manifestGet} manifest GETs went upstream)`,
       fix: `configure the mirror on the runtime in use (containerd: certs.d/<host>/hosts.toml); check with pullstorm check-mirror`,
     });
   }

@@ -25,7 +25,7 @@ import {
 } from "./mirror/live.ts";
 import { serveMirror } from "./mirror/serve.ts";
 import { SimClock, scenarioPolicy, scenarioRegistry, seedStore } from "./registry-setup.ts";
-import type { Design, Scenario } from "./scenario/schema.ts";
+import { type Design, mirrorRuntimes, type Scenario } from "./scenario/schema.ts";
 import { checkTarget } from "./target.ts";
 import { directWorkload } from "./workload/director.ts";
 import { referenceResolver, type Stage, type WarmEntry, warmEntries } from "./workload/stage.ts";
@@ -327,9 +327,9 @@ async function runDesign(
         transport = new InProcessTransport({ registry: registry as Registry, mirror: model }, sim);
       }
     }
-    const mirrorRuntime = mirror?.configuredFor ?? scenario.fleet.runtime;
+    const mirrored = mirror ? mirrorRuntimes(scenario, mirror) : [];
     const routesFor = (runtime: string): HostRoute[] =>
-      mirror && mirrorRuntime === runtime
+      mirrored.some((r) => r === runtime)
         ? [
             { host: "mirror", role: "mirror" },
             // containerd appends the image's own registry even without `server` in hosts.toml.

@@ -7,7 +7,13 @@ import { RUNTIMES, type RuntimeModel } from "../client/runtimes.ts";
 import { type Sim, VirtualSim } from "../engine/sim.ts";
 import { SimClock, scenarioRegistry } from "../registry-setup.ts";
 import { defaultTimeScale } from "../run.ts";
-import type { Design, Expectation, Scenario, WorkloadStep } from "../scenario/schema.ts";
+import {
+  type Design,
+  type Expectation,
+  mirrorRuntimes,
+  type Scenario,
+  type WorkloadStep,
+} from "../scenario/schema.ts";
 import { directWorkload } from "../workload/director.ts";
 import { referenceResolver, type Stage, type WarmEntry, warmEntries } from "../workload/stage.ts";
 
@@ -273,9 +279,9 @@ export async function derivePlan(
   }
 
   const mirror = design.mirror?.enabled ? design.mirror : undefined;
-  const mirrorRuntime = mirror?.configuredFor ?? scenario.fleet.runtime;
+  const mirrored = mirror ? mirrorRuntimes(scenario, mirror) : [];
   const routesFor = (runtime: RuntimeName): HostRoute[] =>
-    mirror && mirrorRuntime === runtime
+    mirrored.includes(runtime)
       ? [
           { host: "mirror", role: "mirror" },
           { host: "registry", role: "upstream" },

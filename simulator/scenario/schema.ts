@@ -11,6 +11,8 @@ const imageName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]*$/, "image names are lower-case words, e.g. web");
 
+const runtimeSchema = z.enum(["containerd", "dockerd", "cri-o"]);
+
 const imageSchema = z
   .object({
     name: imageName,
@@ -99,9 +101,11 @@ const mirrorSchema = z
       .describe("blob cache capacity, e.g. 10GB (LRU eviction)"),
     storageLatency: duration.optional().describe("added to every cache read (slow storage)"),
     configuredFor: z
-      .enum(["containerd", "dockerd", "cri-o"])
+      .union([runtimeSchema, z.array(runtimeSchema).min(1)])
       .optional()
-      .describe("the runtime the mirror is configured on; default: the one the nodes run"),
+      .describe(
+        "the runtime(s) the mirror is configured on (containerd's hosts.toml, dockerd's registry-mirrors, CRI-O's registries.conf), e.g. [containerd, dockerd] for nodes and CI runners alike; default: the one the nodes run",
+      ),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -210,10 +214,10 @@ export const scenarioSchema = z
     fleet: z
       .object({
         nodes: count.default(0),
-        runtime: z.enum(["containerd", "dockerd", "cri-o"]).default("containerd"),
+        runtime: runtimeSchema.default("containerd"),
         pods: z.array(imageName).default([]).describe("images each node runs, one pod per image"),
         ciRunners: count.default(0),
-        ciRuntime: z.enum(["containerd", "dockerd", "cri-o"]).default("dockerd"),
+        ciRuntime: runtimeSchema.default("dockerd"),
         desktops: count.default(0),
         desktopCacheWarm: z.boolean().default(true),
       })
@@ -236,6 +240,15 @@ export type Scenario = z.output<typeof scenarioSchema>;
 export type Design = Scenario["designs"][number];
 export type WorkloadStep = Scenario["workload"][number];
 export type Expectation = Scenario["expectations"][number];
+
+/** The runtimes a design's mirror is configured on: `configuredFor`, else the nodes' runtime. */
+export function mirrorRuntimes(
+  scenario: Pick<Scenario, "fleet">,
+  mirror: Pick<NonNullable<Design["mirror"]>, "configuredFor">,
+): Array<z.output<typeof runtimeSchema>> {
+  const c = mirror.configuredFor ?? scenario.fleet.runtime;
+  return Array.isArray(c) ? c : [c];
+}
 
 /** The scenario format as JSON Schema, for editor completion. */
 export function scenarioJsonSchema(): unknown {
