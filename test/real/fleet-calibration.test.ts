@@ -1,0 +1,169 @@
+// Fleet scale (issue 12): the mirror model held to the real CNCF distribution
+// mirror (docker-registry 2.8.2) when 50, 100 and 150 containerd nodes start at
+// once with cold caches behind a cold authenticated pull-through cache, and the
+// mixed fleet (test/fixtures/mixed-fleet.yaml) live with the real mirror against
+// virtual with the model. The real side races with itself: it is a range over
+// several runs recorded by `npm run calibrate:fleet` (bench/results/fleet-calibration.json,
+// docs/calibration.md "Fleet scale"), widened by a fresh run here. Only live runs
+// whose clock kept up (report.json `clock.keptUp`) count.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import {
+  COMPARED,
+  FLEET_IMAGES,
+  FLEET_SIZES,
+  type FleetMeasurement,
+  fleetRanges,
+  measureEngine,
+  outsideFleetRange,
+  rangeOf,
+  trusted,
+  type UpstreamCounts,
+} from "../../bench/lib/fleet.ts";
+import { runScenario } from "../../harness/run.ts";
+import type { Report } from "../../reports/summary.ts";
+import { loadScenario } from "../../simulator/scenario/load.ts";
+import type { SimEvent } from "../../vocabulary/events.ts";
+import { checkTools } from "../helpers/tools.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const RESULTS = join(ROOT, "bench", "results", "fleet-calibration.json");
+const MIXED = join(ROOT, "test", "fixtures", "mixed-fleet.yaml");
+
+const tools = checkTools("docker-registry");
+
+/** The counts the model is held to at fleet scale (manifest HEADs too: distribution revalidates every tag). */
+const HELD: Array<keyof UpstreamCounts> = [...COMPARED, "manifestHead"];
+
+function recorded(): FleetMeasurement[] {
+  return (JSON.parse(readFileSync(RESULTS, "utf8")) as { runs: FleetMeasurement[] }).runs;
+}
+
+/** A live run, run again once when its clock fell behind (a shared machine); fails when neither kept up. */
+async function liveThatKeptUp<T extends { keptUp: boolean }>(
+  run: () => Promise<T>,
+  what: string,
+): Promise<T> {
+  const first = await run();
+  if (first.keptUp) return first;
+  const second = await run();
+  if (!second.keptUp)
+    throw new Error(
+      `${what}: the clock fell behind in two live runs, its numbers cannot be trusted`,
+    );
+  return second;
+}
+
+describe("fleet scale: the mirror model inside the real mirror's range", () => {
+  let fresh: FleetMeasurement | undefined;
+
+  it("the real ranges are recorded for 50, 100 and 150 nodes, from runs that can be trusted", () => {
+    expect(existsSync(RESULTS), "run npm run calibrate:fleet").toBe(true);
+    const ranges = fleetRanges(recorded());
+    for (const nodes of FLEET_SIZES) {
+      const live = ranges.find((r) => r.driver === "live" && r.nodes === nodes);
+      expect(live?.runs, `${nodes} nodes, live`).toBeGreaterThanOrEqual(3);
+    }
+    // The live driver was held against real programs at one size (docs/calibration.md).
+    expect(ranges.some((r) => r.driver === "ctr" && r.runs >= 2)).toBe(true);
+  });
+
+  it("150 nodes live, now: the clock keeps up, every node pulls through the real mirror, distribution revalidates every tag", async (ctx) => {
+    if (!tools.available) return ctx.skip(tools.reason);
+    const m = await liveThatKeptUp(async () => {
+      const run = await measureEngine(150, "live");
+      return { ...run, keptUp: run.clock?.keptUp === true };
+    }, "150 nodes live");
+    expect(m.nodesOk, "nodes whose pods both started").toBe(150);
+    expect(trusted(m)).toBe(true);
+    // docker-registry 2.8 asks upstream about a tag on every resolve: one HEAD per node and image.
+    expect(m.upstream.manifestHead).toBe(150 * FLEET_IMAGES.length);
+    fresh = m;
+  }, 150_000);
+
+  it("the model (virtual, MirrorModel distribution-2.8) lies inside the real range at 50, 100 and 150 nodes", async (ctx) => {
+    if (!tools.available) return ctx.skip(tools.reason);
+    const runs = [...recorded().filter(trusted), ...(fresh ? [fresh] : [])];
+    const problems: string[] = [];
+    const table: string[] = [];
+    for (const nodes of FLEET_SIZES) {
+      // Real is real whichever client drove it: pullstorm's live engine or real ctr processes.
+      const real = runs.filter((r) => r.nodes === nodes && r.driver !== "model");
+      expect(real.length, `${nodes} nodes: real runs`).toBeGreaterThan(0);
+      const range = rangeOf(real);
+      const model = await measureEngine(nodes, "virtual");
+      problems.push(...outsideFleetRange(model, range, HELD));
+      table.push(
+        `${nodes} nodes: ${HELD.map((k) => `${k} model ${model.upstream[k]} real ${range[k][0]}..${range[k][1]}`).join(", ")}`,
+      );
+    }
+    expect(problems, table.join("\n")).toEqual([]);
+  }, 60_000);
+});
+
+describe("the mixed fleet: live with the real mirror and virtual with the model agree", () => {
+  const scenario = loadScenario(MIXED);
+  let virtual: Report;
+  let virtualEvents: SimEvent[];
+
+  beforeAll(async () => {
+    ({ report: virtual, events: virtualEvents } = await runScenario(scenario, { mode: "virtual" }));
+  });
+
+  it("the fixture is the user's fleet: 150 containerd nodes and 30 dockerd CI jobs behind 2 NAT addresses, four designs", () => {
+    expect(scenario.workload).toMatchObject([
+      { type: "scale-up", nodes: 150 },
+      { type: "ci-fan-out", jobs: 30 },
+    ]);
+    expect(scenario.fleet).toMatchObject({ runtime: "containerd", ciRuntime: "dockerd" });
+    expect(scenario.designs.map((d) => [d.name, d.egressIps])).toEqual([
+      ["anonymous", 2],
+      ["account-per-node", 2],
+      ["mirror", 2],
+      ["pinned-prepulled", 2],
+    ]);
+    const mirror = scenario.designs.find((d) => d.name === "mirror")?.mirror;
+    expect(mirror).toMatchObject({
+      flavour: "distribution-2.8",
+      upstreamAuth: true,
+      configuredFor: ["containerd", "dockerd"],
+    });
+    // Nodes and CI jobs alike ask the mirror first (configuredFor both runtimes).
+    const askedMirror = new Set(
+      virtualEvents.flatMap((e) =>
+        e.type === "request" && e.design === "mirror" && e.host === "mirror" ? [e.actor] : [],
+      ),
+    );
+    expect([...askedMirror].filter((a) => a.startsWith("job-")).length).toBe(30);
+    expect([...askedMirror].filter((a) => a.startsWith("node-")).length).toBe(150);
+  });
+
+  // One design per live run, at x1: the four side by side (720 actors in one process on two
+  // cores) fell 1.6 wall seconds behind at x2; one at a time each kept up at x1 (p99 0.2-0.3 s).
+  it.for(["anonymous", "account-per-node", "mirror", "pinned-prepulled"])(
+    "%s: same verdict, upstream manifest GETs within 25 %%",
+    { timeout: 150_000 },
+    async (name, ctx) => {
+      if (!tools.available) return ctx.skip(tools.reason);
+      const live = await liveThatKeptUp(async () => {
+        const { report } = await runScenario(scenario, {
+          mode: "live",
+          timeScale: 1,
+          designs: [name],
+        });
+        return { report, keptUp: report.clock.keptUp };
+      }, `mixed fleet, ${name}`);
+      const l = live.report.designs.find((d) => d.name === name);
+      const v = virtual.designs.find((d) => d.name === name);
+      if (name === "mirror")
+        expect(l?.mirror?.backend, "served by docker-registry").toBe("process");
+      const numbers = `live ${l?.verdict}, ${l?.upstream.manifestGet} upstream manifest GETs, pulls ok ${l?.pulls.ok}/${l?.pulls.total}; virtual ${v?.verdict}, ${v?.upstream.manifestGet}, pulls ok ${v?.pulls.ok}/${v?.pulls.total}`;
+      expect(v?.verdict, numbers).toBe(l?.verdict);
+      // The real one wins: within 25 % of what the live run with the real mirror sent upstream.
+      const real = l?.upstream.manifestGet ?? 0;
+      const model = v?.upstream.manifestGet ?? 0;
+      expect(Math.abs(model - real), numbers).toBeLessThanOrEqual(0.25 * real);
+    },
+  );
+});
