@@ -101,7 +101,9 @@ const mirrorSchema = z
       .describe("blob cache capacity, e.g. 10GB (LRU eviction)"),
     storageLatency: duration.optional().describe("added to every cache read (slow storage)"),
     configuredFor: z
-      .union([runtimeSchema, z.array(runtimeSchema).min(1)])
+      .union([runtimeSchema, z.array(runtimeSchema).min(1)], {
+        error: "a runtime (containerd, dockerd, cri-o) or a non-empty list of them",
+      })
       .optional()
       .describe(
         "the runtime(s) the mirror is configured on (containerd's hosts.toml, dockerd's registry-mirrors, CRI-O's registries.conf), e.g. [containerd, dockerd] for nodes and CI runners alike; default: the one the nodes run",
