@@ -24,14 +24,19 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startPrivateContainerd } from "../check-mirror/containerd.ts";
 import { findDistribution } from "../simulator/mirror/backends.ts";
+import { loadScenario } from "../simulator/scenario/load.ts";
 import { runInfo } from "./lib/env.ts";
 import {
   FLEET_SIZES,
   type FleetMeasurement,
   fleetRanges,
   fleetTable,
+  MIXED_FLEET,
+  type MixedMeasurement,
   measureCtr,
   measureEngine,
+  measureMixed,
+  mixedTable,
 } from "./lib/fleet.ts";
 import { writeFormattedResult } from "./lib/report.ts";
 import { resultsFile } from "./lib/servers.ts";
@@ -46,6 +51,7 @@ const { values } = parseArgs({
       description: "fleet size for the ctr cross-check (0: none)",
     },
     "ctr-runs": { type: "string", default: "3" },
+    mixed: { type: "string", default: "3", description: "live runs of each mixed-fleet design" },
     fresh: { type: "boolean", default: false },
   },
 });
@@ -56,7 +62,13 @@ const sizes = String(values.nodes)
 const runs = Number(values.runs);
 const ctrSize = Number(values.ctr);
 const ctrRuns = Number(values["ctr-runs"]);
-if (sizes.some((n) => !Number.isInteger(n) || n < 1) || !(runs >= 0) || !(ctrRuns >= 0))
+const mixedRuns = Number(values.mixed);
+if (
+  sizes.some((n) => !Number.isInteger(n) || n < 1) ||
+  !(runs >= 0) ||
+  !(ctrRuns >= 0) ||
+  !(mixedRuns >= 0)
+)
   throw new Error("--nodes takes sizes like 50,100,150; --runs and --ctr-runs whole numbers");
 
 const distribution = await findDistribution();
@@ -68,6 +80,8 @@ interface Recorded {
   machine: Awaited<ReturnType<typeof runInfo>>["machine"];
   distribution: string;
   runs: Array<FleetMeasurement & { commit: string }>;
+  /** Live runs of the mixed fleet's designs (test/fixtures/mixed-fleet.yaml), one design per run. */
+  mixed: Array<MixedMeasurement & { commit: string }>;
 }
 const previous: Recorded | undefined =
   !values.fresh && existsSync(resultsFile(FILE))
@@ -78,6 +92,7 @@ const recorded: Recorded = {
   machine: info.machine,
   distribution: `${distribution.binary} ${distribution.version}`,
   runs: previous?.runs ?? [],
+  mixed: previous?.mixed ?? [],
 };
 const commit = `${info.commit.slice(0, 7)}${info.dirty ? "+dirty" : ""}`;
 const save = () => writeFormattedResult(FILE, recorded);
@@ -115,6 +130,18 @@ if (ctrSize > 0 && ctrRuns > 0) {
   }
 }
 
+// The mixed fleet, one design per live run (x1), designs interleaved.
+const mixedDesigns = loadScenario(MIXED_FLEET).designs.map((d) => d.name);
+for (let r = 0; r < mixedRuns; r++)
+  for (const design of mixedDesigns) {
+    const m = await measureMixed(design, "live");
+    console.log(
+      `mixed-fleet ${design} live: ${m.verdict}, upstream manifest GETs ${m.manifestGet}, pulls charged ${m.pulls}, pulls ok ${m.pullsOk}/${m.pullsTotal}; load ${m.load.join(" -> ")}; clock ${m.keptUp ? "kept up" : "FELL BEHIND"}${m.mirrorBackend ? `; mirror ${m.mirrorBackend}` : ""}`,
+    );
+    recorded.mixed.push({ ...m, commit });
+    await save();
+  }
+
 // The model is deterministic: one run per size, for the table.
 const models = [];
 for (const nodes of [...new Set([...sizes, ...recorded.runs.map((r) => r.nodes)])].sort(
@@ -127,3 +154,6 @@ for (const nodes of [...new Set([...sizes, ...recorded.runs.map((r) => r.nodes)]
 const file = await save();
 console.log(`\n${file}: ${recorded.runs.length} runs\n`);
 console.log(fleetTable(fleetRanges(recorded.runs), models));
+const mixedModels = [];
+for (const design of mixedDesigns) mixedModels.push(await measureMixed(design, "virtual"));
+console.log(`\n${mixedTable(recorded.mixed, mixedModels)}`);

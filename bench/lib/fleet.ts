@@ -27,10 +27,11 @@ import { runScenario } from "../../harness/run.ts";
 import { startProcessMirror } from "../../simulator/mirror/backends.ts";
 import { serveTappedRegistry } from "../../simulator/mirror/live.ts";
 import { scenarioRegistry } from "../../simulator/registry-setup.ts";
-import { parseScenario } from "../../simulator/scenario/load.ts";
+import { loadScenario, parseScenario } from "../../simulator/scenario/load.ts";
 import type { Scenario } from "../../simulator/scenario/schema.ts";
 import type { SimEvent } from "../../vocabulary/events.ts";
 import { loadavg } from "./env.ts";
+import { ROOT } from "./servers.ts";
 
 /** The fleet sizes measured. */
 export const FLEET_SIZES = [50, 100, 150] as const;
@@ -401,6 +402,98 @@ export function fleetTable(ranges: FleetRange[], models: FleetMeasurement[]): st
         `| ${nodes} | model (virtual), MirrorModel distribution-2.8 | 1 | - | ${c.manifestGet} | ${c.manifestHead} | ${c.blobGet} | ${c.token} | ${c.pulls} |`,
       );
     }
+  }
+  return rows.join("\n");
+}
+
+// --- the mixed fleet -------------------------------------------------------------
+
+/** The user's mixed fleet (issue 12): 150 containerd nodes and 30 dockerd CI jobs behind 2 NAT addresses. */
+export const MIXED_FLEET = join(ROOT, "test", "fixtures", "mixed-fleet.yaml");
+
+/** One design of the mixed fleet, live (x1) or virtual: what test/real/fleet-calibration.test.ts compares. */
+export interface MixedMeasurement {
+  design: string;
+  mode: "live" | "virtual";
+  verdict: "holds" | "breaks";
+  /** report.json's upstream counts: everything that reached the origin registry. */
+  manifestGet: number;
+  pulls: number;
+  pullsOk: number;
+  pullsTotal: number;
+  /** Live: report.json's clock, and which mirror served (the mirror design). */
+  keptUp: boolean;
+  mirrorBackend?: string;
+  load: [number, number];
+  date: string;
+}
+
+/** Runs one design of the mixed fleet (live: alone, at x1, so the clock keeps up on two cores). */
+export async function measureMixed(
+  design: string,
+  mode: "live" | "virtual",
+  timeScale = FLEET_TIME_SCALE,
+): Promise<MixedMeasurement> {
+  const before = load1();
+  const { report } = await runScenario(loadScenario(MIXED_FLEET), {
+    mode,
+    designs: [design],
+    keepEvents: false,
+    ...(mode === "live" ? { timeScale } : {}),
+  });
+  const d = report.designs.find((x) => x.name === design);
+  if (!d) throw new Error(`the mixed fleet has no design ${design}`);
+  return {
+    design,
+    mode,
+    verdict: d.verdict,
+    manifestGet: d.upstream.manifestGet,
+    pulls: d.upstream.pulls,
+    pullsOk: d.pulls.ok,
+    pullsTotal: d.pulls.total,
+    keptUp: report.clock.keptUp,
+    ...(d.mirror ? { mirrorBackend: d.mirror.backend } : {}),
+    load: [before, load1()],
+    date: new Date().toISOString(),
+  };
+}
+
+/**
+ * Where the model's run of a design disagrees with the live runs: a verdict any
+ * trusted live run did not give, or upstream manifest GETs more than 25 % outside
+ * what the live runs sent (the real mirror races with itself, so live is a range).
+ */
+export function mixedDisagreements(model: MixedMeasurement, live: MixedMeasurement[]): string[] {
+  const runs = live.filter((l) => l.keptUp && l.design === model.design);
+  if (runs.length === 0) return [`${model.design}: no live run that kept up`];
+  const out: string[] = [];
+  const verdicts = [...new Set(runs.map((l) => l.verdict))];
+  if (verdicts.some((v) => v !== model.verdict))
+    out.push(`${model.design}: verdict: model ${model.verdict}, live ${verdicts.join(" and ")}`);
+  const gets = runs.map((l) => l.manifestGet);
+  const [min, max] = [Math.min(...gets), Math.max(...gets)];
+  if (model.manifestGet < 0.75 * min || model.manifestGet > 1.25 * max)
+    out.push(
+      `${model.design}: upstream manifest GETs: model ${model.manifestGet}, live ${min === max ? min : `${min}..${max}`} (${runs.length} runs; within 25 % allowed: ${Math.ceil(0.75 * min)}..${Math.floor(1.25 * max)})`,
+    );
+  return out;
+}
+
+/** The Markdown table of the mixed fleet: per design, the live runs' range against the model. */
+export function mixedTable(live: MixedMeasurement[], models: MixedMeasurement[]): string {
+  const rows = [
+    "| design | live runs (kept up) | load (1 min) | live verdicts | live upstream manifest GETs | live pulls ok | model verdict | model upstream manifest GETs | model pulls ok |",
+    "|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const m of models) {
+    const all = live.filter((l) => l.design === m.design);
+    const runs = all.filter((l) => l.keptUp);
+    const loads = runs.flatMap((l) => l.load);
+    const range = (xs: number[]) =>
+      xs.length === 0 ? "-" : span([Math.min(...xs), Math.max(...xs)]);
+    rows.push(
+      `| ${m.design} | ${runs.length}${all.length > runs.length ? ` (+${all.length - runs.length} fell behind)` : ""} | ${loads.length ? `${Math.min(...loads).toFixed(1)}..${Math.max(...loads).toFixed(1)}` : "-"} | ${[...new Set(runs.map((l) => l.verdict))].join(", ") || "-"} | ${range(runs.map((l) => l.manifestGet))} | ${range(runs.map((l) => l.pullsOk))} | ${m.verdict} | ${m.manifestGet} | ${m.pullsOk} |`,
+    );
   }
   return rows.join("\n");
 }
