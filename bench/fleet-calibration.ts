@@ -8,7 +8,8 @@
  * (virtual time). See bench/lib/fleet.ts.
  *
  *   npm run calibrate:fleet                                  # 50,100,150 nodes, 4 live runs each, ctr at 50 x3
- *   node bench/fleet-calibration.ts --nodes 150 --runs 2 --ctr 0
+ *   node bench/fleet-calibration.ts --nodes 150 --runs 2 --ctr 0 --mixed 0
+ *   node bench/fleet-calibration.ts --runs 0 --ctr 50,150 --ctr-runs 2 --mixed 0   # ctr only
  *   node bench/fleet-calibration.ts --fresh                  # forget the runs recorded so far
  *
  * Every run is appended to bench/results/fleet-calibration.json (machine, commit,
@@ -60,11 +61,14 @@ const sizes = String(values.nodes)
   .split(",")
   .map((n) => Number(n.trim()));
 const runs = Number(values.runs);
-const ctrSize = Number(values.ctr);
+const ctrSizes = String(values.ctr)
+  .split(",")
+  .map((n) => Number(n.trim()))
+  .filter((n) => n > 0);
 const ctrRuns = Number(values["ctr-runs"]);
 const mixedRuns = Number(values.mixed);
 if (
-  sizes.some((n) => !Number.isInteger(n) || n < 1) ||
+  [...sizes, ...ctrSizes].some((n) => !Number.isInteger(n) || n < 1) ||
   !(runs >= 0) ||
   !(ctrRuns >= 0) ||
   !(mixedRuns >= 0)
@@ -114,16 +118,17 @@ for (let r = 0; r < runs; r++)
     await save();
   }
 
-if (ctrSize > 0 && ctrRuns > 0) {
+if (ctrSizes.length > 0 && ctrRuns > 0) {
   const dir = mkdtempSync(join(tmpdir(), "pullstorm-fleet-ctr-"));
   const containerd = await startPrivateContainerd(join(dir, "containerd"));
   try {
-    for (let r = 0; r < ctrRuns; r++) {
-      const m = await measureCtr(ctrSize, containerd, { work: dir });
-      say(m);
-      recorded.runs.push({ ...m, commit });
-      await save();
-    }
+    for (let r = 0; r < ctrRuns; r++)
+      for (const nodes of ctrSizes) {
+        const m = await measureCtr(nodes, containerd, { work: dir });
+        say(m);
+        recorded.runs.push({ ...m, commit });
+        await save();
+      }
   } finally {
     await containerd.daemon.stop("SIGTERM");
     rmSync(dir, { recursive: true, force: true });

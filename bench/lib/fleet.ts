@@ -377,8 +377,8 @@ const span = ([a, b]: [number, number]) => (a === b ? String(a) : `${a}..${b}`);
 /** The Markdown table of docs/calibration.md, "Fleet scale": real ranges, then the model. */
 export function fleetTable(ranges: FleetRange[], models: FleetMeasurement[]): string {
   const rows = [
-    "| nodes | counted with | runs | load (1 min) | manifest GET | manifest HEAD | blob GET | tokens | pulls charged |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| nodes | counted with | runs | load (1 min) | manifest GET | manifest HEAD | blob GET | blob HEAD | tokens | pulls charged |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   ];
   const sizes = [...new Set([...ranges.map((r) => r.nodes), ...models.map((m) => m.nodes)])].sort(
     (a, b) => a - b,
@@ -393,13 +393,13 @@ export function fleetTable(ranges: FleetRange[], models: FleetMeasurement[]): st
       const load = `${r.load[0].toFixed(1)}..${r.load[1].toFixed(1)}`;
       const c = r.range;
       rows.push(
-        `| ${nodes} | ${who} | ${r.runs}${left} | ${load} | ${span(c.manifestGet)} | ${span(c.manifestHead)} | ${span(c.blobGet)} | ${span(c.token)} | ${span(c.pulls)} |`,
+        `| ${nodes} | ${who} | ${r.runs}${left} | ${load} | ${span(c.manifestGet)} | ${span(c.manifestHead)} | ${span(c.blobGet)} | ${span(c.blobHead)} | ${span(c.token)} | ${span(c.pulls)} |`,
       );
     }
     for (const m of models.filter((x) => x.nodes === nodes)) {
       const c = m.upstream;
       rows.push(
-        `| ${nodes} | model (virtual), MirrorModel distribution-2.8 | 1 | - | ${c.manifestGet} | ${c.manifestHead} | ${c.blobGet} | ${c.token} | ${c.pulls} |`,
+        `| ${nodes} | model (virtual), MirrorModel distribution-2.8 | 1 | - | ${c.manifestGet} | ${c.manifestHead} | ${c.blobGet} | ${c.blobHead} | ${c.token} | ${c.pulls} |`,
       );
     }
   }
