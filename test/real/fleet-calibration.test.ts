@@ -64,15 +64,21 @@ async function liveThatKeptUp<T extends { keptUp: boolean }>(
 describe("fleet scale: the mirror model inside the real mirror's range", () => {
   let fresh: FleetMeasurement | undefined;
 
-  it("the real ranges are recorded for 50, 100 and 150 nodes, from runs that can be trusted", () => {
+  it("the real ranges are recorded for 50, 100 and 150 nodes and the mixed fleet, from runs that can be trusted", () => {
     expect(existsSync(RESULTS), "run npm run calibrate:fleet").toBe(true);
     const ranges = fleetRanges(recorded());
     for (const nodes of FLEET_SIZES) {
       const live = ranges.find((r) => r.driver === "live" && r.nodes === nodes);
       expect(live?.runs, `${nodes} nodes, live`).toBeGreaterThanOrEqual(3);
     }
-    // The live driver was held against real programs at one size (docs/calibration.md).
+    // The live driver was held against real programs (docs/calibration.md).
     expect(ranges.some((r) => r.driver === "ctr" && r.runs >= 2)).toBe(true);
+    // And the mixed fleet's designs were run live more than once each.
+    for (const design of ["anonymous", "account-per-node", "mirror", "pinned-prepulled"])
+      expect(
+        recordedMixed().filter((m) => m.design === design && m.keptUp).length,
+        `mixed fleet ${design}`,
+      ).toBeGreaterThanOrEqual(2);
   });
 
   it("150 nodes live, now: the clock keeps up, every node pulls through the real mirror, distribution revalidates every tag", async (ctx) => {
