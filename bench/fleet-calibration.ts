@@ -16,7 +16,7 @@
  * load average before and after each run), so ranges grow with evidence taken
  * under different loads; live runs whose clock did not keep up are recorded but
  * left out of the ranges. The table printed at the end is the one in
- * docs/calibration.md, "Fleet scale"; test/real/fleet-calibration.test.ts holds
+ * docs/calibration.md, "Fleet scale"; test/real/fleet-scale.test.ts and mixed-fleet.test.ts hold
  * the model to these ranges.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";

@@ -15,10 +15,10 @@
  * The real mirror is racy: how many cold misses overlap depends on when each
  * request arrives, so the real side is a range over several runs, measured under
  * whatever load the machine had (recorded with each run). bench/fleet-calibration.ts
- * measures it (`npm run calibrate:fleet`); test/real/fleet-calibration.test.ts holds
+ * measures it (`npm run calibrate:fleet`); test/real/fleet-scale.test.ts and mixed-fleet.test.ts hold
  * the model to it.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PrivateContainerd } from "../../check-mirror/containerd.ts";
@@ -31,7 +31,7 @@ import { loadScenario, parseScenario } from "../../simulator/scenario/load.ts";
 import type { Scenario } from "../../simulator/scenario/schema.ts";
 import type { SimEvent } from "../../vocabulary/events.ts";
 import { loadavg } from "./env.ts";
-import { ROOT } from "./servers.ts";
+import { ROOT, resultsFile } from "./servers.ts";
 
 /** The fleet sizes measured. */
 export const FLEET_SIZES = [50, 100, 150] as const;
@@ -411,7 +411,7 @@ export function fleetTable(ranges: FleetRange[], models: FleetMeasurement[]): st
 /** The user's mixed fleet (issue 12): 150 containerd nodes and 30 dockerd CI jobs behind 2 NAT addresses. */
 export const MIXED_FLEET = join(ROOT, "test", "fixtures", "mixed-fleet.yaml");
 
-/** One design of the mixed fleet, live (x1) or virtual: what test/real/fleet-calibration.test.ts compares. */
+/** One design of the mixed fleet, live (x1) or virtual: what test/real/mixed-fleet.test.ts compares. */
 export interface MixedMeasurement {
   design: string;
   mode: "live" | "virtual";
@@ -496,4 +496,14 @@ export function mixedTable(live: MixedMeasurement[], models: MixedMeasurement[])
     );
   }
   return rows.join("\n");
+}
+
+/** What `npm run calibrate:fleet` recorded (bench/results/fleet-calibration.json), or undefined. */
+export function recordedFleet():
+  | { runs: FleetMeasurement[]; mixed: MixedMeasurement[]; distribution: string }
+  | undefined {
+  const file = resultsFile("fleet-calibration");
+  if (!existsSync(file)) return undefined;
+  const data = JSON.parse(readFileSync(file, "utf8"));
+  return { runs: data.runs ?? [], mixed: data.mixed ?? [], distribution: data.distribution };
 }
