@@ -120,6 +120,7 @@ describe("the mixed fleet's agreement", () => {
     pullsOk: 0,
     pullsTotal: 0,
     keptUp,
+    durationSeconds: 60,
     load: [1, 1],
     date: "2026-12-04T00:00:00Z",
   });

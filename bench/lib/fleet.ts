@@ -424,8 +424,20 @@ export interface MixedMeasurement {
   /** Live: report.json's clock, and which mirror served (the mirror design). */
   keptUp: boolean;
   mirrorBackend?: string;
+  /** The fixture's simulated length and the live time scale when measured: runs of another fixture are not compared. */
+  durationSeconds: number;
+  timeScale?: number;
   load: [number, number];
   date: string;
+}
+
+/** Recorded runs measured with the mixed-fleet fixture and live time scale as they are now. */
+export function currentMixed(runs: MixedMeasurement[]): MixedMeasurement[] {
+  const duration = loadScenario(MIXED_FLEET).duration / 1000;
+  return runs.filter(
+    (m) =>
+      m.durationSeconds === duration && (m.mode === "virtual" || m.timeScale === FLEET_TIME_SCALE),
+  );
 }
 
 /** Runs one design of the mixed fleet (live: alone, at x1, so the clock keeps up on two cores). */
@@ -435,7 +447,8 @@ export async function measureMixed(
   timeScale = FLEET_TIME_SCALE,
 ): Promise<MixedMeasurement> {
   const before = load1();
-  const { report } = await runScenario(loadScenario(MIXED_FLEET), {
+  const scenario = loadScenario(MIXED_FLEET);
+  const { report } = await runScenario(scenario, {
     mode,
     designs: [design],
     keepEvents: false,
@@ -453,6 +466,8 @@ export async function measureMixed(
     pullsTotal: d.pulls.total,
     keptUp: report.clock.keptUp,
     ...(d.mirror ? { mirrorBackend: d.mirror.backend } : {}),
+    durationSeconds: scenario.duration / 1000,
+    ...(mode === "live" ? { timeScale } : {}),
     load: [before, load1()],
     date: new Date().toISOString(),
   };
@@ -486,7 +501,7 @@ export function mixedTable(live: MixedMeasurement[], models: MixedMeasurement[])
     "|---|---|---|---|---|---|---|---|---|",
   ];
   for (const m of models) {
-    const all = live.filter((l) => l.design === m.design);
+    const all = currentMixed(live).filter((l) => l.design === m.design);
     const runs = all.filter((l) => l.keptUp);
     const loads = runs.flatMap((l) => l.load);
     const range = (xs: number[]) =>
