@@ -1,6 +1,7 @@
 import { create } from "xmlbuilder2";
 import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
 import { CLOCK_CHECK, clockText } from "./clock.ts";
+import { findingText } from "./findings-text.ts";
 import type { ExpectationResult } from "./summary.ts";
 import { actualText, describeBreak, formatDuration } from "./terminal.ts";
 
@@ -65,6 +66,18 @@ export function renderJunit(analysis: Analysis): string {
       if (design.firstBreak) prop("firstBreakLayer", design.firstBreak.layer);
     }
     prop("cheapestHolding", analysis.cheapestHolding ?? "none");
+    if (design?.nearMiss) {
+      prop(
+        "nearMiss",
+        `${Math.round(design.nearMiss.share * 100)} % of ${design.nearMiss.identity}'s limit`,
+      );
+      if (design.nearMiss.load?.breaksAt != null)
+        prop("breaksAtLoad", design.nearMiss.load.breaksAt);
+    }
+    const mine = analysis.findings.filter((f) => f.design === name);
+    for (const [i, f] of mine.entries()) prop(`finding.${i + 1}`, `${f.severity} ${f.code}`);
+    const chain = analysis.chains.find((c) => c.design === name);
+    if (chain) prop("chain", chain.text);
 
     for (const e of cases) {
       const tc = suite.ele("testcase", { classname: `${scenario.name}.${name}`, name: e.check });
@@ -80,6 +93,22 @@ export function renderJunit(analysis: Analysis): string {
         tc.ele("failure", { message, type: "ExpectationFailed" }).txt(detail.join("\n"));
       }
     }
+    // The design's findings, in the words every report uses.
+    if (mine.length > 0)
+      suite.ele("system-out").txt(
+        mine
+          .map((f) => {
+            const t = findingText(f);
+            return [
+              `${f.severity.toUpperCase()} ${t.headline}`,
+              ...t.evidence.map((e) => `  evidence: ${e}`),
+              `  so: ${t.consequence}`,
+              ...(t.after ? [`  follows from: ${t.after}`] : []),
+              `  fix: ${t.fix}`,
+            ].join("\n");
+          })
+          .join("\n\n"),
+      );
   }
   return doc.end({ prettyPrint: true });
 }

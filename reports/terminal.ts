@@ -1,6 +1,7 @@
 import { createColors } from "picocolors";
 import type { Analysis, DesignAnalysis, FirstBreak } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
+import { chainLines, findingText } from "./findings-text.ts";
 import { type ExpectationResult, p95StartOf } from "./summary.ts";
 import { formatSeconds } from "./time.ts";
 
@@ -20,6 +21,13 @@ export function describeBreak(b: FirstBreak): string {
   // The client's own words when they say more than the layer's name does.
   const reason = b.reason && !b.layer.includes(b.reason) ? ` (${b.reason})` : "";
   return `${who}: ${layer}${reason}`;
+}
+
+/** "holds", "breaks", or "holds, near miss (88 % of a limit)". */
+export function verdictText(d: DesignAnalysis): string {
+  return d.nearMiss
+    ? `holds, near miss (${Math.round(d.nearMiss.share * 100)} %)`
+    : d.summary.verdict;
 }
 
 /** "p95 start" cell: percentiles cover what started, so say when some never did. */
@@ -117,7 +125,7 @@ export function renderTerminalSummary(
       d,
       cells: [
         d.name,
-        s.verdict,
+        verdictText(d),
         d.firstBreak
           ? `${formatDuration(d.firstBreak.t)} ${d.firstBreak.layer}`
           : s.firstBreakSeconds !== null
@@ -140,7 +148,7 @@ export function renderTerminalSummary(
   for (const { d, cells } of rows) {
     const cheapest = analysis.cheapestHolding === d.name;
     const marker = cheapest ? c.green("*") : " ";
-    const paintVerdict = d.summary.verdict === "holds" ? c.green : c.red;
+    const paintVerdict = d.nearMiss ? c.yellow : d.summary.verdict === "holds" ? c.green : c.red;
     const text = cells.map((cell, i) => {
       if (i === 0) return pad(cell, w(i), cheapest ? c.bold : undefined);
       if (i === 1) return pad(cell, w(i), paintVerdict);
@@ -154,8 +162,17 @@ export function renderTerminalSummary(
   lines.push(
     analysis.cheapestHolding
       ? `  ${c.green("*")} cheapest design that holds: ${c.bold(c.green(analysis.cheapestHolding))}`
-      : `  ${c.red("no design holds")}`,
+      : `  ${c.red("no design holds")}${analysis.holding.length > 0 ? " with its expectations met" : ""}`,
   );
+  for (const h of analysis.holding)
+    if (h.skipped !== null || h.nearMiss)
+      for (const [i, l] of wrap(
+        h.skipped !== null
+          ? `${h.design} held but is not ranked: ${h.skipped}`
+          : `${h.design} holds, near miss (rank ${h.rank})`,
+        WIDTH - 8,
+      ).entries())
+        lines.push(c.dim(`    ${i ? "  " : ""}${l}`));
 
   // Which mirror served each mirror design: a real one, or the model (and why).
   const mirrored = analysis.designs.filter((d) => d.mirror !== null);
@@ -182,23 +199,40 @@ export function renderTerminalSummary(
     }
   }
 
-  // Top findings.
+  // Causal chains, then the top findings.
+  const chains = chainLines(analysis);
+  if (chains.length > 0) {
+    lines.push("");
+    lines.push(c.bold("  Causal chains"));
+    for (const chain of chains) {
+      const [first = "", ...rest] = wrap(chain, WIDTH - 4);
+      lines.push(`    ${first}`);
+      for (const l of rest) lines.push(`      ${l}`);
+    }
+  }
   if (analysis.findings.length > 0) {
-    const max = options.maxFindings ?? 5;
+    const max = options.maxFindings ?? 8;
     const ranked = rankFindings(analysis.findings);
     lines.push("");
     lines.push(c.bold("  Findings"));
     for (const f of ranked.slice(0, max)) {
       const paint =
         f.severity === "critical" ? c.red : f.severity === "warning" ? c.yellow : c.cyan;
-      const [first = "", ...rest] = wrap(`${f.design}: ${f.diagnosis}`, WIDTH - 14);
+      const text = findingText(f);
+      const [first = "", ...rest] = wrap(`${f.design}: ${text.headline}`, WIDTH - 14);
       lines.push(`    ${pad(f.severity.toUpperCase(), 8, paint)}  ${first}`);
       for (const l of rest) lines.push(`              ${l}`);
-      const [fix = "", ...more] = wrap(f.fix, WIDTH - 17);
+      for (const e of text.evidence)
+        for (const [i, l] of wrap(e, WIDTH - 17).entries())
+          lines.push(c.dim(`              ${i ? "  " : "· "}${l}`));
+      for (const [i, l] of wrap(`so: ${text.consequence}`, WIDTH - 17).entries())
+        lines.push(`              ${i ? "    " : ""}${l}`);
+      const [fix = "", ...more] = wrap(text.fix, WIDTH - 17);
       lines.push(`              ${c.dim("->")} ${fix}`);
       for (const l of more) lines.push(`                 ${l}`);
     }
-    if (ranked.length > max) lines.push(c.dim(`    ... and ${ranked.length - max} more`));
+    if (ranked.length > max)
+      lines.push(c.dim(`    ... and ${ranked.length - max} more (report.md has them all)`));
   }
 
   // Expectations.

@@ -95,6 +95,8 @@ export interface StartEvent {
   what: "pod" | "job" | "desktop";
   id: string;
   ok: boolean;
+  /** Pods: the reference the pod runs, as the node's store keys it (library/nginx:1.25, or pinned by digest). */
+  image?: string;
   /** From creation (pod scheduled, job queued, user arrived) to started. */
   seconds: number;
 }
