@@ -153,9 +153,9 @@ export async function derivePlan(
   const catalog = scenarioRegistry(scenario, new SimClock(sim), seed).catalog;
   const resolve = referenceResolver(scenario, design, catalog);
   const resolved = new Map<string, { image: string; atMs: number }>();
-  const refOf = (image: string, atMs: number) => {
-    if (design.pin === "digest") resolved.set(`${image}@${atMs}`, { image, atMs });
-    return resolve(image, atMs);
+  const refOf = (image: string, atMs: number, tag?: string) => {
+    if (design.pin === "digest" && !tag) resolved.set(`${image}@${atMs}`, { image, atMs });
+    return resolve(image, atMs, tag);
   };
   const warmOf = warmEntries(scenario, catalog, refOf);
 

@@ -22,6 +22,12 @@ const imageSchema = z
   })
   .strict();
 
+/** A pod count or a share of the replicas, as Kubernetes writes maxSurge and maxUnavailable. */
+const surgeSchema = z.union([
+  z.number().int().min(0),
+  z.string().regex(/^\d{1,3}%$/, "a count or a percentage, e.g. 25%"),
+]);
+
 const step = {
   at: duration.default(0).describe("when the step starts, from the scenario start"),
   over: duration.default(0).describe("how long the step spreads its work over"),
@@ -68,6 +74,34 @@ const workloadSchema = z.discriminatedUnion("type", [
     .object({ type: z.literal("tag-move"), ...step, image: imageName })
     .strict()
     .describe("the image's tag moves to a new digest in the registry"),
+  z
+    .object({
+      type: z.literal("rollout"),
+      ...step,
+      image: imageName,
+      kind: z
+        .enum(["Deployment", "DaemonSet"])
+        .default("Deployment")
+        .describe("the workload the image's pods belong to (one pod per node)"),
+      tag: z
+        .string()
+        .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "a tag, e.g. 1.26")
+        .optional()
+        .describe("roll out this tag of the image's repository (default: its own reference)"),
+      maxSurge: surgeSchema
+        .optional()
+        .describe("new pods above the desired count (Deployment default 25%, DaemonSet 0)"),
+      maxUnavailable: surgeSchema
+        .optional()
+        .describe("old pods down at once (Deployment default 25%, DaemonSet 1)"),
+      interval: duration
+        .default(30_000)
+        .describe("time a batch takes to become ready before the next one starts"),
+    })
+    .strict()
+    .describe(
+      "a new tag or digest rolled out across a Deployment or DaemonSet in batches (maxSurge + maxUnavailable pods at once); pinned designs roll out the digest the tag names then",
+    ),
 ]);
 
 const mirrorSchema = z
@@ -306,6 +340,14 @@ export const scenarioSchema = z
       .string()
       .default("fleet.nodes")
       .describe("the path of the number a breaking-point search varies"),
+    nearMissThreshold: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.8)
+      .describe(
+        "share of a limit (from RateLimit headers) past which a design that holds is flagged 'holds, near miss'",
+      ),
   })
   .strict();
 
