@@ -20,6 +20,7 @@ interface RunFlags {
   allowRemote?: boolean;
   maxRps?: number;
   json?: boolean;
+  nearMiss?: number;
 }
 
 function positiveNumber(name: string) {
@@ -80,6 +81,16 @@ export function runCommand(program: Command): void {
       "with --allow-remote: cap the request rate",
       positiveNumber("--max-rps"),
     )
+    .option(
+      "--near-miss <share>",
+      "flag a design that holds as a near miss when it used more than this share of a limit, 0..1 (default: the scenario's nearMissThreshold, 0.8)",
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0 || n > 1)
+          throw new InvalidArgumentError("--near-miss must be a share between 0 and 1, e.g. 0.8");
+        return n;
+      },
+    )
     .option("--json", "print report.json to stdout instead of the summary")
     .action(async (file: string, flags: RunFlags) => {
       try {
@@ -127,6 +138,7 @@ export function runCommand(program: Command): void {
           ...(flags.target ? { target: flags.target } : {}),
           ...(flags.maxRps ? { maxRps: flags.maxRps } : {}),
           ...(flags.allowRemote ? { allowRemote: true } : {}),
+          ...(flags.nearMiss !== undefined ? { nearMissThreshold: flags.nearMiss } : {}),
           signal: controller.signal,
           // Stragglers after the end (in-flight live requests) are dropped, never written to a closed file.
           onEvent: (e) => {
