@@ -10,7 +10,7 @@ import { KubeletNode } from "./actors/kubelet.ts";
 import { ContentStore } from "./client/content-store.ts";
 import { type HostRoute, PullClient } from "./client/pull-client.ts";
 import { RUNTIMES } from "./client/runtimes.ts";
-import { clockTolerance } from "./clock.ts";
+import { clockTolerance, loadWindowSeconds } from "./clock.ts";
 import { type Calibration, calibrateMachine, chooseTimeScale } from "./engine/calibrate.ts";
 import { ClockMeter, lagProbe } from "./engine/clock-meter.ts";
 import { registryLinks, shaped } from "./engine/network.ts";
@@ -178,7 +178,13 @@ export async function resolveTimeScale(
     };
   const calibration: Calibration = {
     ...(await calibrateMachine(scenario, { seed })),
-    peakRequestsPerSimSecond: await peakRequestRate(scenario, options, seed),
+    peakRequestsPerSimSecond: await peakRequestRate(
+      scenario,
+      options,
+      seed,
+      loadWindowSeconds(tolerance) * 1000,
+    ),
+    peakWindowSeconds: loadWindowSeconds(tolerance),
   };
   return {
     ...chooseTimeScale(calibration, tolerance, defaultTimeScale(scenario)),
@@ -188,16 +194,16 @@ export async function resolveTimeScale(
 }
 
 /**
- * The scenario's busiest simulated minute, in requests per simulated second
- * over the designs that will run (they run at once live): from a virtual run,
- * which plays the same workload on the same models.
+ * The scenario's busiest simulated stretch of `windowMs`, in requests per
+ * simulated second over the designs that will run (they run at once live):
+ * from a virtual run, which plays the same workload on the same models.
  */
 async function peakRequestRate(
   scenario: Scenario,
   options: { designs?: string[]; signal?: AbortSignal },
   seed: number,
+  windowMs: number,
 ): Promise<number> {
-  const windowMs = 60_000;
   const buckets = new Map<number, number>();
   await playScenario(scenario, {
     mode: "virtual",
