@@ -304,8 +304,10 @@ export const scenarioSchema = z
     expectations: z.array(expectationSchema).default([]),
     scale: z
       .string()
-      .default("fleet.nodes")
-      .describe("the path of the number a breaking-point search varies"),
+      .default("load")
+      .describe(
+        "what `pullstorm breakpoint` varies by default: load (a factor on the fleet and every workload step together) or the dotted path of one number, e.g. workload.0.jobs",
+      ),
   })
   .strict();
 
