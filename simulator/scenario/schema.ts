@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { catalogFileSchema } from "../../fake-registry/catalog/file.ts";
-import { policySchema } from "../../fake-registry/policy/file.ts";
+import { policySchema, presetNameSchema } from "../../fake-registry/policy/file.ts";
 import { bandwidthSchema, durationSchema } from "../../vocabulary/config/schemas.ts";
 import { parseReference } from "../../vocabulary/oci/reference.ts";
 import { NETWORK_DEFAULTS } from "../engine/timing.ts";
@@ -19,6 +19,12 @@ const imageSchema = z
       const parsed = parseReference(r);
       if ("error" in parsed) ctx.addIssue({ code: "custom", message: parsed.error });
     }),
+    absent: z
+      .boolean()
+      .default(false)
+      .describe(
+        "the image is meant to be missing from the registry (a 404 story): validation warns instead of failing",
+      ),
   })
   .strict();
 
@@ -276,7 +282,7 @@ export const scenarioSchema = z
     seed: z.number().int().min(0).default(1),
     registry: z
       .object({
-        preset: z.string().default("dockerhub-2020"),
+        preset: presetNameSchema.default("dockerhub-2020"),
         policy: policySchema.optional(),
         catalog: catalogFileSchema.optional(),
       })

@@ -1,10 +1,11 @@
 // `pullstorm run` as a child process: exit codes, files written, SIGINT.
 // (The runner itself, in-process: test/runner.test.ts.)
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { BAD_FILES, BASE } from "../helpers/bad-scenarios.ts";
 import { fileIn, inTempDir } from "../helpers/files.ts";
-import { pullstorm, startPullstorm, waitFor } from "../helpers/processes.ts";
+import { type CommandResult, pullstorm, startPullstorm, waitFor } from "../helpers/processes.ts";
 import { startRegistry } from "../helpers/registry.ts";
 
 const MINI = join(import.meta.dirname, "..", "fixtures", "mini-churn.yaml");
@@ -89,6 +90,51 @@ describe.concurrent("pullstorm run (CLI)", () => {
       expect(res2.stderr).toMatch(/bad\.yaml:\d+:\d+: designs\.1\.egressIps: /);
       expect(res3.status).toBe(2);
       expect(res3.stderr).toContain('fleet.pods.1: no image named "db"');
+    }));
+
+  it("`scenario validate` and `run` reject the same bad files, exit 2, with the same words, and write nothing", () =>
+    inTempDir("pullstorm-typos-", async (dir) => {
+      const cases = [{ name: "good", text: BASE, problem: "" }, ...BAD_FILES];
+      const results: Array<{
+        name: string;
+        problem: string;
+        out: string;
+        validate: CommandResult;
+        run: CommandResult;
+      }> = [];
+      // Two files (four processes) at a time: two cores, and each is a Node start-up.
+      for (let i = 0; i < cases.length; i += 2) {
+        const batch = cases.slice(i, i + 2);
+        results.push(
+          ...(await Promise.all(
+            batch.map(async (c) => {
+              mkdirSync(join(dir, c.name));
+              const file = fileIn(join(dir, c.name), "x.yaml", c.text);
+              const out = join(dir, c.name, "out");
+              const [validate, run] = await Promise.all([
+                pullstorm(["scenario", "validate", file]),
+                // Not the good one: a real run is not what this test is about.
+                c.problem
+                  ? pullstorm(["run", file, "--virtual", "--out", out])
+                  : Promise.resolve({ status: 0, stdout: "", stderr: "" } as CommandResult),
+              ]);
+              return { name: c.name, problem: c.problem, out, validate, run };
+            }),
+          )),
+        );
+      }
+      for (const r of results) {
+        if (!r.problem) {
+          expect(r.validate.status, r.validate.stderr).toBe(0);
+          continue;
+        }
+        expect(r.validate.status, `${r.name}: ${r.validate.stderr}`).toBe(2);
+        expect(r.run.status, `${r.name}: ${r.run.stderr}`).toBe(2);
+        expect(r.validate.stderr, r.name).toContain(r.problem);
+        // The same check, the same words: run says exactly what validate says.
+        expect(r.run.stderr, r.name).toBe(r.validate.stderr);
+        expect(existsSync(r.out), `${r.name}: ${r.out} left behind`).toBe(false);
+      }
     }));
 
   it("refuses a remote target before any connection (exit 2)", async () => {
