@@ -18,6 +18,7 @@ export class RunFold {
   private readonly analyzers: DesignAnalyzer[];
   private readonly byDesign: Map<string, { summary: DesignSummarizer; analysis: DesignAnalyzer }>;
   private readonly clock: ClockFold;
+  private readonly interrupted = new Set<string>();
 
   constructor(scenario: Scenario, designs: string[]) {
     this.scenario = scenario;
@@ -36,12 +37,22 @@ export class RunFold {
     );
   }
 
-  /** Takes one event; other designs' are ignored. */
+  /**
+   * Takes one event; other designs' are ignored. After a design's interrupt
+   * (SIGINT) only its clock events count: units left waiting and requests cut
+   * off are the engine stopping, not the design breaking.
+   */
   add(e: SimEvent): void {
     const fold = this.byDesign.get(e.design);
     if (!fold) return;
     if (e.type === "clock") {
       this.clock.add(e);
+      return;
+    }
+    if (this.interrupted.has(e.design)) return;
+    if (e.type === "interrupt") {
+      this.interrupted.add(e.design);
+      fold.summary.add(e);
       return;
     }
     fold.summary.add(e);

@@ -1,7 +1,15 @@
 import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
-import { p95StartOf } from "./summary.ts";
-import { actualText, describeBreak, formatDuration, plural, rankFindings } from "./terminal.ts";
+import { failed, p95StartOf } from "./summary.ts";
+import {
+  actualText,
+  describeBreak,
+  formatDuration,
+  plural,
+  rankFindings,
+  resultText,
+  verdictText,
+} from "./terminal.ts";
 
 /** A table cell: one line, `|` escaped so it cannot open a column. */
 export function cell(value: unknown): string {
@@ -65,7 +73,7 @@ export function renderMarkdown(analysis: Analysis): string {
   if (scenario.interrupted) {
     blank();
     md.push(
-      "> **Interrupted:** the run was stopped before the end; the numbers below cover what was collected.",
+      "> **Interrupted:** the run was stopped before the end; the numbers below cover what was collected. A design with no break before the interrupt is *incomplete*, and its expectations are skipped, neither passed nor failed.",
     );
   }
 
@@ -187,7 +195,7 @@ export function renderMarkdown(analysis: Analysis): string {
   for (const d of analysis.designs) {
     const b = d.firstBreak;
     md.push(
-      `- **${d.name}** ${d.summary.verdict}${b ? `: first break at ${formatDuration(b.t)}, ${describeBreak(b)}` : d.summary.firstBreakSeconds !== null ? `: first break at ${formatDuration(d.summary.firstBreakSeconds)}` : ""}`,
+      `- **${d.name}** ${verdictText(d.summary)}${b ? `: first break at ${formatDuration(b.t)}, ${describeBreak(b)}` : d.summary.firstBreakSeconds !== null ? `: first break at ${formatDuration(d.summary.firstBreakSeconds)}` : ""}`,
     );
   }
   blank();
@@ -225,21 +233,26 @@ export function renderMarkdown(analysis: Analysis): string {
   blank();
   if (analysis.expectations.length === 0) md.push("The scenario states no expectations.");
   else {
-    const failed = analysis.expectations.filter((e) => !e.passed).length;
+    const failures = analysis.expectations.filter(failed).length;
+    const skipped = analysis.expectations.filter((e) => e.skipped !== undefined).length;
+    const total = plural(analysis.expectations.length, "expectation");
+    const skipNote = skipped > 0 ? ` ${skipped} skipped: the run was interrupted.` : "";
     md.push(
-      failed === 0
-        ? `All ${plural(analysis.expectations.length, "expectation")} pass.`
-        : `${failed} of ${plural(analysis.expectations.length, "expectation")} failed.`,
+      failures === 0
+        ? skipped > 0
+          ? `None of ${total} failed.${skipNote}`
+          : `All ${total} pass.`
+        : `${failures} of ${total} failed.${skipNote}`,
     );
     blank();
     md.push(
       ...table(
         ["result", "design", "check", "actual"],
         analysis.expectations.map((e) => [
-          e.passed ? "PASS" : "**FAIL**",
+          resultText(e) === "FAIL" ? "**FAIL**" : resultText(e),
           e.design,
           e.check,
-          actualText(e.actual),
+          e.skipped ?? actualText(e.actual),
         ]),
       ),
     );

@@ -1,7 +1,7 @@
 import { createColors } from "picocolors";
 import type { Analysis, DesignAnalysis, FirstBreak } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
-import { type ExpectationResult, p95StartOf } from "./summary.ts";
+import { type DesignSummary, type ExpectationResult, failed, p95StartOf } from "./summary.ts";
 import { formatSeconds } from "./time.ts";
 
 /** Seconds as a person reads them (2m10s, 2h, 0.4s); "-" for none. */
@@ -27,6 +27,18 @@ export function startCell(d: DesignAnalysis): string {
   const p95 = p95StartOf(d.summary);
   const base = p95 === null ? "-" : formatDuration(p95);
   return d.summary.units.failed > 0 ? `${base} (${d.summary.units.failed} never started)` : base;
+}
+
+/** "incomplete (no break before the interrupt at 12m)", or the verdict as it is. */
+export function verdictText(s: DesignSummary): string {
+  return s.verdict === "incomplete"
+    ? `incomplete (no break before the interrupt at ${formatDuration(s.interruptedAtSeconds ?? 0)})`
+    : s.verdict;
+}
+
+/** PASS, FAIL or SKIP: a skipped expectation (interrupted run) is neither passed nor failed. */
+export function resultText(e: ExpectationResult): "PASS" | "FAIL" | "SKIP" {
+  return e.skipped !== undefined ? "SKIP" : e.passed ? "PASS" : "FAIL";
 }
 
 export function actualText(actual: ExpectationResult["actual"]): string {
@@ -117,7 +129,9 @@ export function renderTerminalSummary(
       d,
       cells: [
         d.name,
-        s.verdict,
+        s.verdict === "incomplete"
+          ? `incomplete (to ${formatDuration(s.interruptedAtSeconds ?? 0)})`
+          : s.verdict,
         d.firstBreak
           ? `${formatDuration(d.firstBreak.t)} ${d.firstBreak.layer}`
           : s.firstBreakSeconds !== null
@@ -140,7 +154,12 @@ export function renderTerminalSummary(
   for (const { d, cells } of rows) {
     const cheapest = analysis.cheapestHolding === d.name;
     const marker = cheapest ? c.green("*") : " ";
-    const paintVerdict = d.summary.verdict === "holds" ? c.green : c.red;
+    const paintVerdict =
+      d.summary.verdict === "holds"
+        ? c.green
+        : d.summary.verdict === "incomplete"
+          ? c.yellow
+          : c.red;
     const text = cells.map((cell, i) => {
       if (i === 0) return pad(cell, w(i), cheapest ? c.bold : undefined);
       if (i === 1) return pad(cell, w(i), paintVerdict);
@@ -154,7 +173,9 @@ export function renderTerminalSummary(
   lines.push(
     analysis.cheapestHolding
       ? `  ${c.green("*")} cheapest design that holds: ${c.bold(c.green(analysis.cheapestHolding))}`
-      : `  ${c.red("no design holds")}`,
+      : analysis.designs.some((d) => d.summary.verdict === "incomplete")
+        ? `  ${c.yellow("no design held to the end: the run was interrupted")}`
+        : `  ${c.red("no design holds")}`,
   );
 
   // Which mirror served each mirror design: a real one, or the model (and why).
@@ -205,15 +226,28 @@ export function renderTerminalSummary(
   if (analysis.expectations.length > 0) {
     lines.push("");
     lines.push(c.bold("  Expectations"));
-    for (const e of analysis.expectations)
+    for (const e of analysis.expectations) {
+      const result = resultText(e);
+      const paint =
+        result === "PASS"
+          ? c.green
+          : result === "SKIP"
+            ? c.yellow
+            : (s: string) => c.red(c.bold(s));
       lines.push(
-        `    ${e.passed ? c.green("PASS") : c.red(c.bold("FAIL"))}  ${e.design}: ${e.check} (actual ${actualText(e.actual)})`,
+        `    ${paint(result)}  ${e.design}: ${e.check} (${e.skipped ?? `actual ${actualText(e.actual)}`})`,
       );
-    const failed = analysis.expectations.filter((e) => !e.passed).length;
+    }
+    const failures = analysis.expectations.filter(failed).length;
+    const skipped = analysis.expectations.filter((e) => e.skipped !== undefined).length;
+    const total = plural(analysis.expectations.length, "expectation");
+    const skipNote = skipped > 0 ? `, ${skipped} skipped (interrupted)` : "";
     lines.push(
-      failed === 0
-        ? c.green(`    ${plural(analysis.expectations.length, "expectation")} checked, all pass`)
-        : c.red(`    ${failed} of ${plural(analysis.expectations.length, "expectation")} failed`),
+      failures === 0
+        ? (skipped > 0 ? c.yellow : c.green)(
+            `    ${total} checked, ${skipped > 0 ? "none failed" : "all pass"}${skipNote}`,
+          )
+        : c.red(`    ${failures} of ${total} failed${skipNote}`),
     );
   }
 

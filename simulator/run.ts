@@ -548,8 +548,20 @@ async function runDesign(
           if (meter) clockEvent("sample", meter.interval());
         }, 1000)
       : undefined;
+    // Stopped before the end (SIGINT): said once, at the simulated time it happened.
+    let interruptedAt: number | undefined;
+    const interrupt = () => {
+      if (interruptedAt !== undefined) return;
+      interruptedAt = sim.now();
+      emit({ type: "interrupt", t: interruptedAt / 1000, design: design.name });
+    };
     if (sim instanceof VirtualSim) {
-      const abort = () => sim.stop();
+      const abort = () => {
+        sim.stop();
+        interrupt();
+      };
+      // A design that starts after the interrupt is interrupted at 0, not played to the end.
+      if (options.signal?.aborted) abort();
       options.signal?.addEventListener("abort", abort);
       await sim.run();
       options.signal?.removeEventListener("abort", abort);
@@ -557,10 +569,13 @@ async function runDesign(
       const live = sim as LiveSim;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, scenario.duration / scale);
-        options.signal?.addEventListener("abort", () => {
+        const abort = () => {
           clearTimeout(timer);
+          interrupt();
           resolve();
-        });
+        };
+        if (options.signal?.aborted) abort();
+        else options.signal?.addEventListener("abort", abort, { once: true });
       });
       live.stop();
       // Let in-flight requests settle, bounded.
