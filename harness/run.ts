@@ -9,7 +9,7 @@ import { RunFold } from "../reports/fold.ts";
 import { playScenario, type RunOptions } from "../simulator/run.ts";
 import type { Scenario } from "../simulator/scenario/schema.ts";
 import type { SimEvent } from "../vocabulary/events.ts";
-import { findBreakingLoad } from "./load.ts";
+import { nearMissLoadBreak } from "./breakpoint.ts";
 
 export interface HarnessOptions extends RunOptions {
   /**
@@ -22,7 +22,7 @@ export interface HarnessOptions extends RunOptions {
   nearMissThreshold?: number;
   /**
    * Work out where each near miss breaks as the load grows (virtual re-runs of
-   * that design, `findBreakingLoad`); default true. Not after an interrupt.
+   * that design, `nearMissLoadBreak`); default true. Not after an interrupt.
    */
   loadBreakpoints?: boolean;
 }
@@ -53,6 +53,6 @@ export async function runScenario(
   const loadBreaks: Record<string, LoadBreak> = {};
   if (options.loadBreakpoints !== false && !meta.interrupted)
     for (const design of fold.nearMisses(threshold))
-      loadBreaks[design] = await findBreakingLoad(scenario, design, { seed: meta.seed });
+      loadBreaks[design] = await nearMissLoadBreak(scenario, design, { seed: meta.seed });
   return { ...fold.finish(meta, { ...threshold, loadBreaks }), events };
 }

@@ -635,7 +635,7 @@ export function designAnalyzers(scenario: Scenario, designs: string[]): DesignAn
 export interface AnalysisOptions {
   /** Share of a limit past which a holding design is a near miss (default: the scenario's, 0.8). */
   nearMissThreshold?: number;
-  /** Per design: where it breaks as the load is scaled (harness/breakpoint.ts findBreakingLoad). */
+  /** Per design: where it breaks as the load is scaled (harness/breakpoint.ts nearMissLoadBreak). */
   loadBreaks?: Record<string, LoadBreak>;
 }
 

@@ -28,6 +28,7 @@ export class RunFold {
   private readonly byDesign: Map<string, { summary: DesignSummarizer; analysis: DesignAnalyzer }>;
   private readonly clock: ClockFold;
   private seq = 0;
+  private readonly interrupted = new Set<string>();
 
   constructor(scenario: Scenario, designs: string[]) {
     this.scenario = scenario;
@@ -46,13 +47,23 @@ export class RunFold {
     );
   }
 
-  /** Takes one event; other designs' are ignored (but numbered). */
+  /**
+   * Takes one event; other designs' are ignored. After a design's interrupt
+   * (SIGINT) only its clock events count: units left waiting and requests cut
+   * off are the engine stopping, not the design breaking.
+   */
   add(e: SimEvent): void {
     const seq = ++this.seq;
     const fold = this.byDesign.get(e.design);
     if (!fold) return;
     if (e.type === "clock") {
       this.clock.add(e);
+      return;
+    }
+    if (this.interrupted.has(e.design)) return;
+    if (e.type === "interrupt") {
+      this.interrupted.add(e.design);
+      fold.summary.add(e);
       return;
     }
     fold.summary.add(e);

@@ -11,7 +11,8 @@ import type {
 } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
 import { chainLines, findingText } from "./findings-text.ts";
-import { type ExpectationResult, p95StartOf } from "./summary.ts";
+import { type ExpectationResult, failed, p95StartOf } from "./summary.ts";
+import { resultText } from "./terminal.ts";
 
 /**
  * report.html: the run as a game-day write-up, in one self-contained file.
@@ -231,6 +232,9 @@ ${faults}
 function outcome(a: Analysis): string {
   const broken = a.designs.filter((d) => d.summary.verdict === "breaks");
   const passed = a.expectations.filter((e) => e.passed).length;
+  const failures = a.expectations.filter(failed).length;
+  const skipped = a.expectations.filter((e) => e.skipped !== undefined).length;
+  const incomplete = a.designs.filter((d) => d.summary.verdict === "incomplete").length;
   const cheapest = a.designs.find((d) => d.name === a.cheapestHolding);
   const earliest = [...broken]
     .filter((d) => d.firstBreak)
@@ -240,8 +244,8 @@ function outcome(a: Analysis): string {
     .filter((h) => h.skipped !== null)
     .map((h) => `<br>${esc(h.design)} held but is not ranked: ${esc(h.skipped)}`)
     .join("")}</div></div>
-<div><div class="label">Designs that break</div><div class="value">${broken.length} of ${a.designs.length}</div><div class="sub">${earliest?.firstBreak ? `earliest: ${esc(earliest.name)} at ${esc(clock(earliest.firstBreak.t))} (${esc(earliest.firstBreak.layer)})` : "none broke"}</div></div>
-<div><div class="label">Expectations</div><div class="value">${passed} of ${a.expectations.length} pass</div><div class="sub">${a.expectations.length - passed === 0 ? "as predicted" : `${a.expectations.length - passed} failed: see section 6`}</div></div>
+<div><div class="label">Designs that break</div><div class="value">${broken.length} of ${a.designs.length}</div><div class="sub">${earliest?.firstBreak ? `earliest: ${esc(earliest.name)} at ${esc(clock(earliest.firstBreak.t))} (${esc(earliest.firstBreak.layer)})` : "none broke"}${incomplete > 0 ? `; ${incomplete} incomplete (interrupted)` : ""}</div></div>
+<div><div class="label">Expectations</div><div class="value">${passed} of ${a.expectations.length} pass</div><div class="sub">${failures === 0 ? (skipped > 0 ? `${skipped} skipped: interrupted` : "as predicted") : `${failures} failed${skipped > 0 ? `, ${skipped} skipped` : ""}: see section 6`}</div></div>
 </div>`;
 }
 
@@ -265,7 +269,7 @@ function matrix(a: Analysis): string {
 <td class="num">${int(s.upstream.status["429"] ?? 0)}</td>
 <td class="num">${esc(latency(p95))}${never > 0 ? ` <span class="note">${int(never)} never started</span>` : ""}</td>
 <td class="num">${ranks.get(d.name)} <span class="note">cost ${esc(d.cost)}</span></td>
-<td class="num">${es.length === 0 ? "-" : `${es.filter((e) => e.passed).length}/${es.length}`}</td>
+<td class="num">${es.length === 0 ? "-" : `${es.filter((e) => e.passed).length}/${es.length}`}${es.some((e) => e.skipped !== undefined) ? ` <span class="note">${es.filter((e) => e.skipped !== undefined).length} skipped</span>` : ""}</td>
 </tr>`;
     })
     .join("\n");
@@ -292,6 +296,8 @@ function stat(label: string, value: string): string {
 
 function breakText(d: DesignAnalysis): string {
   const fb = d.firstBreak;
+  if (!fb && d.summary.verdict === "incomplete")
+    return `<p class="incomplete"><strong>Incomplete.</strong> No break before the interrupt at ${esc(clock(d.summary.interruptedAtSeconds ?? 0))}: the run stopped before it could tell whether this design holds.</p>`;
   if (!fb)
     return `<p class="held"><strong>Held.</strong> No pull failed and every unit started (${int(d.summary.units.started)} of ${int(unitsOf(d))}).</p>`;
   return `<p class="firstbreak"><strong>First break at ${esc(clock(fb.t))}</strong>: <code>${esc(fb.actor)}</code>${fb.identity ? ` as <code>${esc(fb.identity)}</code>` : ""}${fb.image ? ` pulling <code>${esc(fb.image)}</code>` : ""}, refused by <span class="layer">${esc(fb.layer)}</span>: ${esc(fb.reason)}${fb.status !== undefined ? ` (HTTP ${esc(fb.status)})` : ""}.</p>`;
@@ -493,7 +499,7 @@ function actionItems(a: Analysis): string {
     ([fix, item]) =>
       `<li>${badge(item.severity)} ${esc(fix)} <span class="who">(${item.designs.map(esc).join(", ")})</span></li>`,
   );
-  for (const e of a.expectations.filter((x) => !x.passed))
+  for (const e of a.expectations.filter(failed))
     items.push(
       `<li>${badge("fail")} Explain or fix <strong>${esc(e.design)}</strong>: expected <code>${esc(e.check)}</code>, got <code>${esc(e.actual ?? "nothing")}</code>.</li>`,
     );
@@ -517,7 +523,7 @@ function expectations(a: Analysis): string {
 ${a.expectations
   .map(
     (e) =>
-      `<tr><td>${esc(e.design)}</td><td><code>${esc(e.check)}</code></td><td class="num">${esc(e.actual ?? "-")}</td><td>${e.passed ? badge("pass") : badge("fail")}</td></tr>`,
+      `<tr><td>${esc(e.design)}</td><td><code>${esc(e.check)}</code></td><td class="num">${esc(e.actual ?? "-")}</td><td>${e.skipped !== undefined ? `${badge("skip", resultText(e))} <span class="note">${esc(e.skipped)}</span>` : e.passed ? badge("pass") : badge("fail")}</td></tr>`,
   )
   .join("\n")}
 </tbody>

@@ -2,8 +2,8 @@ import { create } from "xmlbuilder2";
 import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
 import { CLOCK_CHECK, clockText } from "./clock.ts";
 import { findingText } from "./findings-text.ts";
-import type { ExpectationResult } from "./summary.ts";
-import { actualText, describeBreak, formatDuration } from "./terminal.ts";
+import { type ExpectationResult, failed } from "./summary.ts";
+import { actualText, describeBreak, formatDuration, verdictText } from "./terminal.ts";
 
 function firstBreakText(d: DesignAnalysis | undefined): string {
   if (!d) return "";
@@ -26,7 +26,8 @@ export function renderJunit(analysis: Analysis): string {
   const byDesign = new Map<string, ExpectationResult[]>(names.map((n) => [n, []]));
   for (const e of analysis.expectations) byDesign.get(e.design)?.push(e);
 
-  const failures = analysis.expectations.filter((e) => !e.passed).length;
+  const failures = analysis.expectations.filter(failed).length;
+  const skipped = analysis.expectations.filter((e) => e.skipped !== undefined).length;
   // Control characters cannot appear in XML 1.0 even escaped: replace them rather than emit a broken file.
   const doc = create({ version: "1.0", encoding: "UTF-8", invalidCharReplacement: "\uFFFD" });
   const root = doc.ele("testsuites", {
@@ -34,6 +35,7 @@ export function renderJunit(analysis: Analysis): string {
     tests: String(analysis.expectations.length),
     failures: String(failures),
     errors: "0",
+    skipped: String(skipped),
   });
 
   for (const name of names) {
@@ -42,9 +44,9 @@ export function renderJunit(analysis: Analysis): string {
     const suite = root.ele("testsuite", {
       name: `${scenario.name}.${name}`,
       tests: String(cases.length),
-      failures: String(cases.filter((e) => !e.passed).length),
+      failures: String(cases.filter(failed).length),
       errors: "0",
-      skipped: "0",
+      skipped: String(cases.filter((e) => e.skipped !== undefined).length),
     });
     const props = suite.ele("properties");
     const prop = (n: string, v: string | number | boolean) =>
@@ -60,6 +62,8 @@ export function renderJunit(analysis: Analysis): string {
     }
     if (design) {
       prop("verdict", design.summary.verdict);
+      if (design.summary.interruptedAtSeconds !== undefined)
+        prop("interruptedAtSeconds", design.summary.interruptedAtSeconds);
       prop("firstBreak", firstBreakText(design));
       const t = design.firstBreak?.t ?? design.summary.firstBreakSeconds;
       if (t !== null) prop("firstBreakSeconds", t);
@@ -81,11 +85,13 @@ export function renderJunit(analysis: Analysis): string {
 
     for (const e of cases) {
       const tc = suite.ele("testcase", { classname: `${scenario.name}.${name}`, name: e.check });
-      if (!e.passed) {
+      // Interrupted: neither passed nor failed, with the reason.
+      if (e.skipped !== undefined) tc.ele("skipped", { message: e.skipped });
+      else if (!e.passed) {
         const message = `expected ${e.check}, actual ${actualText(e.actual)}`;
         const detail = [
           message,
-          `design ${name}: ${design ? design.summary.verdict : "not run"}`,
+          `design ${name}: ${design ? verdictText(design) : "not run"}`,
           `first break: ${firstBreakText(design) || "none"}`,
         ];
         const clock = e.check === CLOCK_CHECK ? clockText(analysis.clock) : null;

@@ -1,13 +1,14 @@
 import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
 import { chainLines, findingText } from "./findings-text.ts";
-import { p95StartOf } from "./summary.ts";
+import { failed, p95StartOf } from "./summary.ts";
 import {
   actualText,
   describeBreak,
   formatDuration,
   plural,
   rankFindings,
+  resultText,
   verdictText,
 } from "./terminal.ts";
 
@@ -73,7 +74,7 @@ export function renderMarkdown(analysis: Analysis): string {
   if (scenario.interrupted) {
     blank();
     md.push(
-      "> **Interrupted:** the run was stopped before the end; the numbers below cover what was collected.",
+      "> **Interrupted:** the run was stopped before the end; the numbers below cover what was collected. A design with no break before the interrupt is *incomplete*, and its expectations are skipped, neither passed nor failed.",
     );
   }
 
@@ -257,21 +258,26 @@ export function renderMarkdown(analysis: Analysis): string {
   blank();
   if (analysis.expectations.length === 0) md.push("The scenario states no expectations.");
   else {
-    const failed = analysis.expectations.filter((e) => !e.passed).length;
+    const failures = analysis.expectations.filter(failed).length;
+    const skipped = analysis.expectations.filter((e) => e.skipped !== undefined).length;
+    const total = plural(analysis.expectations.length, "expectation");
+    const skipNote = skipped > 0 ? ` ${skipped} skipped: the run was interrupted.` : "";
     md.push(
-      failed === 0
-        ? `All ${plural(analysis.expectations.length, "expectation")} pass.`
-        : `${failed} of ${plural(analysis.expectations.length, "expectation")} failed.`,
+      failures === 0
+        ? skipped > 0
+          ? `None of ${total} failed.${skipNote}`
+          : `All ${total} pass.`
+        : `${failures} of ${total} failed.${skipNote}`,
     );
     blank();
     md.push(
       ...table(
         ["result", "design", "check", "actual"],
         analysis.expectations.map((e) => [
-          e.passed ? "PASS" : "**FAIL**",
+          resultText(e) === "FAIL" ? "**FAIL**" : resultText(e),
           e.design,
           e.check,
-          actualText(e.actual),
+          e.skipped ?? actualText(e.actual),
         ]),
       ),
     );

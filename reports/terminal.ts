@@ -2,7 +2,7 @@ import { createColors } from "picocolors";
 import type { Analysis, DesignAnalysis, FirstBreak } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
 import { chainLines, findingText } from "./findings-text.ts";
-import { type ExpectationResult, p95StartOf } from "./summary.ts";
+import { type ExpectationResult, failed, p95StartOf } from "./summary.ts";
 import { formatSeconds } from "./time.ts";
 
 /** Seconds as a person reads them (2m10s, 2h, 0.4s); "-" for none. */
@@ -23,11 +23,15 @@ export function describeBreak(b: FirstBreak): string {
   return `${who}: ${layer}${reason}`;
 }
 
-/** "holds", "breaks", or "holds, near miss (88 % of a limit)". */
+/**
+ * "holds", "breaks", "holds, near miss (88 %)" (of a limit), or "incomplete
+ * (no break before the interrupt at 12m)".
+ */
 export function verdictText(d: DesignAnalysis): string {
-  return d.nearMiss
-    ? `holds, near miss (${Math.round(d.nearMiss.share * 100)} %)`
-    : d.summary.verdict;
+  const s = d.summary;
+  if (s.verdict === "incomplete")
+    return `incomplete (no break before the interrupt at ${formatDuration(s.interruptedAtSeconds ?? 0)})`;
+  return d.nearMiss ? `holds, near miss (${Math.round(d.nearMiss.share * 100)} %)` : s.verdict;
 }
 
 /** "p95 start" cell: percentiles cover what started, so say when some never did. */
@@ -35,6 +39,11 @@ export function startCell(d: DesignAnalysis): string {
   const p95 = p95StartOf(d.summary);
   const base = p95 === null ? "-" : formatDuration(p95);
   return d.summary.units.failed > 0 ? `${base} (${d.summary.units.failed} never started)` : base;
+}
+
+/** PASS, FAIL or SKIP: a skipped expectation (interrupted run) is neither passed nor failed. */
+export function resultText(e: ExpectationResult): "PASS" | "FAIL" | "SKIP" {
+  return e.skipped !== undefined ? "SKIP" : e.passed ? "PASS" : "FAIL";
 }
 
 export function actualText(actual: ExpectationResult["actual"]): string {
@@ -125,7 +134,9 @@ export function renderTerminalSummary(
       d,
       cells: [
         d.name,
-        verdictText(d),
+        s.verdict === "incomplete"
+          ? `incomplete (to ${formatDuration(s.interruptedAtSeconds ?? 0)})`
+          : verdictText(d),
         d.firstBreak
           ? `${formatDuration(d.firstBreak.t)} ${d.firstBreak.layer}`
           : s.firstBreakSeconds !== null
@@ -148,7 +159,12 @@ export function renderTerminalSummary(
   for (const { d, cells } of rows) {
     const cheapest = analysis.cheapestHolding === d.name;
     const marker = cheapest ? c.green("*") : " ";
-    const paintVerdict = d.nearMiss ? c.yellow : d.summary.verdict === "holds" ? c.green : c.red;
+    const paintVerdict =
+      d.nearMiss || d.summary.verdict === "incomplete"
+        ? c.yellow
+        : d.summary.verdict === "holds"
+          ? c.green
+          : c.red;
     const text = cells.map((cell, i) => {
       if (i === 0) return pad(cell, w(i), cheapest ? c.bold : undefined);
       if (i === 1) return pad(cell, w(i), paintVerdict);
@@ -162,7 +178,9 @@ export function renderTerminalSummary(
   lines.push(
     analysis.cheapestHolding
       ? `  ${c.green("*")} cheapest design that holds: ${c.bold(c.green(analysis.cheapestHolding))}`
-      : `  ${c.red("no design holds")}${analysis.holding.length > 0 ? " with its expectations met" : ""}`,
+      : analysis.designs.some((d) => d.summary.verdict === "incomplete")
+        ? `  ${c.yellow("no design held to the end: the run was interrupted")}`
+        : `  ${c.red("no design holds")}${analysis.holding.length > 0 ? " with its expectations met" : ""}`,
   );
   for (const h of analysis.holding)
     if (h.skipped !== null || h.nearMiss)
@@ -239,15 +257,28 @@ export function renderTerminalSummary(
   if (analysis.expectations.length > 0) {
     lines.push("");
     lines.push(c.bold("  Expectations"));
-    for (const e of analysis.expectations)
+    for (const e of analysis.expectations) {
+      const result = resultText(e);
+      const paint =
+        result === "PASS"
+          ? c.green
+          : result === "SKIP"
+            ? c.yellow
+            : (s: string) => c.red(c.bold(s));
       lines.push(
-        `    ${e.passed ? c.green("PASS") : c.red(c.bold("FAIL"))}  ${e.design}: ${e.check} (actual ${actualText(e.actual)})`,
+        `    ${paint(result)}  ${e.design}: ${e.check} (${e.skipped ?? `actual ${actualText(e.actual)}`})`,
       );
-    const failed = analysis.expectations.filter((e) => !e.passed).length;
+    }
+    const failures = analysis.expectations.filter(failed).length;
+    const skipped = analysis.expectations.filter((e) => e.skipped !== undefined).length;
+    const total = plural(analysis.expectations.length, "expectation");
+    const skipNote = skipped > 0 ? `, ${skipped} skipped (interrupted)` : "";
     lines.push(
-      failed === 0
-        ? c.green(`    ${plural(analysis.expectations.length, "expectation")} checked, all pass`)
-        : c.red(`    ${failed} of ${plural(analysis.expectations.length, "expectation")} failed`),
+      failures === 0
+        ? (skipped > 0 ? c.yellow : c.green)(
+            `    ${total} checked, ${skipped > 0 ? "none failed" : "all pass"}${skipNote}`,
+          )
+        : c.red(`    ${failures} of ${total} failed${skipNote}`),
     );
   }
 

@@ -191,17 +191,17 @@ describe("near misses", () => {
     const d = analysis.designs[0];
     expect(d?.summary.verdict).toBe("holds");
     expect(d?.nearMiss).toMatchObject({ identity: "127.1.0.2", limit: 100, minRemaining: 12 });
-    // 44 nodes x 2 pulls = 88 of 100: x1.1 (48 nodes, 96 pulls) holds, x1.2 (53 nodes, 106) breaks.
+    // 44 nodes x 2 pulls = 88 of 100: x1.14 (50 nodes, 100 pulls) holds, x1.15 (51 nodes, 102) breaks.
     expect(d?.nearMiss?.load).toEqual({
-      holdsAt: 1.1,
-      breaksAt: 1.2,
+      holdsAt: 1.14,
+      breaksAt: 1.15,
       maxTried: 4,
       layer: "registry-quota",
     });
     const f = analysis.findings.find((x) => x.code === "near-miss");
     expect(f?.cause).toContain("Holds, near miss: 127.1.0.2 used 88 of its 100 pulls per 6h (88 %");
-    expect(f?.cause).toContain("breaks at x1.2 of this load");
-    expect(report.designs[0]?.nearMiss?.load?.breaksAt).toBe(1.2);
+    expect(f?.cause).toContain("breaks at x1.15 of this load");
+    expect(report.designs[0]?.nearMiss?.load?.breaksAt).toBe(1.15);
     expect(renderTerminalSummary(analysis, "/tmp/x", { color: false })).toContain(
       "holds, near miss (88 %)",
     );

@@ -161,12 +161,24 @@ export interface ClockEvent {
   request?: ClockStats;
 }
 
+/**
+ * The run was stopped (SIGINT) before the scenario's end, at `t`: what a design
+ * did up to here is its record; what follows (units left waiting, requests cut
+ * off) is the engine stopping, not the design breaking.
+ */
+export interface InterruptEvent {
+  type: "interrupt";
+  t: number;
+  design: string;
+}
+
 export type SimEvent =
   | RequestEvent
   | PullEvent
   | StartEvent
   | MirrorEvent
   | SetupEvent
-  | ClockEvent;
+  | ClockEvent
+  | InterruptEvent;
 
 export type EventSink = (event: SimEvent) => void;

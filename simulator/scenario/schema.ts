@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { catalogFileSchema } from "../../fake-registry/catalog/file.ts";
-import { policySchema } from "../../fake-registry/policy/file.ts";
+import { policySchema, presetNameSchema } from "../../fake-registry/policy/file.ts";
 import { bandwidthSchema, durationSchema } from "../../vocabulary/config/schemas.ts";
 import { parseReference } from "../../vocabulary/oci/reference.ts";
 import { NETWORK_DEFAULTS } from "../engine/timing.ts";
@@ -19,6 +19,12 @@ const imageSchema = z
       const parsed = parseReference(r);
       if ("error" in parsed) ctx.addIssue({ code: "custom", message: parsed.error });
     }),
+    absent: z
+      .boolean()
+      .default(false)
+      .describe(
+        "the image is meant to be missing from the registry (a 404 story): validation warns instead of failing",
+      ),
   })
   .strict();
 
@@ -310,7 +316,7 @@ export const scenarioSchema = z
     seed: z.number().int().min(0).default(1),
     registry: z
       .object({
-        preset: z.string().default("dockerhub-2020"),
+        preset: presetNameSchema.default("dockerhub-2020"),
         policy: policySchema.optional(),
         catalog: catalogFileSchema.optional(),
       })
@@ -338,8 +344,10 @@ export const scenarioSchema = z
     expectations: z.array(expectationSchema).default([]),
     scale: z
       .string()
-      .default("fleet.nodes")
-      .describe("the path of the number a breaking-point search varies"),
+      .default("load")
+      .describe(
+        "what `pullstorm breakpoint` varies by default: load (a factor on the fleet and every workload step together) or the dotted path of one number, e.g. workload.0.jobs",
+      ),
     nearMissThreshold: z
       .number()
       .min(0)
