@@ -6,7 +6,7 @@ import { Catalog, type CatalogOptions } from "./catalog/catalog.ts";
 import { loadCatalogFile } from "./catalog/file.ts";
 import { type Clock, ScaledClock, SystemClock } from "./core/clock.ts";
 import { FaultSet } from "./faults/index.ts";
-import { createHttpServer, urlOf } from "./http/server.ts";
+import { createHttpServer, type RequestHandler, urlOf } from "./http/server.ts";
 import { loadPolicyFile } from "./policy/file.ts";
 import { DEFAULT_PRESET, preset } from "./policy/presets.ts";
 import {
@@ -119,10 +119,16 @@ export interface RunningRegistry {
 /** Serves a registry over HTTP, with its control API (`/_pullstorm/*`, `/metrics`); port 0 picks a free port. */
 export async function serveRegistry(
   registry: Registry,
-  listen: { host?: string; port?: number; logger?: FastifyBaseLogger } = {},
+  listen: {
+    host?: string;
+    port?: number;
+    logger?: FastifyBaseLogger;
+    /** Answers the registry API in the registry's place (the registry behind a modelled network link); the control API stays the registry's. */
+    handler?: RequestHandler;
+  } = {},
 ): Promise<RunningRegistry> {
   const host = listen.host ?? "127.0.0.1";
-  const app = createHttpServer(registry, {
+  const app = createHttpServer(listen.handler ?? registry, {
     control: registry,
     ...(listen.logger ? { logger: listen.logger } : {}),
   });

@@ -21,6 +21,26 @@ export const CLOCK_TOLERANCE_SHARE = 0.1;
 export const CLOCK_TOLERANCE_MAX_SECONDS = 30;
 /** `--time-scale auto` aims this many times under the tolerance (a calibration sees less load than the run). */
 export const AUTO_SCALE_MARGIN = 2;
+/**
+ * `--time-scale auto` keeps the scenario's busiest stretch (`loadWindowSeconds`)
+ * under this share of one core: requests arrive in bursts, and a busier event
+ * loop queues them (measured: node-churn at 75% of a core over its busiest
+ * minute lagged 3 s simulated at x120, at 25% (x39) it lagged 1.1-1.6 s in CI
+ * beside other tests; over its busiest 10 s at 25% (x13) it keeps up).
+ */
+export const AUTO_LOAD_SHARE = 0.25;
+/** The busiest stretch is measured over the shortest timing that matters, within these bounds (seconds). */
+export const LOAD_WINDOW_BOUNDS: readonly [number, number] = [1, 60];
+
+/**
+ * How long a stretch of the scenario's busiest traffic `--time-scale auto`
+ * sizes for, in simulated seconds: the shortest timing that matters (a burst
+ * longer than that is what moves outcomes), within LOAD_WINDOW_BOUNDS.
+ */
+export function loadWindowSeconds(tolerance: ClockTolerance): number {
+  const [min, max] = LOAD_WINDOW_BOUNDS;
+  return Math.min(max, Math.max(min, tolerance.basis?.seconds ?? max));
+}
 
 /** The times the scenario's outcome depends on: back-offs, retries, quota refills, wave intervals. */
 export function clockTimings(scenario: Scenario): ClockTiming[] {
@@ -117,18 +137,28 @@ export function clockVerdict(
 
 /**
  * The largest time scale, at most `cap`, at which the calibrated wall p99s
- * (ms) stay `AUTO_SCALE_MARGIN` times under the tolerance; never under 1.
+ * (ms) stay `AUTO_SCALE_MARGIN` times under the tolerance and, given the
+ * scenario's peak request rate and this machine's cost per request, the busiest
+ * moment keeps the event loop under `AUTO_LOAD_SHARE` busy; never under 1.
  */
 export function autoTimeScale(
   wall: { lagP99Ms: number; requestP99Ms: number },
   tolerance: ClockTolerance,
   cap: number,
-): { timeScale: number; limitedBy: "cap" | "machine" | "real-time" } {
+  load?: { peakRequestsPerSimSecond: number; msPerRequest: number },
+): { timeScale: number; limitedBy: "cap" | "machine" | "load" | "real-time" } {
   const worstSeconds = Math.max(wall.lagP99Ms, wall.requestP99Ms, 0.05) / 1000;
-  const fits = tolerance.simSeconds / (AUTO_SCALE_MARGIN * worstSeconds);
+  const fitsLatency = tolerance.simSeconds / (AUTO_SCALE_MARGIN * worstSeconds);
+  const busyPerSimSecond = load ? (load.peakRequestsPerSimSecond * load.msPerRequest) / 1000 : 0;
+  const fitsLoad =
+    busyPerSimSecond > 0 ? AUTO_LOAD_SHARE / busyPerSimSecond : Number.POSITIVE_INFINITY;
+  const fits = Math.min(fitsLatency, fitsLoad);
   if (fits >= cap) return { timeScale: cap, limitedBy: "cap" };
   if (fits < 1) return { timeScale: 1, limitedBy: "real-time" };
   // A round number: two significant digits.
   const digits = 10 ** (Math.floor(Math.log10(fits)) - 1);
-  return { timeScale: Math.max(1, Math.floor(fits / digits) * digits), limitedBy: "machine" };
+  return {
+    timeScale: Math.max(1, Math.floor(fits / digits) * digits),
+    limitedBy: fitsLoad < fitsLatency ? "load" : "machine",
+  };
 }

@@ -10,13 +10,20 @@ import { KubeletNode } from "./actors/kubelet.ts";
 import { ContentStore } from "./client/content-store.ts";
 import { type HostRoute, PullClient } from "./client/pull-client.ts";
 import { RUNTIMES } from "./client/runtimes.ts";
-import { clockTolerance } from "./clock.ts";
+import { clockTolerance, loadWindowSeconds } from "./clock.ts";
 import { type Calibration, calibrateMachine, chooseTimeScale } from "./engine/calibrate.ts";
 import { ClockMeter, lagProbe } from "./engine/clock-meter.ts";
+import { registryLinks, shaped } from "./engine/network.ts";
 import { LiveSim, type Sim, VirtualSim } from "./engine/sim.ts";
-import { HttpTransport, InProcessTransport, type Transport } from "./engine/transport.ts";
+import { networkModel, requestMs } from "./engine/timing.ts";
+import {
+  CLIENT_TIMEOUT_MS,
+  HttpTransport,
+  InProcessTransport,
+  type Transport,
+} from "./engine/transport.ts";
 import { MirrorStartError } from "./mirror/backends.ts";
-import { mirrorModelFor } from "./mirror/for-design.ts";
+import { MIRROR_EGRESS, mirrorModelFor } from "./mirror/for-design.ts";
 import {
   chooseMirrorBackend,
   modelDescription,
@@ -24,7 +31,13 @@ import {
   startChosenMirror,
 } from "./mirror/live.ts";
 import { serveMirror } from "./mirror/serve.ts";
-import { SimClock, scenarioPolicy, scenarioRegistry, seedStore } from "./registry-setup.ts";
+import {
+  prewarmImages,
+  SimClock,
+  scenarioPolicy,
+  scenarioRegistry,
+  seedStore,
+} from "./registry-setup.ts";
 import { type Design, mirrorRuntimes, type Scenario } from "./scenario/schema.ts";
 import { checkTarget } from "./target.ts";
 import { directWorkload } from "./workload/director.ts";
@@ -94,12 +107,16 @@ export async function playScenario(scenario: Scenario, options: RunOptions): Pro
     options.mode === "live" ? await resolveTimeScale(scenario, options, seed) : undefined;
   const timeScale = scale?.timeScale;
   const { timeScale: _asked, ...rest } = options;
+  // Live: every design is set up first (registry served, mirror started, images
+  // generated), then their clocks start together.
+  const startLine = options.mode === "live" ? new StartLine(designs.length) : undefined;
   const runOne = (design: Design) =>
     runDesign(scenario, design, {
       ...rest,
       seed,
       emit,
       ...(scale ? { timeScale: scale.timeScale, scaleEvent: scale } : {}),
+      ...(startLine ? { startLine } : {}),
     });
   if (options.mode === "live") await Promise.all(designs.map(runOne));
   else for (const d of designs) await runOne(d);
@@ -111,6 +128,31 @@ export async function playScenario(scenario: Scenario, options: RunOptions): Pro
     ...(timeScale ? { timeScale } : {}),
     ...(options.target ? { target: options.target } : {}),
   };
+}
+
+/**
+ * Where live designs wait for each other before their clocks start: `arrive()`
+ * resolves true once every design has arrived, false if one withdrew (its set-up
+ * failed: the others then stop before they begin).
+ */
+class StartLine {
+  private waiting: number;
+  private readonly gate: Promise<boolean>;
+  private open!: (go: boolean) => void;
+  constructor(designs: number) {
+    this.waiting = designs;
+    this.gate = new Promise((resolve) => {
+      this.open = resolve;
+    });
+    if (designs === 0) this.open(true);
+  }
+  arrive(): Promise<boolean> {
+    if (--this.waiting === 0) this.open(true);
+    return this.gate;
+  }
+  withdraw(): void {
+    this.open(false);
+  }
 }
 
 /** How the live time scale was chosen: given, or calibrated on this machine (auto). */
@@ -134,12 +176,48 @@ export async function resolveTimeScale(
       chosenBy: "given",
       reason: `given (--time-scale ${options.timeScale})`,
     };
-  const calibration = await calibrateMachine(scenario, { seed });
+  const calibration: Calibration = {
+    ...(await calibrateMachine(scenario, { seed })),
+    peakRequestsPerSimSecond: await peakRequestRate(
+      scenario,
+      options,
+      seed,
+      loadWindowSeconds(tolerance) * 1000,
+    ),
+    peakWindowSeconds: loadWindowSeconds(tolerance),
+  };
   return {
     ...chooseTimeScale(calibration, tolerance, defaultTimeScale(scenario)),
     chosenBy: "auto",
     calibration,
   };
+}
+
+/**
+ * The scenario's busiest simulated stretch of `windowMs`, in requests per
+ * simulated second over the designs that will run (they run at once live):
+ * from a virtual run, which plays the same workload on the same models.
+ */
+async function peakRequestRate(
+  scenario: Scenario,
+  options: { designs?: string[]; signal?: AbortSignal },
+  seed: number,
+  windowMs: number,
+): Promise<number> {
+  const buckets = new Map<number, number>();
+  await playScenario(scenario, {
+    mode: "virtual",
+    seed,
+    ...(options.designs ? { designs: options.designs } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    onEvent: (e) => {
+      if (e.type !== "request") return;
+      const b = Math.floor((e.t * 1000) / windowMs);
+      buckets.set(b, (buckets.get(b) ?? 0) + 1);
+    },
+  });
+  const peak = Math.max(0, ...buckets.values());
+  return Math.round((peak / (windowMs / 1000)) * 10) / 10;
 }
 
 /** Fault windows, simulated ms: requests inside them may be slowed on purpose. */
@@ -166,6 +244,7 @@ async function runDesign(
     emit: (e: SimEvent) => void;
     timeScale?: number;
     scaleEvent?: TimeScaleChoice;
+    startLine?: StartLine;
   },
 ): Promise<void> {
   const live = options.mode === "live";
@@ -173,23 +252,28 @@ async function runDesign(
   // Live: how far the machine falls behind the scaled clock (timers and near-instant requests).
   const meter = live ? new ClockMeter(scale) : undefined;
   const sim: Sim = live
-    ? new LiveSim(options.seed, scale, { onLag: (ms) => meter?.lag(ms) })
+    ? new LiveSim(options.seed, scale, { anchored: true, onLag: (ms) => meter?.lag(ms) })
     : new VirtualSim(options.seed, scenario.duration);
   const closers: Closer[] = [];
   const counts = { ok: 0, failed: 0, s429: 0 };
   const faults = faultWindowsMs(scenario);
   const tokenDelayed = (scenarioPolicyDelay(scenario) ?? 0) > 0;
+  // Time on the wire (engine/timing.ts, network.ts): the same links in both modes.
+  const network = networkModel(scenario);
+  const linkFor = registryLinks(network, MIRROR_EGRESS);
   const nearInstant = (e: SimEvent): e is SimEvent & { type: "request" } =>
     e.type === "request" &&
     e.host === "registry" &&
     e.network === undefined &&
     e.status < 500 &&
     (e.kind === "ping" || e.kind === "manifest" || (e.kind === "token" && !tokenDelayed)) &&
-    !faults.some(([from, to]) => e.t * 1000 >= from && e.t * 1000 - e.latencyMs * scale < to);
+    !faults.some(([from, to]) => e.t * 1000 >= from && e.t * 1000 - e.latencyMs < to);
   const emit = (e: SimEvent) => {
     if (e.type === "pull") counts[e.outcome === "failed" ? "failed" : "ok"]++;
     else if (e.type === "request" && e.status === 429) counts.s429++;
-    if (meter && nearInstant(e)) meter.request(e.latencyMs);
+    // What a near-instant request took beyond its modelled time on the wire, in wall ms.
+    if (meter && nearInstant(e))
+      meter.request(Math.max(0, e.latencyMs - requestMs(linkFor(e.egressIp), e.bytes)) / scale);
     options.emit(e);
   };
   const clockEvent = (phase: ClockEvent["phase"], stats: ReturnType<ClockMeter["total"]>) =>
@@ -203,6 +287,7 @@ async function runDesign(
       ...(stats.request ? { request: stats.request } : {}),
     });
   let probe: { stop(): void } | undefined;
+  let arrived = false;
   try {
     if (live && options.scaleEvent) {
       const { chosenBy, reason, calibration } = options.scaleEvent;
@@ -218,21 +303,34 @@ async function runDesign(
       });
     }
     // The origin registry: embedded (in-process or served on loopback) or the target.
-    const clock = live ? new ScaledClock(scale) : new SimClock(sim);
+    const scaled = live ? new ScaledClock(scale, Date.now, { anchored: true }) : undefined;
+    const clock = scaled ?? new SimClock(sim);
     const registry: Registry | undefined = options.target
       ? undefined
       : scenarioRegistry(scenario, clock, options.seed);
+    // Live: the scenario's images are made before the clock starts, so making them
+    // (gzip, digests) does not slow the first pulls down.
+    if (live && registry) await prewarmImages(registry.catalog, scenario);
     let transport: Transport;
+    // Live clients give up after the same simulated 30 s as virtual ones: wall ms at the scale.
+    const httpOptions = {
+      timeoutMs: CLIENT_TIMEOUT_MS / scale,
+      ...(options.maxRps ? { maxRps: options.maxRps } : {}),
+    };
     const hosts: Record<string, string> = {};
     if (live) {
       if (registry) {
-        const served = await serveRegistry(registry, { host: "127.0.0.1", port: 0 });
+        const served = await serveRegistry(registry, {
+          host: "127.0.0.1",
+          port: 0,
+          handler: shaped(registry, linkFor, scale),
+        });
         closers.push(served);
         hosts.registry = served.url;
       } else hosts.registry = options.target as string;
-      transport = new HttpTransport(hosts, options.maxRps ? { maxRps: options.maxRps } : {});
+      transport = new HttpTransport(hosts, httpOptions);
     } else {
-      transport = new InProcessTransport({ registry: registry as Registry }, sim);
+      transport = new InProcessTransport({ registry: shaped(registry as Registry, linkFor) }, sim);
     }
 
     // Accounts: none, one shared, or one per actor (created in the registry as actors appear).
@@ -271,11 +369,15 @@ async function runDesign(
       // The embedded registry, served to the mirror on a listener of its own: what arrives there is the mirror's upstream traffic.
       let upstream = options.target as string;
       if (registry && choice.backend !== "external") {
-        const tap = await serveTappedRegistry(registry, {
-          design: design.name,
-          emit,
-          now: () => sim.now(),
-        });
+        // The real mirror's upstream leg gets the mirror's link to the origin; its clients' leg is loopback.
+        const tap = await serveTappedRegistry(
+          shaped(registry, () => network.mirrorUpstream, scale),
+          {
+            design: design.name,
+            emit,
+            now: () => sim.now(),
+          },
+        );
         closers.push(tap);
         upstream = tap.url;
       }
@@ -288,10 +390,7 @@ async function runDesign(
           : undefined,
       );
       closers.push({ close: () => started.stop() });
-      transport = new HttpTransport(
-        { ...hosts, mirror: started.url },
-        options.maxRps ? { maxRps: options.maxRps } : {},
-      );
+      transport = new HttpTransport({ ...hosts, mirror: started.url }, httpOptions);
       emit({
         type: "setup",
         t: 0,
@@ -317,14 +416,23 @@ async function runDesign(
         emit,
       });
       if (live) {
-        const served = await serveMirror(model, { host: "127.0.0.1", port: 0 });
-        closers.push(served);
-        transport = new HttpTransport(
-          { ...hosts, mirror: served.url },
-          options.maxRps ? { maxRps: options.maxRps } : {},
+        const served = await serveMirror(
+          shaped(model, () => network.mirror, scale),
+          {
+            host: "127.0.0.1",
+            port: 0,
+          },
         );
+        closers.push(served);
+        transport = new HttpTransport({ ...hosts, mirror: served.url }, httpOptions);
       } else {
-        transport = new InProcessTransport({ registry: registry as Registry, mirror: model }, sim);
+        transport = new InProcessTransport(
+          {
+            registry: shaped(registry as Registry, linkFor),
+            mirror: shaped(model, () => network.mirror),
+          },
+          sim,
+        );
       }
     }
     const mirrored = mirror ? mirrorRuntimes(scenario, mirror) : [];
@@ -341,6 +449,7 @@ async function runDesign(
       sim,
       design: design.name,
       emit,
+      starts: network.starts,
       client: ({ actor, index, runtime, store }) => {
         const account = accountFor(actor);
         return new PullClient({
@@ -416,6 +525,12 @@ async function runDesign(
       enqueueJobs: (count, refs) => ci.enqueue(count, refs),
       arrive: (refs) => desktops.arrive(refs),
     };
+    if (live) {
+      arrived = true;
+      if (options.startLine && !(await options.startLine.arrive())) return;
+      (sim as LiveSim).anchor();
+      scaled?.anchor();
+    }
     const directors = directWorkload({ scenario, design, sim, stage, refOf });
 
     const report = (done: boolean) =>
@@ -433,8 +548,20 @@ async function runDesign(
           if (meter) clockEvent("sample", meter.interval());
         }, 1000)
       : undefined;
+    // Stopped before the end (SIGINT): said once, at the simulated time it happened.
+    let interruptedAt: number | undefined;
+    const interrupt = () => {
+      if (interruptedAt !== undefined) return;
+      interruptedAt = sim.now();
+      emit({ type: "interrupt", t: interruptedAt / 1000, design: design.name });
+    };
     if (sim instanceof VirtualSim) {
-      const abort = () => sim.stop();
+      const abort = () => {
+        sim.stop();
+        interrupt();
+      };
+      // A design that starts after the interrupt is interrupted at 0, not played to the end.
+      if (options.signal?.aborted) abort();
       options.signal?.addEventListener("abort", abort);
       await sim.run();
       options.signal?.removeEventListener("abort", abort);
@@ -442,10 +569,13 @@ async function runDesign(
       const live = sim as LiveSim;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, scenario.duration / scale);
-        options.signal?.addEventListener("abort", () => {
+        const abort = () => {
           clearTimeout(timer);
+          interrupt();
           resolve();
-        });
+        };
+        if (options.signal?.aborted) abort();
+        else options.signal?.addEventListener("abort", abort, { once: true });
       });
       live.stop();
       // Let in-flight requests settle, bounded.
@@ -458,6 +588,9 @@ async function runDesign(
     ci.finish();
     desktops.finish();
     report(true);
+  } catch (e) {
+    if (!arrived) options.startLine?.withdraw();
+    throw e;
   } finally {
     probe?.stop();
     meter?.close();

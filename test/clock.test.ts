@@ -6,7 +6,12 @@ import { foldEvents } from "../reports/fold.ts";
 import { renderJunit } from "../reports/junit.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
 import { renderTerminalSummary } from "../reports/terminal.ts";
-import { autoTimeScale, clockTolerance, clockVerdict } from "../simulator/clock.ts";
+import {
+  autoTimeScale,
+  clockTolerance,
+  clockVerdict,
+  loadWindowSeconds,
+} from "../simulator/clock.ts";
 import { chooseTimeScale } from "../simulator/engine/calibrate.ts";
 import { ClockMeter } from "../simulator/engine/clock-meter.ts";
 import { LiveSim } from "../simulator/engine/sim.ts";
@@ -15,6 +20,7 @@ import type { ClockEvent, SimEvent } from "../vocabulary/events.ts";
 
 const MINI = join(import.meta.dirname, "fixtures", "mini-churn.yaml");
 const ROOT = join(import.meta.dirname, "..");
+const NODE_CHURN = join(ROOT, "scenarios", "node-churn.yaml");
 
 function busy(ms: number): void {
   const until = performance.now() + ms;
@@ -89,12 +95,69 @@ describe("the keptUp rule", () => {
     });
     expect(autoTimeScale({ lagP99Ms: 900, requestP99Ms: 5 }, tol, 120).timeScale).toBe(1);
     const chosen = chooseTimeScale(
-      { seconds: 1.5, lagP99WallMs: 5, requestP99WallMs: 25, requests: 100 },
+      { seconds: 1.5, lagP99WallMs: 5, requestP99WallMs: 25, requests: 100, msPerRequest: 0.1 },
       tol,
       120,
     );
     expect(chosen.timeScale).toBe(20);
     expect(chosen.reason).toMatch(/x20 is the largest scale .*\(the default x120 would not\)/);
+  });
+
+  it("auto keeps the scenario's busiest moment under a quarter of the process", () => {
+    const tol = clockTolerance(loadScenario(MINI)); // 1 s
+    // 10 requests per simulated second at 0.5 ms each: 0.5% of a core per unit of scale,
+    // so x50 fills 25%; latency alone would allow x250 (capped at 120).
+    const load = { peakRequestsPerSimSecond: 10, msPerRequest: 0.5 };
+    expect(autoTimeScale({ lagP99Ms: 1, requestP99Ms: 2 }, tol, 120, load)).toEqual({
+      timeScale: 50,
+      limitedBy: "load",
+    });
+    // A quiet scenario is limited by latency or the cap, not by load.
+    const quiet = { peakRequestsPerSimSecond: 0.1, msPerRequest: 0.5 };
+    expect(autoTimeScale({ lagP99Ms: 1, requestP99Ms: 2 }, tol, 120, quiet).limitedBy).toBe("cap");
+    const chosen = chooseTimeScale(
+      {
+        seconds: 1.5,
+        lagP99WallMs: 1,
+        requestP99WallMs: 2,
+        requests: 100,
+        msPerRequest: 0.5,
+        peakRequestsPerSimSecond: 10,
+      },
+      tol,
+      120,
+    );
+    expect(chosen.timeScale).toBe(50);
+    expect(chosen.reason).toMatch(/x50 keeps the busiest minute under 25%/);
+    expect(chosen.reason).toMatch(/10 requests per simulated second/);
+    const windowed = chooseTimeScale(
+      {
+        seconds: 1.5,
+        lagP99WallMs: 1,
+        requestP99WallMs: 2,
+        requests: 100,
+        msPerRequest: 0.5,
+        peakRequestsPerSimSecond: 10,
+        peakWindowSeconds: 10,
+      },
+      tol,
+      120,
+    );
+    expect(windowed.reason).toMatch(/x50 keeps the busiest 10 s under 25%/);
+  });
+
+  it("sizes for the busiest stretch as long as the shortest timing that matters (1 s to a minute)", () => {
+    const basis = (seconds: number | null) => ({
+      simSeconds: 1,
+      basis: seconds === null ? null : { what: "x", seconds },
+      rule: "",
+    });
+    expect(loadWindowSeconds(basis(10))).toBe(10);
+    expect(loadWindowSeconds(basis(0.2))).toBe(1);
+    expect(loadWindowSeconds(basis(3600))).toBe(60);
+    expect(loadWindowSeconds(basis(null))).toBe(60);
+    // node-churn: kubelet's first image pull back-off, 10 s.
+    expect(loadWindowSeconds(clockTolerance(loadScenario(NODE_CHURN)))).toBe(10);
   });
 });
 

@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registryLinks, shaped } from "../simulator/engine/network.ts";
 import { VirtualSim } from "../simulator/engine/sim.ts";
+import { networkModel } from "../simulator/engine/timing.ts";
 import { InProcessTransport } from "../simulator/engine/transport.ts";
 import { bundle, bundleScript, K6_ENTRY, PLAYER_ENTRY } from "../simulator/k6/bundle.ts";
 import { MinimalURL, SearchParams } from "../simulator/k6/k6-platform.ts";
@@ -15,6 +17,7 @@ import { addressOfVu, localIpsArg } from "../simulator/k6/local-ips.ts";
 import { metricsOf } from "../simulator/k6/metrics.ts";
 import { derivePlan, type K6Plan, primeCatalog } from "../simulator/k6/plan.ts";
 import type * as Player from "../simulator/k6/player.ts";
+import { MIRROR_EGRESS } from "../simulator/mirror/for-design.ts";
 import { SimClock, scenarioRegistry } from "../simulator/registry-setup.ts";
 import { playScenario } from "../simulator/run.ts";
 import { loadScenario } from "../simulator/scenario/load.ts";
@@ -181,7 +184,11 @@ async function bothEngines(scenario: Scenario, design: Design) {
   const bundled: SimEvent[] = [];
   const played = player.playPlan(plan, {
     sim,
-    transport: new InProcessTransport({ registry }, sim),
+    // The registry behind its links, as the native engine and `k6 serve` have it.
+    transport: new InProcessTransport(
+      { registry: shaped(registry, registryLinks(networkModel(scenario), MIRROR_EGRESS)) },
+      sim,
+    ),
     emit: (e) => bundled.push(e),
   });
   await sim.run();

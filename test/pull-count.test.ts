@@ -3,7 +3,7 @@
 // free. Driven in-process on a manual clock, each client from its own
 // 127.0.0.x address, reading ratelimit-remaining as a client would.
 import { describe, expect, it } from "vitest";
-import { PullMemory } from "../fake-registry/policy/pull-memory.ts";
+import { OPEN_MAX, PullMemory } from "../fake-registry/policy/pull-memory.ts";
 import { inProcessRegistry } from "./helpers/inprocess.ts";
 
 const NGINX = "/v2/library/nginx/manifests/1.25";
@@ -215,10 +215,10 @@ describe("the memory of recent index GETs", () => {
 
   it("keeps a bounded number of open pulls per subject and image, and forgets expired ones", () => {
     const memory = new PullMemory();
-    for (let i = 0; i < 1000; i++) memory.opened("ip:1.2.3.4", "img", i);
+    for (let i = 0; i < 2000; i++) memory.opened("ip:1.2.3.4", "img", i);
     let joined = 0;
-    while (memory.join("ip:1.2.3.4", "img", 1000, 60_000)) joined++;
-    expect(joined).toBe(16);
+    while (memory.join("ip:1.2.3.4", "img", 2000, 60_000)) joined++;
+    expect(joined).toBe(OPEN_MAX);
     memory.opened("ip:1.2.3.4", "img", 0);
     expect(memory.join("ip:1.2.3.4", "img", 60_001, 60_000)).toBe(false);
     expect(memory.size).toBe(0);

@@ -24,6 +24,7 @@ import { join } from "node:path";
 import type { PrivateContainerd } from "../../check-mirror/containerd.ts";
 import { ScaledClock } from "../../fake-registry/core/clock.ts";
 import { runScenario } from "../../harness/run.ts";
+import type { Verdict } from "../../reports/summary.ts";
 import { startProcessMirror } from "../../simulator/mirror/backends.ts";
 import { serveTappedRegistry } from "../../simulator/mirror/live.ts";
 import { scenarioRegistry } from "../../simulator/registry-setup.ts";
@@ -415,7 +416,7 @@ export const MIXED_FLEET = join(ROOT, "test", "fixtures", "mixed-fleet.yaml");
 export interface MixedMeasurement {
   design: string;
   mode: "live" | "virtual";
-  verdict: "holds" | "breaks";
+  verdict: Verdict;
   /** report.json's upstream counts: everything that reached the origin registry. */
   manifestGet: number;
   pulls: number;

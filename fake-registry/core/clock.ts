@@ -26,22 +26,33 @@ export class SystemClock implements Clock {
 
 /**
  * Wall time sped up: with scale 360 a 6 h window passes in 60 s. Registry time
- * starts at the wall time of creation and runs `scale` times faster.
+ * starts at the wall time of creation and runs `scale` times faster; with
+ * `anchored`, it stands still at the start until `anchor()` (a live run sets
+ * every design up first, then starts their clocks together).
  */
 export class ScaledClock implements Clock {
   readonly startedAt: number;
   readonly scale: number;
-  private readonly wallStart: number;
-  constructor(scale: number, wallNow: () => number = Date.now) {
+  private wallStart: number | undefined;
+  private readonly wallNow: () => number;
+  constructor(
+    scale: number,
+    wallNow: () => number = Date.now,
+    options: { anchored?: boolean } = {},
+  ) {
     if (!(scale > 0) || !Number.isFinite(scale))
       throw new RangeError("time scale must be a positive number");
     this.scale = scale;
     this.wallNow = wallNow;
-    this.wallStart = wallNow();
-    this.startedAt = this.wallStart;
+    this.startedAt = wallNow();
+    if (!options.anchored) this.wallStart = this.startedAt;
   }
-  private readonly wallNow: () => number;
+  /** Starts an anchored clock (once): registry time runs from `startedAt` on. */
+  anchor(): void {
+    this.wallStart ??= this.wallNow();
+  }
   now(): number {
+    if (this.wallStart === undefined) return this.startedAt;
     return this.startedAt + (this.wallNow() - this.wallStart) * this.scale;
   }
   tokenNow(): number {

@@ -2,8 +2,14 @@ import { LRUCache } from "lru-cache";
 
 /** Subject-and-image pairs remembered at most (least recently used forgotten first). */
 export const PULL_MEMORY_MAX = 100_000;
-/** Open pulls remembered per subject and image (more index GETs in one window pay, but open none). */
-const OPEN_MAX = 16;
+/**
+ * Open pulls remembered per subject and image (more index GETs in one window
+ * pay, but open none): room for a fleet's concurrent pulls behind one address or
+ * account (50 CI jobs at once, their requests interleaved by network time).
+ */
+export const OPEN_MAX = 1024;
+/** Open pulls remembered in all (8 MB of times at most): pairs are forgotten, least recently used first, beyond it. */
+export const OPEN_TOTAL_MAX = 1_000_000;
 
 /**
  * The recent index GETs of each subject, per image: what lets a `docker-pull`
@@ -11,9 +17,9 @@ const OPEN_MAX = 16;
  * follows its index. Each admitted index GET opens one pull; the first
  * platform-manifest GET of that image within the window joins the oldest open
  * pull and closes it. Bounded twice over, so hostile clients cannot grow it:
- * at most PULL_MEMORY_MAX subject-image pairs (least recently used forgotten,
- * which only makes a later platform GET cost a pull) and at most OPEN_MAX open
- * pulls each; times are registry time, so old entries expire whatever clock
+ * at most PULL_MEMORY_MAX subject-image pairs and OPEN_TOTAL_MAX open pulls
+ * in all (least recently used forgotten, which only makes a later platform GET
+ * cost a pull) and at most OPEN_MAX open pulls each; times are registry time, so old entries expire whatever clock
  * drives the registry. Memory of this process: with a shared quota store
  * (Redis) each replica remembers the index GETs it served (docs/policy.md).
  */
@@ -21,7 +27,11 @@ export class PullMemory {
   private readonly open: LRUCache<string, number[]>;
 
   constructor(max = PULL_MEMORY_MAX) {
-    this.open = new LRUCache<string, number[]>({ max });
+    this.open = new LRUCache<string, number[]>({
+      max,
+      maxSize: OPEN_TOTAL_MAX,
+      sizeCalculation: (times) => Math.max(1, times.length),
+    });
   }
 
   /** An admitted index GET of `image` by the subject of `key` at `now` opens a pull. */

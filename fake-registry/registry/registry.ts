@@ -1,3 +1,4 @@
+import { ConfigError } from "../../vocabulary/config/yaml-file.ts";
 import { PULLS_HEADER, REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";
 import { clip } from "../../vocabulary/oci/names.ts";
 import { decodePath, parseRoute, type Route } from "../../vocabulary/oci/route.ts";
@@ -23,6 +24,7 @@ import {
   storeUnavailableResponse,
 } from "../policy/enforcer.ts";
 import { LoginLockouts } from "../policy/lockout.ts";
+import { planProblem } from "../policy/plans.ts";
 import { DEFAULT_PRESET, preset } from "../policy/presets.ts";
 import { MemoryQuotaStore, type QuotaStore, QuotaStoreUnavailableError } from "../policy/store.ts";
 import type { Layer, Policy } from "../policy/types.ts";
@@ -111,6 +113,8 @@ export class Registry {
           this.enforcer.tokenParameters(identityFromAccount(account, ip)),
       });
       this.auth = { ...options.auth, signer, tokens };
+      const unknown = this.unknownPlans(this.policy);
+      if (unknown.length > 0) throw new ConfigError(unknown);
     }
   }
 
@@ -135,9 +139,24 @@ export class Registry {
     return this.auth?.tokens.account(name);
   }
 
-  /** Adds (or replaces) an account at run time: simulations create one per node or job. */
+  /**
+   * Adds (or replaces) an account at run time: simulations create one per node or
+   * job. A plan the policy does not name is refused (it would be unlimited).
+   */
   addAccount(account: Account): void {
+    const problem = planProblem(this.policy, account.plan);
+    if (problem) throw new ConfigError([`account ${account.name}: ${problem}`]);
     this.auth?.tokens.addAccount(account);
+  }
+
+  /** The accounts whose plan `policy` does not name, one problem each (none: every account is limited as its plan says). */
+  unknownPlans(policy: Policy): string[] {
+    const out: string[] = [];
+    for (const account of this.auth?.tokens.accounts() ?? []) {
+      const problem = planProblem(policy, account.plan);
+      if (problem) out.push(`account ${account.name}: ${problem}`);
+    }
+    return out;
   }
 
   /** Forgets counters, bans, lockouts and stats: a fresh start for the next game-day round. */

@@ -2,12 +2,15 @@ import type { EventSink } from "../../vocabulary/events.ts";
 import { formatReference, type ImageRef } from "../../vocabulary/oci/reference.ts";
 import type { PullClient, PullResult } from "../client/pull-client.ts";
 import type { Sim } from "../engine/sim.ts";
+import { jitter, type StartTiming } from "../engine/timing.ts";
 
 /** What every actor needs from the run: time, events, and a way to get a pull client for an identity. */
 export interface ActorContext {
   sim: Sim;
   design: string;
   emit: EventSink;
+  /** How long starts wait (engine/timing.ts); none when absent. */
+  starts?: StartTiming;
   /** A pull client for an actor: its egress address and credentials are the design's. */
   client(options: ClientRequest): PullClient;
 }
@@ -48,4 +51,9 @@ export async function pullAndRecord(
     requests: result.requests,
   });
   return result;
+}
+
+/** A start's delay drawn from the run's seeded random: uniform within `maxMs` (nothing drawn when 0). */
+export function startDelay(ctx: ActorContext, which: keyof StartTiming): number {
+  return jitter(() => ctx.sim.random(), ctx.starts?.[which] ?? 0);
 }

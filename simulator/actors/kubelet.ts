@@ -5,7 +5,7 @@ import {
 } from "../../vocabulary/oci/reference.ts";
 import { ContentStore } from "../client/content-store.ts";
 import type { PullClient } from "../client/pull-client.ts";
-import { type ActorContext, pullAndRecord } from "./common.ts";
+import { type ActorContext, pullAndRecord, startDelay } from "./common.ts";
 
 /** kubelet's numbers (kubernetes/kubernetes; FACTS.md), as data. */
 export const KUBELET = {
@@ -49,6 +49,8 @@ export class KubeletNode {
   private readonly waiting: Array<() => void> = [];
   private tokens: number = KUBELET.registryBurst;
   private lastRefill = 0;
+  /** When the node is ready for pods (a new node joins within the start timing's node jitter). */
+  private readonly readyAt: number;
 
   constructor(
     ctx: ActorContext,
@@ -62,6 +64,7 @@ export class KubeletNode {
     this.maxParallel = maxParallelImagePulls;
     this.client = ctx.client({ actor: name, index, runtime, store: this.store });
     this.lastRefill = ctx.sim.now();
+    this.readyAt = ctx.sim.now() + startDelay(ctx, "nodeJitterMs");
   }
 
   get isAlive(): boolean {
@@ -119,6 +122,7 @@ export class KubeletNode {
         what: "pod",
         id: p.id,
         ok: false,
+        image: p.refText,
         seconds: (now - p.createdAt) / 1000,
       });
     }
@@ -127,6 +131,10 @@ export class KubeletNode {
 
   private async podWorker(pod: Pod): Promise<void> {
     const { sim } = this.ctx;
+    // Pods do not start in the same instant: the node joins, kubelet sees the pod
+    // (watch, PLEG relist) and creates its sandbox, each after its own while.
+    const wait = Math.max(0, this.readyAt - sim.now()) + startDelay(this.ctx, "podJitterMs");
+    if (wait > 0) await sim.sleep(wait);
     let backoff = 0;
     while (this.alive && pod.current && !sim.stopped) {
       const ok = await this.ensureImage(pod);
@@ -142,6 +150,7 @@ export class KubeletNode {
           what: "pod",
           id: pod.id,
           ok: true,
+          image: pod.refText,
           seconds: (sim.now() - pod.createdAt) / 1000,
         });
         return;

@@ -110,30 +110,6 @@ export function outcomeOf(answer: Answer): Outcome {
   return { status: answer.status, headers: answer.headers, body: answer.body };
 }
 
-/**
- * Waits for work another request started (a ping under distribution's lock, a Harbor
- * singleflight). Awaited plainly, a wait on work that sleeps in virtual time (a latency
- * fault) stalls the scheduler, which counts the waiter as busy. So the waiter also sleeps
- * 0 ms: that timer is due at once and changes nothing when the work settles first; when
- * the scheduler gets to it, the work is asleep, and the waiter polls in 1 ms sleeps
- * the scheduler knows about until it settles.
- */
-export async function awaitShared<T>(sim: Sim, work: Promise<T>): Promise<T> {
-  let settled = false;
-  const done = work.then(
-    () => {
-      settled = true;
-    },
-    () => {
-      settled = true;
-    },
-  );
-  if (sim.stopped) return work;
-  await Promise.race([done, sim.sleep(0)]);
-  while (!settled && !sim.stopped) await sim.sleep(1);
-  return work;
-}
-
 /** What a host's ping said: its Bearer challenge (if any), or the failed ping. */
 interface Ping {
   challenge?: Challenge;
@@ -315,7 +291,11 @@ export class Session {
   private async pingUntilChallenge(): Promise<Answer | undefined> {
     const { auth, host } = this;
     if (auth.pings.get(host)?.challenge) return undefined;
-    const turn = (auth.pingLocks.get(host) ?? Promise.resolve()).then(async () => {
+    const previous = auth.pingLocks.get(host) ?? Promise.resolve();
+    const sim = this.client.sim;
+    const turn = (async () => {
+      // Waiting for the lock is waiting on another request's work: the scheduler must know.
+      await sim.wait(previous);
       if (auth.pings.get(host)?.challenge) return undefined;
       const outcome = await this.client.exchange(host, "GET", "/v2/", {}, "ping");
       if (isNetworkError(outcome)) return answer("ping", "GET", "/v2/", outcome);
@@ -323,7 +303,7 @@ export class Session {
         challenge: parseBearerChallenge(outcome.headers["www-authenticate"]),
       });
       return undefined;
-    });
+    })();
     auth.pingLocks.set(
       host,
       turn.then(
@@ -331,7 +311,7 @@ export class Session {
         () => undefined,
       ),
     );
-    return awaitShared(this.client.sim, turn);
+    return turn;
   }
 
   /** Immediate retries and 429 back-off, as `quirks.retry` says; without it, one attempt. */

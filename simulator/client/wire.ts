@@ -150,7 +150,7 @@ export class Wire {
     kind: EndpointKind = kindOf(path),
   ): Promise<Outcome> {
     const { sim, transport, egressIp, emit } = this.options;
-    const started = performance.now();
+    const started = sim.now();
     // trackCall: a delay the host answers with (a latency fault) is a sleep the virtual
     // scheduler knows about.
     const res = await sim.trackCall(() =>
@@ -175,7 +175,8 @@ export class Wire {
       method,
       status: res.status,
       bytes: failed ? 0 : res.body.length,
-      latencyMs: Math.round((performance.now() - started) * 10) / 10,
+      // Simulated ms (live: wall x time scale), so virtual runs repeat byte for byte.
+      latencyMs: Math.round((sim.now() - started) * 10) / 10,
       ...(failed ? { network: res.error } : {}),
       ...(code ? { code } : {}),
       ...(rateLimit ? { rateLimit } : {}),

@@ -17,6 +17,12 @@ export interface Sim {
   track<T>(work: Promise<T>): Promise<T>;
   /** Like track, for work started here: sleeps inside it (slow storage, injected latency) let time move on. */
   trackCall<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Waits for work another request started (a Harbor singleflight, distribution's
+   * ping lock). Virtual: the waiter counts as asleep until the work settles, so
+   * the scheduler moves time on exactly when that work itself waits on a timer.
+   */
+  wait<T>(work: Promise<T>): Promise<T>;
   /** True once the scenario's end is reached: actors stop starting new work. */
   readonly stopped: boolean;
 }
@@ -135,6 +141,22 @@ export class VirtualSim implements Sim {
     }
   }
 
+  /**
+   * A tracked request waiting on another's work is idle exactly as long as that
+   * work is: it is counted among the sleepers until the work settles (the
+   * work's own request is counted in flight, so time moves on only when it too
+   * is asleep). Untracked callers (actors) need no counting.
+   */
+  async wait<T>(work: Promise<T>): Promise<T> {
+    if (this.tracking.getStore() !== true) return work;
+    this.trackedSleepers++;
+    try {
+      return await work;
+    } finally {
+      this.trackedSleepers--;
+    }
+  }
+
   /** Runs `fn` as tracked work: its sleeps are known to the scheduler. */
   trackCall<T>(fn: () => Promise<T>): Promise<T> {
     return this.track(this.tracking.run(true, fn));
@@ -235,6 +257,10 @@ export class LiveSim implements Sim {
 
   trackCall<T>(fn: () => Promise<T>): Promise<T> {
     return fn();
+  }
+
+  wait<T>(work: Promise<T>): Promise<T> {
+    return work;
   }
 
   /** Ends the run: pending sleeps return at once. */

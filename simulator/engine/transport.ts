@@ -2,6 +2,8 @@ import { request } from "node:http";
 import { NO_QUERY } from "../../fake-registry/core/no-query.ts";
 import type { RegistryRequest, TransportEffects } from "../../fake-registry/core/types.ts";
 import { openVirtual, virtualTransferMs } from "../../fake-registry/faults/effects/index.ts";
+import { shaped } from "./network.ts";
+import type { Link } from "./timing.ts";
 import type { OutboundRequest, Outcome, Transport } from "./transport-types.ts";
 
 export {
@@ -42,22 +44,28 @@ export const CLIENT_TIMEOUT_MS = 30_000;
 export class InProcessTransport implements Transport {
   private readonly hosts: Map<string, InProcessHandler>;
   private readonly sleep: ((ms: number) => Promise<void>) | undefined;
-  private readonly network: { rttMs: number; bytesPerMs: number };
   private readonly timeoutMs: number;
   /**
-   * `network`: the modelled link between client and host, so simulated pulls
-   * take time as real ones do (default: none; requests are instantaneous).
-   * `timeoutMs`: the client's timeout, as HttpTransport's.
+   * `network`: one link between the client and every host (./timing.ts; its
+   * time is carried out as the answer's transport effects, as a served host
+   * wrapped in `shaped` has them). Default none: requests are instantaneous.
+   * Hosts already wrapped in `shaped` need none here. `timeoutMs`: the
+   * client's timeout, as HttpTransport's.
    */
   constructor(
     hosts: Record<string, InProcessHandler>,
     sim?: { sleep(ms: number): Promise<void> },
-    network: { rttMs: number; bytesPerSecond: number } = { rttMs: 0, bytesPerSecond: 0 },
+    network?: Partial<Link> & Pick<Link, "rttMs" | "bytesPerSecond">,
     options: { timeoutMs?: number } = {},
   ) {
-    this.hosts = new Map(Object.entries(hosts));
+    const link = network ? { serviceMs: 0, ...network } : undefined;
+    this.hosts = new Map(
+      Object.entries(hosts).map(([name, handler]) => [
+        name,
+        link ? shaped(handler, () => link) : handler,
+      ]),
+    );
     this.sleep = sim ? (ms) => sim.sleep(ms) : undefined;
-    this.network = { rttMs: network.rttMs, bytesPerMs: network.bytesPerSecond / 1000 };
     this.timeoutMs = options.timeoutMs ?? CLIENT_TIMEOUT_MS;
   }
 
@@ -83,13 +91,9 @@ export class InProcessTransport implements Transport {
     // A HEAD answer has no body on the wire, whatever the handler returned.
     const body =
       head || r.body === undefined ? EMPTY : Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body);
-    if (this.sleep) {
-      const size = body.length;
-      const transfer =
-        (effects && virtualTransferMs(effects, size)) ??
-        (this.network.bytesPerMs > 0 ? size / this.network.bytesPerMs : 0);
-      const wait = this.network.rttMs + transfer;
-      if (wait > 0) await this.sleep(wait);
+    if (this.sleep && effects && body.length > 0) {
+      const transfer = virtualTransferMs(effects, body.length) ?? 0;
+      if (transfer > 0) await this.sleep(transfer);
     }
     return { status: r.status, headers: r.headers, body };
   }

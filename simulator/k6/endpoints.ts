@@ -4,9 +4,11 @@ import { ScaledClock } from "../../fake-registry/core/clock.ts";
 import { serveRegistry } from "../../fake-registry/index.ts";
 import type { Registry } from "../../fake-registry/registry/registry.ts";
 import type { EventSink } from "../../vocabulary/events.ts";
+import { registryLinks, shaped } from "../engine/network.ts";
 import { LiveSim } from "../engine/sim.ts";
+import { networkModel } from "../engine/timing.ts";
 import { HttpTransport } from "../engine/transport.ts";
-import { mirrorModelFor } from "../mirror/for-design.ts";
+import { MIRROR_EGRESS, mirrorModelFor } from "../mirror/for-design.ts";
 import { serveMirror } from "../mirror/serve.ts";
 import { scenarioRegistry } from "../registry-setup.ts";
 import type { Design, Scenario } from "../scenario/schema.ts";
@@ -63,6 +65,8 @@ export async function startEndpoints(
     anchorWall === undefined ? created : created + (Date.now() - anchorWall),
   );
   const sim = new LiveSim(options.seed, options.timeScale, { anchored: true });
+  // Time on the wire, as the native engines have it (engine/timing.ts).
+  const network = networkModel(scenario);
   try {
     let registry: Registry | undefined;
     let registryUrl: string;
@@ -72,7 +76,11 @@ export async function startEndpoints(
       for (const name of plan.accounts)
         registry.addAccount({ name, password: plan.auth.password, plan: plan.accountPlan });
       await primeCatalog(scenario, design, plan, registry.catalog);
-      const served = await serveRegistry(registry, { host, port: options.registryPort ?? 0 });
+      const served = await serveRegistry(registry, {
+        host,
+        port: options.registryPort ?? 0,
+        handler: shaped(registry, registryLinks(network, MIRROR_EGRESS), options.timeScale),
+      });
       closers.push(() => served.close());
       registryUrl = served.url;
     }
@@ -93,7 +101,13 @@ export async function startEndpoints(
         account: mirrorAccount,
         ...(options.emit ? { emit: options.emit } : {}),
       });
-      const served = await serveMirror(model, { host, port: options.mirrorPort ?? 0 });
+      const served = await serveMirror(
+        shaped(model, () => network.mirror, options.timeScale),
+        {
+          host,
+          port: options.mirrorPort ?? 0,
+        },
+      );
       closers.push(() => served.close());
       mirrorUrl = served.url;
     }

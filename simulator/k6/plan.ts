@@ -5,6 +5,7 @@ import { egressAddress } from "../actors/common.ts";
 import type { HostRoute } from "../client/pull-client.ts";
 import { RUNTIMES, type RuntimeModel } from "../client/runtimes.ts";
 import { type Sim, VirtualSim } from "../engine/sim.ts";
+import { networkModel, type StartTiming } from "../engine/timing.ts";
 import { SimClock, scenarioRegistry } from "../registry-setup.ts";
 import { defaultTimeScale } from "../run.ts";
 import {
@@ -104,6 +105,8 @@ export interface K6Plan {
   ciConcurrency?: number;
   ephemeralRunners: boolean;
   desktopWarm: WarmEntry[];
+  /** How long pods wait before they pull (engine/timing.ts), as in the native engines. */
+  starts?: StartTiming;
   /** Accounts the registry must know (password `auth.password`, plan `accountPlan`). */
   accounts: string[];
   accountPlan: string;
@@ -156,9 +159,9 @@ export async function derivePlan(
   const catalog = scenarioRegistry(scenario, new SimClock(sim), seed).catalog;
   const resolve = referenceResolver(scenario, design, catalog);
   const resolved = new Map<string, { image: string; atMs: number }>();
-  const refOf = (image: string, atMs: number) => {
-    if (design.pin === "digest") resolved.set(`${image}@${atMs}`, { image, atMs });
-    return resolve(image, atMs);
+  const refOf = (image: string, atMs: number, tag?: string) => {
+    if (design.pin === "digest" && !tag) resolved.set(`${image}@${atMs}`, { image, atMs });
+    return resolve(image, atMs, tag);
   };
   const warmOf = warmEntries(scenario, catalog, refOf);
 
@@ -200,6 +203,7 @@ export async function derivePlan(
     random: () => sim.random(),
     track: (work) => sim.track(work),
     trackCall: (fn) => sim.trackCall(fn),
+    wait: (work) => sim.wait(work),
     get stopped() {
       return sim.stopped;
     },
@@ -302,6 +306,7 @@ export async function derivePlan(
     seed,
     durationMs: scenario.duration,
     timeScale,
+    starts: networkModel(scenario).starts,
     auth: { mode: design.auth, password: ACCOUNT_PASSWORD },
     egressIps: Array.from({ length: design.egressIps }, (_, i) => egressAddress(i)),
     hosts: options.hosts ?? {

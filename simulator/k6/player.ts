@@ -42,6 +42,7 @@ export function actorContext(plan: K6Plan, env: PlayerEnv): ActorContext {
     sim,
     design: plan.design,
     emit,
+    ...(plan.starts ? { starts: plan.starts } : {}),
     client: ({ actor, index, runtime, store }) => {
       const user =
         plan.auth.mode === "anonymous"

@@ -9,7 +9,7 @@
 
 import type { ClientInfo, RegistryRequest } from "../../fake-registry/core/types.ts";
 import { createHttpServer, type RequestHandler, urlOf } from "../../fake-registry/http/server.ts";
-import type { Registry } from "../../fake-registry/registry/registry.ts";
+import type { Handled } from "../../fake-registry/registry/types.ts";
 import type { MirrorBackendKind, MirrorDescription } from "../../vocabulary/events.ts";
 import { type EventSink, rateLimitOf } from "../../vocabulary/events.ts";
 import { errorCode, REFUSAL_HEADER } from "../../vocabulary/oci/errors.ts";
@@ -87,13 +87,13 @@ export interface TapListener {
  * arrives there as a request event of actor "mirror" (what the real mirror sent upstream).
  */
 export async function serveTappedRegistry(
-  registry: Registry,
+  registry: { handle(req: RegistryRequest, client: ClientInfo): Promise<Handled> },
   options: { design: string; emit: EventSink; now: () => number; host?: string },
 ): Promise<TapListener> {
   const tap: RequestHandler = {
     async handle(req: RegistryRequest, client: ClientInfo) {
       const t = options.now() / 1000;
-      const started = performance.now();
+      const started = options.now();
       const handled = await registry.handle(req, client);
       const response = handled.response;
       const headers = response.headers;
@@ -116,7 +116,7 @@ export async function serveTappedRegistry(
         method: req.method,
         status: response.status,
         bytes: req.method === "HEAD" ? 0 : bytes,
-        latencyMs: Math.round(performance.now() - started),
+        latencyMs: Math.round((options.now() - started) * 10) / 10,
         ...(code ? { code } : {}),
         ...(rateLimit ? { rateLimit } : {}),
         ...(headers[REFUSAL_HEADER] ? { refusal: headers[REFUSAL_HEADER] } : {}),

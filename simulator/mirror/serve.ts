@@ -1,15 +1,14 @@
 import type { FastifyBaseLogger } from "fastify";
-import { createHttpServer, urlOf } from "../../fake-registry/http/server.ts";
-import type { MirrorModel } from "./model.ts";
+import { createHttpServer, type RequestHandler, urlOf } from "../../fake-registry/http/server.ts";
 
 export interface RunningMirror {
   url: string;
   close(): Promise<void>;
 }
 
-/** Serves a mirror model over HTTP for live runs and real clients; port 0 picks a free port. */
+/** Serves a mirror model (or the model behind its link, network.ts `shaped`) over HTTP for live runs and real clients; port 0 picks a free port. */
 export async function serveMirror(
-  model: MirrorModel,
+  model: RequestHandler,
   listen: { host?: string; port?: number; logger?: FastifyBaseLogger } = {},
 ): Promise<RunningMirror> {
   const host = listen.host ?? "127.0.0.1";

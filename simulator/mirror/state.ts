@@ -1,4 +1,3 @@
-import { awaitShared } from "../client/session.ts";
 import type { Sim } from "../engine/sim.ts";
 import type { BlobStore, ManifestStore } from "./cache.ts";
 import type { FlavourProfile } from "./flavours.ts";
@@ -30,7 +29,7 @@ export async function readStorage(state: MirrorState): Promise<void> {
 export function once<T>(state: MirrorState, key: string, work: () => Promise<T>): Promise<T> {
   if (!state.profile.dedupe) return work();
   const running = state.flights.get(key);
-  if (running) return awaitShared(state.sim, running as Promise<T>);
+  if (running) return state.sim.wait(running as Promise<T>);
   const flight = work().finally(() => state.flights.delete(key));
   state.flights.set(key, flight);
   return flight;

@@ -1,8 +1,9 @@
 import { z } from "zod";
 import { catalogFileSchema } from "../../fake-registry/catalog/file.ts";
-import { policySchema } from "../../fake-registry/policy/file.ts";
-import { durationSchema } from "../../vocabulary/config/schemas.ts";
+import { policySchema, presetNameSchema } from "../../fake-registry/policy/file.ts";
+import { bandwidthSchema, durationSchema } from "../../vocabulary/config/schemas.ts";
 import { parseReference } from "../../vocabulary/oci/reference.ts";
+import { NETWORK_DEFAULTS } from "../engine/timing.ts";
 
 const duration = durationSchema();
 
@@ -20,8 +21,20 @@ const imageSchema = z
       const parsed = parseReference(r);
       if ("error" in parsed) ctx.addIssue({ code: "custom", message: parsed.error });
     }),
+    absent: z
+      .boolean()
+      .default(false)
+      .describe(
+        "the image is meant to be missing from the registry (a 404 story): validation warns instead of failing",
+      ),
   })
   .strict();
+
+/** A pod count or a share of the replicas, as Kubernetes writes maxSurge and maxUnavailable. */
+const surgeSchema = z.union([
+  z.number().int().min(0),
+  z.string().regex(/^\d{1,3}%$/, "a count or a percentage, e.g. 25%"),
+]);
 
 const step = {
   at: duration.default(0).describe("when the step starts, from the scenario start"),
@@ -69,6 +82,34 @@ const workloadSchema = z.discriminatedUnion("type", [
     .object({ type: z.literal("tag-move"), ...step, image: imageName })
     .strict()
     .describe("the image's tag moves to a new digest in the registry"),
+  z
+    .object({
+      type: z.literal("rollout"),
+      ...step,
+      image: imageName,
+      kind: z
+        .enum(["Deployment", "DaemonSet"])
+        .default("Deployment")
+        .describe("the workload the image's pods belong to (one pod per node)"),
+      tag: z
+        .string()
+        .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "a tag, e.g. 1.26")
+        .optional()
+        .describe("roll out this tag of the image's repository (default: its own reference)"),
+      maxSurge: surgeSchema
+        .optional()
+        .describe("new pods above the desired count (Deployment default 25%, DaemonSet 0)"),
+      maxUnavailable: surgeSchema
+        .optional()
+        .describe("old pods down at once (Deployment default 25%, DaemonSet 1)"),
+      interval: duration
+        .default(30_000)
+        .describe("time a batch takes to become ready before the next one starts"),
+    })
+    .strict()
+    .describe(
+      "a new tag or digest rolled out across a Deployment or DaemonSet in batches (maxSurge + maxUnavailable pods at once); pinned designs roll out the digest the tag names then",
+    ),
 ]);
 
 const mirrorSchema = z
@@ -130,6 +171,81 @@ const mirrorSchema = z
         message: "image is only for backend container",
       });
   });
+
+/** A server's link, as its clients see it (defaults: simulator/engine/timing.ts NETWORK_DEFAULTS). */
+function linkSchema(
+  defaults: { rtt: number; serviceTime: number; bandwidth: number },
+  who: string,
+) {
+  return z
+    .object({
+      rtt: duration.default(defaults.rtt).describe(`round trip from a client to ${who}`),
+      serviceTime: duration
+        .default(defaults.serviceTime)
+        .describe(`${who}'s time to answer, before the first byte`),
+      bandwidth: bandwidthSchema
+        .default(defaults.bandwidth)
+        .describe(`${who}'s rate per connection, e.g. 5Gbit/s`),
+    })
+    .strict()
+    .default({
+      rtt: defaults.rtt,
+      serviceTime: defaults.serviceTime,
+      bandwidth: defaults.bandwidth,
+    });
+}
+
+const networkSchema = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        "false: requests take no simulated time and pods start the instant they are created",
+      ),
+    node: z
+      .object({
+        bandwidth: bandwidthSchema
+          .default(NETWORK_DEFAULTS.nodeBandwidth)
+          .describe("a node's (or CI runner's, desktop's) NIC, e.g. 10Gbit/s"),
+      })
+      .strict()
+      .default({ bandwidth: NETWORK_DEFAULTS.nodeBandwidth }),
+    upstream: linkSchema(
+      {
+        rtt: NETWORK_DEFAULTS.upstream.rttMs,
+        serviceTime: NETWORK_DEFAULTS.upstream.serviceMs,
+        bandwidth: NETWORK_DEFAULTS.upstream.bytesPerSecond,
+      },
+      "the origin registry",
+    ),
+    mirror: linkSchema(
+      {
+        rtt: NETWORK_DEFAULTS.mirror.rttMs,
+        serviceTime: NETWORK_DEFAULTS.mirror.serviceMs,
+        bandwidth: NETWORK_DEFAULTS.mirror.bytesPerSecond,
+      },
+      "the pull-through mirror",
+    ),
+    starts: z
+      .object({
+        podJitter: duration
+          .default(NETWORK_DEFAULTS.starts.podJitterMs)
+          .describe("each pod asks for its image uniformly within this long after it is created"),
+        nodeJitter: duration
+          .default(NETWORK_DEFAULTS.starts.nodeJitterMs)
+          .describe("a new node's pods are created uniformly within this long after the node"),
+      })
+      .strict()
+      .default({
+        podJitter: NETWORK_DEFAULTS.starts.podJitterMs,
+        nodeJitter: NETWORK_DEFAULTS.starts.nodeJitterMs,
+      }),
+  })
+  .strict()
+  .describe(
+    "time on the wire and at start: round trips, service times, bandwidth, start jitter (docs/simulator.md, Time on the wire)",
+  );
 
 const designSchema = z
   .object({
@@ -206,7 +322,7 @@ export const scenarioSchema = z
     seed: z.number().int().min(0).default(1),
     registry: z
       .object({
-        preset: z.string().default("dockerhub-2020"),
+        preset: presetNameSchema.default("dockerhub-2020"),
         policy: policySchema.optional(),
         catalog: catalogFileSchema.optional(),
       })
@@ -225,6 +341,7 @@ export const scenarioSchema = z
       })
       .strict(),
     workload: z.array(workloadSchema).min(1),
+    network: networkSchema.default(networkSchema.parse({})),
     faults: z
       .array(z.unknown())
       .default([])
@@ -233,8 +350,18 @@ export const scenarioSchema = z
     expectations: z.array(expectationSchema).default([]),
     scale: z
       .string()
-      .default("fleet.nodes")
-      .describe("the path of the number a breaking-point search varies"),
+      .default("load")
+      .describe(
+        "what `pullstorm breakpoint` varies by default: load (a factor on the fleet and every workload step together) or the dotted path of one number, e.g. workload.0.jobs",
+      ),
+    nearMissThreshold: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.8)
+      .describe(
+        "share of a limit (from RateLimit headers) past which a design that holds is flagged 'holds, near miss'",
+      ),
   })
   .strict();
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseDuration, parseSize } from "./units.ts";
+import { parseBandwidth, parseDuration, parseSize } from "./units.ts";
 
 /**
  * The duration and size fields every configuration file shares (scenario,
@@ -32,5 +32,17 @@ export const sizeSchema = z
       code: "custom",
       message: typeof bytes === "number" ? "a size must be above 0" : bytes.error,
     });
+    return z.NEVER;
+  });
+
+/** Bytes per second: a number, or "10Gbit/s", "5Gbps", "100MB/s"; above 0. */
+export const bandwidthSchema = z
+  .union([z.string(), z.number()], {
+    error: 'a bandwidth: bytes per second, or e.g. "10Gbit/s", "5Gbps", "100MB/s"',
+  })
+  .transform((v, ctx) => {
+    const bps = parseBandwidth(v);
+    if (typeof bps === "number") return bps;
+    ctx.addIssue({ code: "custom", message: bps.error });
     return z.NEVER;
   });

@@ -50,3 +50,40 @@ export function parseSize(value: string | number): number | { error: string } {
     return { error: `"${value}" is not a size; write bytes or e.g. "64KiB", "10MB", "1GiB"` };
   return Math.round(Number(m[1]) * unit);
 }
+
+const BANDWIDTH_UNITS: Record<string, number> = {
+  "bit/s": 1 / 8,
+  "kbit/s": 1000 / 8,
+  "mbit/s": 1000 ** 2 / 8,
+  "gbit/s": 1000 ** 3 / 8,
+  bps: 1 / 8,
+  kbps: 1000 / 8,
+  mbps: 1000 ** 2 / 8,
+  gbps: 1000 ** 3 / 8,
+  "b/s": 1,
+  "kb/s": 1000,
+  "mb/s": 1000 ** 2,
+  "gb/s": 1000 ** 3,
+  "kib/s": 1024,
+  "mib/s": 1024 ** 2,
+  "gib/s": 1024 ** 3,
+};
+const BANDWIDTH_RE = /^(\d+(?:\.\d+)?)\s*([a-z/]+)$/i;
+
+/**
+ * Bandwidth in bytes per second: a number of bytes per second, or "10Gbit/s",
+ * "5Gbps", "100Mbit/s" (bits, as NICs are sold), "200MB/s", "50MiB/s" (bytes).
+ */
+export function parseBandwidth(value: string | number): number | { error: string } {
+  if (typeof value === "number")
+    return Number.isFinite(value) && value > 0
+      ? value
+      : { error: `bandwidth ${value} must be a positive number of bytes per second` };
+  const m = BANDWIDTH_RE.exec(value.trim());
+  const unit = BANDWIDTH_UNITS[(m?.[2] ?? "").toLowerCase()];
+  if (!m || unit === undefined || !(Number(m[1]) > 0))
+    return {
+      error: `"${value}" is not a bandwidth; write e.g. "10Gbit/s", "5Gbps", "100MB/s" or bytes per second`,
+    };
+  return Number(m[1]) * unit;
+}

@@ -32,16 +32,23 @@ function pacedBody(bytes: Buffer, bytesPerSecond: number): Readable {
       if (timer || offset >= bytes.length) return;
       const end = Math.min(offset + chunk, bytes.length);
       const due = started + (end / bytesPerSecond) * 1000;
-      timer = setTimeout(
-        () => {
-          timer = undefined;
-          const piece = bytes.subarray(offset, end);
-          offset = end;
-          this.push(piece);
-          if (offset >= bytes.length) this.push(null);
-        },
-        Math.max(0, due - performance.now()),
-      );
+      const send = () => {
+        const piece = bytes.subarray(offset, end);
+        offset = end;
+        this.push(piece);
+        if (offset >= bytes.length) this.push(null);
+      };
+      // A chunk already due goes at once: a timer would add a turn of the event loop (a
+      // millisecond or more, minutes at a high time scale) to bodies a fast link sends in less.
+      const wait = due - performance.now();
+      if (wait <= 0) {
+        send();
+        return;
+      }
+      timer = setTimeout(() => {
+        timer = undefined;
+        send();
+      }, wait);
     },
     destroy(error, callback) {
       clearTimeout(timer);
