@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import { runScenario } from "../harness/run.ts";
@@ -6,8 +6,9 @@ import type { Report } from "../reports/summary.ts";
 import { renderTerminalSummary } from "../reports/terminal.ts";
 import { EventLog, writeRunReports } from "../reports/write.ts";
 import type { DesignProgress } from "../simulator/run.ts";
-import { loadScenario } from "../simulator/scenario/load.ts";
+import { readScenario } from "../simulator/scenario/load.ts";
 import { checkTarget } from "../simulator/target.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import { exitOnError, UsageError } from "./errors.ts";
 
 interface RunFlags {
@@ -20,6 +21,7 @@ interface RunFlags {
   allowRemote?: boolean;
   maxRps?: number;
   json?: boolean;
+  nearMiss?: number;
 }
 
 function positiveNumber(name: string) {
@@ -80,10 +82,25 @@ export function runCommand(program: Command): void {
       "with --allow-remote: cap the request rate",
       positiveNumber("--max-rps"),
     )
+    .option(
+      "--near-miss <share>",
+      "flag a design that holds as a near miss when it used more than this share of a limit, 0..1 (default: the scenario's nearMissThreshold, 0.8)",
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0 || n > 1)
+          throw new InvalidArgumentError("--near-miss must be a share between 0 and 1, e.g. 0.8");
+        return n;
+      },
+    )
     .option("--json", "print report.json to stdout instead of the summary")
     .action(async (file: string, flags: RunFlags) => {
+      // Set once the output directory is made by this run: removed again if the scenario turns out bad.
+      let made: string | undefined;
+      let eventsFile: EventLog | undefined;
       try {
-        const scenario = loadScenario(file);
+        // The same check as `scenario validate`: nothing is written for a bad scenario.
+        const { scenario, warnings } = readScenario(file);
+        for (const w of warnings) process.stderr.write(`pullstorm: warning: ${w}\n`);
         if (flags.design) {
           const unknown = flags.design.filter((d) => !scenario.designs.some((x) => x.name === d));
           if (unknown.length > 0)
@@ -101,10 +118,11 @@ export function runCommand(program: Command): void {
           if (!check.ok) throw new UsageError(check.reason);
         }
         const out = flags.out ?? join("pullstorm-results", `${scenario.name}-${stamp()}`);
+        if (!existsSync(out)) made = out;
         mkdirSync(out, { recursive: true });
         // The scenario as run, so `pullstorm report DIR` can re-render without the original file.
         copyFileSync(file, join(out, "scenario.yaml"));
-        const eventsFile = new EventLog(join(out, "events.jsonl"));
+        eventsFile = new EventLog(join(out, "events.jsonl"));
         const controller = new AbortController();
         const onSignal = () => controller.abort();
         process.once("SIGINT", onSignal);
@@ -127,10 +145,11 @@ export function runCommand(program: Command): void {
           ...(flags.target ? { target: flags.target } : {}),
           ...(flags.maxRps ? { maxRps: flags.maxRps } : {}),
           ...(flags.allowRemote ? { allowRemote: true } : {}),
+          ...(flags.nearMiss !== undefined ? { nearMissThreshold: flags.nearMiss } : {}),
           signal: controller.signal,
           // Stragglers after the end (in-flight live requests) are dropped, never written to a closed file.
           onEvent: (e) => {
-            eventsFile.write(e);
+            eventsFile?.write(e);
             if (e.type === "clock" && e.phase === "scale" && !scaleSaid) {
               scaleSaid = true;
               process.stderr.write(`  time x${Math.round(e.timeScale * 10) / 10}: ${e.reason}\n`);
@@ -172,6 +191,11 @@ export function runCommand(program: Command): void {
         );
         process.exitCode = exitCodeOf(report);
       } catch (error) {
+        // A scenario found bad while setting up (ConfigError) leaves no directory behind.
+        if (error instanceof ConfigError && made) {
+          eventsFile?.close();
+          rmSync(made, { recursive: true, force: true });
+        }
         exitOnError(error);
       }
     });

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { loadScenario } from "../simulator/scenario/load.ts";
+import { readScenario } from "../simulator/scenario/load.ts";
 import { scenarioJsonSchema } from "../simulator/scenario/schema.ts";
 import { exitOnError } from "./errors.ts";
 
@@ -13,12 +13,15 @@ export function scenarioCommand(program: Command): void {
     });
   scenario
     .command("validate")
-    .description("check scenario files without running them (exit 2 on the first bad one)")
+    .description(
+      "check scenario files without running them, exactly as `run` does (exit 2 on the first bad one)",
+    )
     .argument("<files...>")
     .action((files: string[]) => {
       try {
         for (const f of files) {
-          const s = loadScenario(f);
+          const { scenario: s, warnings } = readScenario(f);
+          for (const w of warnings) process.stderr.write(`pullstorm: warning: ${w}\n`);
           process.stdout.write(
             `${f}: ok (${s.name}, ${s.designs.length} designs, ${s.expectations.length} expectations)\n`,
           );

@@ -4,12 +4,12 @@
  * the analysis come out the same way for every engine, without keeping the
  * events unless asked.
  */
-import type { Analysis } from "../reports/analysis-types.ts";
+import type { Analysis, LoadBreak, RunReport } from "../reports/analysis-types.ts";
 import { RunFold } from "../reports/fold.ts";
-import type { Report } from "../reports/summary.ts";
 import { playScenario, type RunOptions } from "../simulator/run.ts";
 import type { Scenario } from "../simulator/scenario/schema.ts";
 import type { SimEvent } from "../vocabulary/events.ts";
+import { nearMissLoadBreak } from "./breakpoint.ts";
 
 export interface HarnessOptions extends RunOptions {
   /**
@@ -18,12 +18,19 @@ export interface HarnessOptions extends RunOptions {
    * memory does not grow with the event count.
    */
   keepEvents?: boolean;
+  /** Share of a limit past which a holding design is a near miss (default: the scenario's, 0.8). */
+  nearMissThreshold?: number;
+  /**
+   * Work out where each near miss breaks as the load grows (virtual re-runs of
+   * that design, `nearMissLoadBreak`); default true. Not after an interrupt.
+   */
+  loadBreakpoints?: boolean;
 }
 
 export async function runScenario(
   scenario: Scenario,
   options: HarnessOptions,
-): Promise<{ report: Report; events: SimEvent[]; analysis: Analysis }> {
+): Promise<{ report: RunReport; events: SimEvent[]; analysis: Analysis }> {
   const names = scenario.designs
     .filter((d) => !options.designs || options.designs.includes(d.name))
     .map((d) => d.name);
@@ -41,5 +48,11 @@ export async function runScenario(
   });
   // Stragglers after this point (live requests still in flight) reach onEvent only.
   folding = false;
-  return { ...fold.finish(meta), events };
+  const threshold =
+    options.nearMissThreshold !== undefined ? { nearMissThreshold: options.nearMissThreshold } : {};
+  const loadBreaks: Record<string, LoadBreak> = {};
+  if (options.loadBreakpoints !== false && !meta.interrupted)
+    for (const design of fold.nearMisses(threshold))
+      loadBreaks[design] = await nearMissLoadBreak(scenario, design, { seed: meta.seed });
+  return { ...fold.finish(meta, { ...threshold, loadBreaks }), events };
 }

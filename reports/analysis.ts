@@ -1,22 +1,36 @@
-import { PRESETS } from "../fake-registry/policy/presets.ts";
 import type { Design, Scenario } from "../simulator/scenario/schema.ts";
 import { parseDuration } from "../vocabulary/config/units.ts";
 import type { PullEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
+import { formatReference, parseReference } from "../vocabulary/oci/reference.ts";
 import type {
   Analysis,
   BreakLayer,
   DesignAnalysis,
+  EventRef,
   FaultWindow,
-  Finding,
   FirstBreak,
   HeadroomSeries,
   HeavyHitter,
+  HoldingRank,
+  LoadBreak,
   MirrorEffectiveness,
+  PeakUse,
   TimelineBucket,
 } from "./analysis-types.ts";
+import {
+  type ClientGroup,
+  type DesignFacts,
+  emptyRoute,
+  eventRef,
+  groupOf,
+  mirrorRuntimesOf,
+  type RefusalFact,
+  runtimeOfGroup,
+  type TagMoveFact,
+} from "./facts.ts";
+import { chainsOf, findingsFor } from "./findings.ts";
 import { type BreakEvent, breakDetail, EarliestBreak } from "./first-break.ts";
 import type { DesignSummary, Report } from "./summary.ts";
-import { formatSeconds } from "./time.ts";
 
 const UPSTREAM = "registry";
 
@@ -162,6 +176,24 @@ const MIRROR_COUNTER = {
   error: "errors",
 } as const;
 
+/** Where a refusal came from, in the layer's words. */
+function refusalLayer(e: RequestEvent): BreakLayer | null {
+  if (e.status !== 429 && e.status !== 403 && e.status !== 503) return null;
+  const byRefusal: Record<string, BreakLayer> = {
+    quota: "registry-quota",
+    "token-quota": "token-service",
+    "login-lockout": "login-lockout",
+    abuse: "abuse-limit",
+    edge: "edge",
+    ban: "edge",
+    "misleading-denied": "misleading-denied",
+  };
+  if (e.refusal) return byRefusal[e.refusal] ?? null;
+  if (e.status !== 429) return e.status === 403 && e.code === "DENIED" ? "misleading-denied" : null;
+  if (e.kind === "token") return "token-service";
+  return e.code === "HAP429" ? "abuse-limit" : e.code === "html" ? "edge" : "registry-quota";
+}
+
 export class DesignAnalyzer {
   readonly design: Design;
   private readonly duration: number;
@@ -193,6 +225,14 @@ export class DesignAnalyzer {
   private readonly mirror = { hits: 0, misses: 0, revalidated: 0, stale: 0, errors: 0 };
   private upstreamFailing = false;
   private readonly duringFailure = { stale: 0, errors: 0 };
+  /** Events of this design seen, for references when the caller gives no sequence number. */
+  private seen = 0;
+  private readonly refusals = new Map<string, RefusalFact>();
+  /** Per actor of a mirror-configured group: the mirror's last failed answer. */
+  private readonly lastMirrorFailure = new Map<string, string>();
+  private readonly pairs = new Set<string>();
+  private readonly configured: Record<ClientGroup, boolean>;
+  readonly facts: DesignFacts;
 
   constructor(scenario: Scenario, design: Design) {
     this.design = design;
@@ -203,6 +243,31 @@ export class DesignAnalyzer {
     this.timeline = Array.from({ length: Math.ceil(this.duration / bucketSeconds) }, (_, i) =>
       emptyBucket(i * bucketSeconds),
     );
+    const runtimes = mirrorRuntimesOf(scenario, design);
+    this.configured = {
+      nodes: runtimes.includes(runtimeOfGroup(scenario, "nodes")),
+      ci: runtimes.includes(runtimeOfGroup(scenario, "ci")),
+      desktops: runtimes.includes(runtimeOfGroup(scenario, "desktops")),
+    };
+    const group = () => ({ actors: new Set<string>(), first: null });
+    this.facts = {
+      refusals: [],
+      firstRefused: new Map(),
+      exhausted: new Map(),
+      lowest: new Map(),
+      fallback: { nodes: emptyRoute(), ci: emptyRoute(), desktops: emptyRoute() },
+      bypass: { nodes: emptyRoute(), ci: emptyRoute(), desktops: emptyRoute() },
+      mirrorRequests: { nodes: 0, ci: 0, desktops: 0 },
+      groups: { nodes: group(), ci: group(), desktops: group() },
+      mirrorErrors: { count: 0, byUpstreamStatus: new Map(), first: null },
+      pullAttempts: 0,
+      pulledPairs: 0,
+      firstFailedPull: null,
+      failedPulls: new Map(),
+      qps: { count: 0, first: null },
+      tagMoves: tagMovesOf(scenario, design),
+      prePulls: 0,
+    };
   }
 
   private at(t: number): TimelineBucket {
@@ -212,9 +277,16 @@ export class DesignAnalyzer {
     ] as TimelineBucket;
   }
 
-  /** Takes one event (another design's are ignored). */
-  add(e: SimEvent): void {
+  /**
+   * Takes one event (another design's are ignored). `seq` is the event's
+   * position in the run's stream (1-based, the line of events.jsonl), for the
+   * findings' references; without it, the position among this design's events.
+   */
+  add(e: SimEvent, seq?: number): void {
     if (e.design !== this.design.name) return;
+    this.seen++;
+    const ref = () => eventRef(seq ?? this.seen, e);
+    const { facts } = this;
     if (e.type === "request") {
       const b = this.at(e.t);
       b.requests++;
@@ -235,6 +307,30 @@ export class DesignAnalyzer {
           this.upstreamFailing = e.status >= 500 || e.status === 429 || e.network !== undefined;
       }
       if (e.status >= 400 || e.network) this.lastError.set(e.actor, e);
+      const group = groupOf(e.actor);
+      if (group && group !== "mirror") this.route(group, e, ref);
+      const layer = refusalLayer(e);
+      if (layer && group) {
+        // Per-address layers count the address; the pull quota names whom it counted.
+        const identity =
+          layer === "abuse-limit" || layer === "edge"
+            ? e.egressIp
+            : (e.rateLimit?.source ?? e.identity);
+        const key = `${layer}\u0000${group}\u0000${identity}`;
+        const fact = this.refusals.get(key);
+        if (fact) {
+          fact.count++;
+          fact.lastT = e.t;
+        } else
+          this.refusals.set(key, {
+            layer,
+            who: group,
+            identity,
+            count: 1,
+            first: ref(),
+            lastT: e.t,
+          });
+      }
       if (e.rateLimit) {
         const id = e.rateLimit.source ?? e.identity;
         let series = this.headroom.get(id);
@@ -245,20 +341,54 @@ export class DesignAnalyzer {
             windowSeconds: e.rateLimit.windowSeconds,
             points: [],
             minRemaining: e.rateLimit.remaining,
+            minAt: e.t,
             exhaustedAt: null,
+            firstRefusedAt: null,
+            refused: 0,
           };
           this.headroom.set(id, series);
+          facts.lowest.set(id, ref());
         }
         series.points.push([e.t, e.rateLimit.remaining]);
-        series.minRemaining = Math.min(series.minRemaining, e.rateLimit.remaining);
-        if (e.rateLimit.remaining === 0 && series.exhaustedAt === null) series.exhaustedAt = e.t;
+        if (e.rateLimit.remaining < series.minRemaining) {
+          series.minRemaining = e.rateLimit.remaining;
+          series.minAt = e.t;
+          facts.lowest.set(id, ref());
+        }
+        if (e.rateLimit.remaining === 0 && series.exhaustedAt === null) {
+          series.exhaustedAt = e.t;
+          facts.exhausted.set(id, ref());
+        }
+        if (e.status === 429 && layer === "registry-quota") {
+          series.refused++;
+          if (series.firstRefusedAt === null) {
+            series.firstRefusedAt = e.t;
+            facts.firstRefused.set(id, ref());
+          }
+        }
       }
     } else if (e.type === "pull") {
       const b = this.at(e.t);
+      facts.pullAttempts++;
+      const pair = `${e.actor}\u0000${e.image}`;
+      if (!this.pairs.has(pair)) this.pairs.add(pair);
+      if (e.actor.endsWith("/pre-pull")) facts.prePulls++;
+      if (e.outcome !== "failed")
+        for (const m of facts.tagMoves)
+          if (e.image === m.ref && e.t >= m.movedAt) m.pulledAfter.add(e.actor);
       if (e.outcome === "failed") {
         b.pullsFailed++;
         if (!this.firstFailureByActor.has(e.actor)) this.firstFailureByActor.set(e.actor, e.t);
         this.firstBreak.offer(e as BreakEvent);
+        if (!facts.firstFailedPull) facts.firstFailedPull = ref();
+        const reason = e.reason ?? "unknown";
+        const f = facts.failedPulls.get(reason);
+        if (f) f.count++;
+        else facts.failedPulls.set(reason, { count: 1, first: ref() });
+        if (e.reason === "qps") {
+          facts.qps.count++;
+          facts.qps.first ??= ref();
+        }
       } else {
         b.pullsOk++;
         this.successfulPulls++;
@@ -270,16 +400,87 @@ export class DesignAnalyzer {
       starts.ok.push(e.ok);
       starts.actor.push(e.actor);
       if (!e.ok) this.firstBreak.offer(e as BreakEvent);
+      if (e.ok && e.image)
+        for (const m of facts.tagMoves) {
+          if (e.image !== m.ref || e.t - e.seconds < m.movedAt) continue;
+          m.started++;
+          if (!m.pulledAfter.has(e.actor)) {
+            m.stale++;
+            m.staleActors.add(e.actor);
+            m.first ??= ref();
+          }
+        }
     } else if (e.type === "mirror") {
       this.mirror[MIRROR_COUNTER[e.outcome]]++;
       if (this.upstreamFailing && (e.outcome === "stale" || e.outcome === "error"))
         this.duringFailure[e.outcome === "stale" ? "stale" : "errors"]++;
+      if (e.outcome === "error") {
+        const m = facts.mirrorErrors;
+        m.count++;
+        m.first ??= ref();
+        const k = String(e.upstreamStatus ?? "no answer");
+        m.byUpstreamStatus.set(k, (m.byUpstreamStatus.get(k) ?? 0) + 1);
+      }
     }
+  }
+
+  /** A client request: which group, whether through the mirror, around it (fallback), or never configured for it (bypass). */
+  private route(group: ClientGroup, e: RequestEvent, ref: () => EventRef): void {
+    const { facts } = this;
+    const g = facts.groups[group];
+    if (!g.actors.has(e.actor)) {
+      g.actors.add(e.actor);
+      g.first ??= ref();
+    }
+    if (!this.design.mirror?.enabled) return;
+    if (e.host === "mirror") {
+      facts.mirrorRequests[group]++;
+      if (e.status >= 400 || e.network)
+        this.lastMirrorFailure.set(
+          e.actor,
+          e.network ?? `${e.status}${e.code ? ` ${e.code}` : ""}`,
+        );
+      return;
+    }
+    if (e.host !== UPSTREAM) return;
+    const r = this.configured[group] ? facts.fallback[group] : facts.bypass[group];
+    r.requests++;
+    r.identities.add(e.rateLimit?.source ?? e.identity);
+    if (e.pulls) r.pulls += e.pulls;
+    r.first ??= ref();
+    if (!r.actors.has(e.actor)) {
+      r.actors.add(e.actor);
+      if (this.configured[group]) {
+        const why = this.lastMirrorFailure.get(e.actor) ?? "no failed mirror answer seen";
+        r.why.set(why, (r.why.get(why) ?? 0) + 1);
+      }
+    }
+  }
+
+  /** The highest share of any limit seen in RateLimit headers (limit - lowest remaining), so far. */
+  peakUse(): PeakUse | null {
+    let peak: PeakUse | null = null;
+    for (const h of this.headroom.values()) {
+      const share =
+        h.limit > 0 ? Math.round(((h.limit - h.minRemaining) / h.limit) * 1000) / 1000 : 0;
+      if (!peak || share > peak.share)
+        peak = {
+          identity: h.identity,
+          limit: h.limit,
+          windowSeconds: h.windowSeconds,
+          minRemaining: h.minRemaining,
+          share,
+          at: h.minAt,
+        };
+    }
+    return peak;
   }
 
   /** The design's analysis, with its summary from report.json. */
   finish(report: Report): DesignAnalysis {
     const { design, duration, bucketSeconds, timeline, starts, mirror } = this;
+    this.facts.refusals = [...this.refusals.values()].sort((a, b) => a.first.seq - b.first.seq);
+    this.facts.pulledPairs = this.pairs.size;
     const summary = report.designs.find((d) => d.name === design.name);
     if (!summary) throw new Error(`no summary for design ${design.name}`);
     const units = starts.t.length;
@@ -333,13 +534,17 @@ export class DesignAnalyzer {
       }));
     const decisions =
       mirror.hits + mirror.misses + mirror.revalidated + mirror.stale + mirror.errors;
+    // A real mirror's decisions are not observable: unknown, not 0.
+    const real = summary.mirror !== undefined && summary.mirror.backend !== "model";
     const mirrorEff: MirrorEffectiveness | null = design.mirror?.enabled
       ? {
           backend: summary.mirror?.backend ?? "model",
           servedBy: servedBy(summary.mirror),
           clientRequests: this.mirrorClientRequests,
-          ...mirror,
-          ...(summary.mirror && summary.mirror.backend !== "model"
+          ...(real
+            ? { hits: null, misses: null, revalidated: null, stale: null, errors: null }
+            : mirror),
+          ...(real
             ? {
                 hitRatio: mirrorClientGets
                   ? Math.round(Math.max(0, 1 - mirrorUpstreamGets / mirrorClientGets) * 1000) / 1000
@@ -357,9 +562,12 @@ export class DesignAnalyzer {
           upstreamCountedPerPull: successfulPulls
             ? Math.round(((summary.upstream.pulls ?? 0) / successfulPulls) * 100) / 100
             : 0,
-          duringUpstreamFailure: this.duringFailure,
+          duringUpstreamFailure: real ? { stale: null, errors: null } : this.duringFailure,
         }
       : null;
+    const { facts } = this;
+    const series = [...this.headroom.values()];
+    const peakUse = this.peakUse();
     return {
       name: design.name,
       summary,
@@ -373,158 +581,47 @@ export class DesignAnalyzer {
         peakAt,
         peakInBackoff,
       },
-      retryAmplification: successfulPulls
+      retryAmplification: facts.pulledPairs
+        ? Math.round(((facts.pullAttempts - facts.pulledPairs) / facts.pulledPairs) * 100) / 100
+        : null,
+      requestsPerPull: successfulPulls
         ? Math.round((this.clientRequests / successfulPulls) * 100) / 100
         : null,
       retryWaves: this.retryWaves.waves(),
-      headroom: [...this.headroom.values()]
-        .sort((a, b) => a.minRemaining - b.minRemaining)
-        .slice(0, 20),
+      headroom: series.sort((a, b) => a.minRemaining - b.minRemaining).slice(0, 20),
       heavyHitters,
       mirror: mirrorEff,
       startLatency:
         p.length === 0 ? null : (p.sort((a, b) => (b?.count ?? 0) - (a?.count ?? 0))[0] ?? null),
       startCdf,
       cost: designCost(design),
+      peakUse,
+      nearMiss: null,
     };
   }
 }
 
-/** Diagnosis -> fix, in the playbook's words, from what the analysis found. */
-function findingsFor(
-  scenario: Scenario,
-  design: Design,
-  a: DesignAnalysis,
-  preset: string,
-): Finding[] {
-  const out: Finding[] = [];
-  const b = a.firstBreak;
-  const pullRule = PRESETS[preset]?.rules.find((r) => r.layer === "registry" && r.headers);
-  const anonymousLimit = pullRule?.limits.anonymous;
-  // What the limit counts, in the registry's own terms (Docker pulls, or manifest GETs).
-  const unit = pullRule?.counts.some((c) => c.as === "docker-pull") ? "pulls" : "manifest GETs";
-  const limitText =
-    anonymousLimit && anonymousLimit !== "unlimited"
-      ? `${anonymousLimit.limit} ${unit} per ${formatSeconds(anonymousLimit.windowMs / 1000)}`
-      : "the anonymous quota";
-  const actors =
-    scenario.fleet.nodes > 0
-      ? `${a.blastRadius.units > 0 ? "" : ""}nodes`
-      : scenario.fleet.ciRunners > 0
-        ? "CI jobs"
-        : "clients";
-  if (b && b.layer === "registry-quota") {
-    if (design.auth === "anonymous" && design.egressIps === 1 && !design.mirror?.enabled) {
-      out.push({
-        design: design.name,
-        severity: "critical",
-        diagnosis: `all ${actors} egress through one IP; the anonymous quota of ${limitText} ran out ${formatSeconds(b.t)} in (${b.actor} pulling ${b.image})`,
-        fix: "add an authenticated pull-through mirror or split egress; authenticate pulls",
-      });
-    } else if (design.auth === "shared-account") {
-      out.push({
-        design: design.name,
-        severity: "critical",
-        diagnosis: `one shared account carried every pull; its ${design.plan} quota ran out ${formatSeconds(b.t)} in`,
-        fix: "give each job or node its own credentials, or put an authenticated mirror in front so the account is spent once per image",
-      });
-    } else if (design.auth === "anonymous") {
-      out.push({
-        design: design.name,
-        severity: "critical",
-        diagnosis: `anonymous pulls across ${design.egressIps} egress address(es) still ran out of the per-IP quota ${formatSeconds(b.t)} in`,
-        fix: "authenticate pulls and cache them: a pull-through mirror makes a cold node's pull local",
-      });
-    } else {
-      out.push({
-        design: design.name,
-        severity: "critical",
-        diagnosis: `the registry quota ran out ${formatSeconds(b.t)} in for ${b.identity || b.actor}`,
-        fix: "reduce pulls from the registry: pin digests with IfNotPresent, pre-pull, or cache behind a mirror",
-      });
-    }
-  }
-  if (b && (b.layer === "token-service" || b.layer === "login-lockout")) {
-    out.push({
-      design: design.name,
-      severity: "critical",
-      diagnosis: `the token service said no ${formatSeconds(b.t)} in (${b.layer === "login-lockout" ? "failed-login lockout" : "token requests throttled"})`,
-      fix: "cache tokens for their lifetime, stop retrying logins with bad credentials, and let a mirror hold one token instead of every node",
-    });
-  }
-  if (b && b.layer === "abuse-limit") {
-    out.push({
-      design: design.name,
-      severity: "critical",
-      diagnosis: `one address sent enough requests to trip the abuse limit ${formatSeconds(b.t)} in`,
-      fix: "cap concurrency and retries, stagger the rollout, and spread egress",
-    });
-  }
-  if (b && b.layer === "misleading-denied") {
-    out.push({
-      design: design.name,
-      severity: "warning",
-      diagnosis:
-        'under load the registry answered DENIED "requested access to the resource is denied": throttling disguised as an auth error',
-      fix: "look at RateLimit headers and the request rate before chasing credentials; slow down pulls",
-    });
-  }
-  if (b && (b.layer === "fault" || b.layer === "network")) {
-    out.push({
-      design: design.name,
-      severity: "critical",
-      diagnosis: `pulls failed when the upstream failed (${b.reason}) ${formatSeconds(b.t)} in`,
-      fix: "put a pull-through mirror with a warm cache in front: it serves cached tags while the upstream is down",
-    });
-  }
-  if (b && b.layer === "client-qps") {
-    out.push({
-      design: design.name,
-      severity: "warning",
-      diagnosis: "kubelet's registryPullQPS (5/s, burst 10) failed pulls before they left the node",
-      fix: "pace the rollout (maxSurge, waves) or raise registryPullQPS",
-    });
-  }
-  if (design.mirror?.enabled && a.mirror && a.mirror.clientRequests === 0) {
-    out.push({
-      design: design.name,
-      severity: "critical",
-      diagnosis: `a mirror is configured for ${design.mirror.configuredFor ?? scenario.fleet.runtime} but the nodes run ${scenario.fleet.runtime}: no pull ever reached it (${a.summary.upstream.manifestGet} manifest GETs went upstream)`,
-      fix: `configure the mirror on the runtime in use (containerd: certs.d/<host>/hosts.toml); check with pullstorm check-mirror`,
-    });
-  }
-  if (a.retryAmplification !== null && a.retryAmplification > 20 && a.summary.pulls.failed > 0) {
-    out.push({
-      design: design.name,
-      severity: "warning",
-      diagnosis: `retries amplified the load: ${a.retryAmplification} requests per successful pull${a.retryWaves > 1 ? `, in ${a.retryWaves} synchronised waves` : ""}`,
-      fix: "stop the storm at its source: fewer cold pulls (mirror, pre-pull, IfNotPresent) rather than more retries",
-    });
-  }
-  const floating = scenario.images.some(
-    (i) => !i.ref.includes("@") && (i.ref.endsWith(":latest") || !i.ref.includes(":")),
-  );
-  if (
-    a.summary.verdict === "breaks" &&
-    design.pin === "tag" &&
-    (design.pullPolicy === "Always" || floating)
-  ) {
-    out.push({
-      design: design.name,
-      severity: "warning",
-      diagnosis: "floating tags re-resolve at every start (imagePullPolicy Always for :latest)",
-      fix: "pin digests and use IfNotPresent; stop rebuilding identical tags",
-    });
-  }
-  if (a.mirror && a.mirror.duringUpstreamFailure.stale > 0 && a.summary.verdict === "holds") {
-    out.push({
-      design: design.name,
-      severity: "info",
-      diagnosis: `while the upstream failed the mirror served ${a.mirror.duringUpstreamFailure.stale} cached answer(s)`,
-      fix: "keep the mirror's cache warm for critical images",
-    });
-  }
-  return out;
+/** The tag-move steps of the scenario as the design's pods write the image (by tag; pinned designs never follow a tag). */
+function tagMovesOf(scenario: Scenario, design: Design): TagMoveFact[] {
+  if (design.pin === "digest") return [];
+  return scenario.workload.flatMap((w): TagMoveFact[] => {
+    if (w.type !== "tag-move") return [];
+    const written = scenario.images.find((i) => i.name === w.image)?.ref;
+    const parsed = written ? parseReference(written) : undefined;
+    if (!parsed || "error" in parsed || !parsed.tag) return [];
+    return [
+      {
+        image: w.image,
+        ref: formatReference(parsed),
+        movedAt: w.at / 1000,
+        started: 0,
+        stale: 0,
+        staleActors: new Set(),
+        first: null,
+        pulledAfter: new Set(),
+      },
+    ];
+  });
 }
 
 /** The designs of a run that the report summarizes, each with an analyzer to feed events to. */
@@ -534,34 +631,83 @@ export function designAnalyzers(scenario: Scenario, designs: string[]): DesignAn
     .map((d) => new DesignAnalyzer(scenario, d));
 }
 
+/** What the fold adds that events do not hold: the near-miss threshold, and load breakpoints worked out by re-running. */
+export interface AnalysisOptions {
+  /** Share of a limit past which a holding design is a near miss (default: the scenario's, 0.8). */
+  nearMissThreshold?: number;
+  /** Per design: where it breaks as the load is scaled (harness/breakpoint.ts nearMissLoadBreak). */
+  loadBreaks?: Record<string, LoadBreak>;
+}
+
+/** The near-miss threshold of a run: the option, else the scenario's, else 0.8. */
+export function nearMissThresholdOf(scenario: Scenario, options: AnalysisOptions = {}): number {
+  return (
+    options.nearMissThreshold ??
+    (scenario as { nearMissThreshold?: number }).nearMissThreshold ??
+    0.8
+  );
+}
+
+/** Whether a design summary and its peak use make a near miss. */
+export function isNearMiss(
+  verdict: DesignSummary["verdict"],
+  peakUse: PeakUse | null,
+  threshold: number,
+): boolean {
+  return verdict === "holds" && peakUse !== null && peakUse.share >= threshold;
+}
+
+/** Every holding design, cheapest first: ranked when its expectations pass, else skipped with the reason. */
+export function rankHolding(analyses: DesignAnalysis[], report: Report): HoldingRank[] {
+  const holding = analyses
+    .filter((a) => a.summary.verdict === "holds")
+    .sort((x, y) => x.cost - y.cost || x.name.localeCompare(y.name));
+  let rank = 0;
+  return holding.map((a) => {
+    const failed = report.expectations.filter((e) => e.design === a.name && !e.passed);
+    const skipped =
+      failed.length > 0
+        ? `its expectations failed: ${failed.map((e) => `${e.check} (actual ${e.actual ?? "none"})`).join("; ")}`
+        : null;
+    return {
+      design: a.name,
+      cost: a.cost,
+      rank: skipped ? null : ++rank,
+      nearMiss: a.nearMiss !== null,
+      skipped,
+    };
+  });
+}
+
 /** The analysis from analyzers that have seen every event of the run (see `designAnalyzers`). */
 export function analysisOf(
   scenario: Scenario,
   analyzers: DesignAnalyzer[],
   report: Report,
+  options: AnalysisOptions = {},
 ): Analysis {
-  const designs = analyzers.map((a) => a.design);
-  const analyses = analyzers.map((a) => a.finish(report));
+  const threshold = nearMissThresholdOf(scenario, options);
+  const analyses = analyzers.map((a) => {
+    const d = a.finish(report);
+    if (isNearMiss(d.summary.verdict, d.peakUse, threshold) && d.peakUse)
+      d.nearMiss = { ...d.peakUse, threshold, load: options.loadBreaks?.[d.name] ?? null };
+    return d;
+  });
   const preset = scenario.registry.policy?.preset ?? scenario.registry.preset;
-  const findings = designs.flatMap((d, i) =>
-    findingsFor(scenario, d, analyses[i] as DesignAnalysis, preset),
+  const holding = rankHolding(analyses, report);
+  const cheapest = holding.find((h) => h.rank === 1)?.design ?? null;
+  const findings = analyzers.flatMap((a, i) =>
+    findingsFor({
+      scenario,
+      design: a.design,
+      analysis: analyses[i] as DesignAnalysis,
+      facts: a.facts,
+      preset,
+      analyses,
+      holding,
+      cheapest,
+    }),
   );
-  const passing = (name: string) =>
-    report.expectations.filter((e) => e.design === name).every((e) => e.passed);
-  const holding = analyses
-    .filter((a) => a.summary.verdict === "holds" && passing(a.name))
-    .sort((x, y) => x.cost - y.cost);
-  const cheapest = holding[0]?.name ?? null;
-  if (cheapest) {
-    const broken = analyses.filter((a) => a.summary.verdict === "breaks").map((a) => a.name);
-    if (broken.length > 0)
-      findings.push({
-        design: cheapest,
-        severity: "info",
-        diagnosis: `${cheapest} is the cheapest design that holds (${broken.join(", ")} break)`,
-        fix: `adopt ${cheapest}${scenario.designs.find((d) => d.name === cheapest)?.description ? `: ${scenario.designs.find((d) => d.name === cheapest)?.description}` : ""}`,
-      });
-  }
   return {
     scenario: {
       name: scenario.name,
@@ -577,7 +723,10 @@ export function analysisOf(
     designs: analyses,
     expectations: report.expectations,
     cheapestHolding: cheapest,
+    holding,
+    nearMissThreshold: threshold,
     findings,
+    chains: chainsOf(findings),
   };
 }
 

@@ -1,15 +1,24 @@
 import type { Scenario } from "../simulator/scenario/schema.ts";
 import type { SimEvent } from "../vocabulary/events.ts";
-import { analysisOf, type DesignAnalyzer, designAnalyzers } from "./analysis.ts";
-import type { Analysis } from "./analysis-types.ts";
+import {
+  type AnalysisOptions,
+  analysisOf,
+  type DesignAnalyzer,
+  designAnalyzers,
+  isNearMiss,
+  nearMissThresholdOf,
+} from "./analysis.ts";
+import type { Analysis, RunReport } from "./analysis-types.ts";
 import { ClockFold } from "./clock.ts";
-import { DesignSummarizer, type Report, type ReportMeta, reportOf } from "./summary.ts";
+import { DesignSummarizer, type ReportMeta, reportOf } from "./summary.ts";
 
 /**
  * The one fold of a run's event stream: report.json's summaries and the
  * analysis, built event by event (one summarizer and one analyzer per design),
  * whichever engine emitted the events and whether they arrive live or are read
- * back from events.jsonl. Nothing is kept but the folds' own state.
+ * back from events.jsonl. Nothing is kept but the folds' own state (bounded by
+ * the fleet, not by the number of events). Each event is numbered as it
+ * arrives (1-based: its line in events.jsonl), for the findings' references.
  */
 export class RunFold {
   private readonly scenario: Scenario;
@@ -18,6 +27,8 @@ export class RunFold {
   private readonly analyzers: DesignAnalyzer[];
   private readonly byDesign: Map<string, { summary: DesignSummarizer; analysis: DesignAnalyzer }>;
   private readonly clock: ClockFold;
+  private seq = 0;
+  private readonly interrupted = new Set<string>();
 
   constructor(scenario: Scenario, designs: string[]) {
     this.scenario = scenario;
@@ -36,27 +47,70 @@ export class RunFold {
     );
   }
 
-  /** Takes one event; other designs' are ignored. */
+  /**
+   * Takes one event; other designs' are ignored. After a design's interrupt
+   * (SIGINT) only its clock events count: units left waiting and requests cut
+   * off are the engine stopping, not the design breaking.
+   */
   add(e: SimEvent): void {
+    const seq = ++this.seq;
     const fold = this.byDesign.get(e.design);
     if (!fold) return;
     if (e.type === "clock") {
       this.clock.add(e);
       return;
     }
+    if (this.interrupted.has(e.design)) return;
+    if (e.type === "interrupt") {
+      this.interrupted.add(e.design);
+      fold.summary.add(e);
+      return;
+    }
     fold.summary.add(e);
-    fold.analysis.add(e);
+    fold.analysis.add(e, seq);
+  }
+
+  /**
+   * The designs that hold so far with a limit used past the near-miss threshold
+   * (before `finish`): the ones whose load breakpoint is worth working out.
+   */
+  nearMisses(options: Pick<AnalysisOptions, "nearMissThreshold"> = {}): string[] {
+    const threshold = nearMissThresholdOf(this.scenario, options);
+    return this.analyzers
+      .filter((a) => {
+        const verdict = (
+          this.summarizers[this.names.indexOf(a.design.name)] as DesignSummarizer
+        )?.result().verdict;
+        return verdict !== undefined && isNearMiss(verdict, a.peakUse(), threshold);
+      })
+      .map((a) => a.design.name);
   }
 
   /** report.json and the analysis, once every event is in. */
-  finish(meta: Omit<ReportMeta, "designs">): { report: Report; analysis: Analysis } {
-    const report = reportOf(
+  finish(
+    meta: Omit<ReportMeta, "designs">,
+    options: AnalysisOptions = {},
+  ): { report: RunReport; analysis: Analysis } {
+    const base = reportOf(
       this.scenario,
       this.summarizers.map((s) => s.result()),
       { ...meta, designs: this.names },
       this.clock.finish(meta),
     );
-    return { report, analysis: analysisOf(this.scenario, this.analyzers, report) };
+    const analysis = analysisOf(this.scenario, this.analyzers, base, options);
+    const report: RunReport = {
+      ...base,
+      designs: base.designs.map((d) => {
+        const nearMiss = analysis.designs.find((a) => a.name === d.name)?.nearMiss;
+        return nearMiss ? { ...d, nearMiss } : d;
+      }),
+      nearMissThreshold: analysis.nearMissThreshold,
+      cheapestHolding: analysis.cheapestHolding,
+      holding: analysis.holding,
+      chains: analysis.chains,
+      findings: analysis.findings,
+    };
+    return { report, analysis };
   }
 }
 
@@ -65,8 +119,9 @@ export function foldEvents(
   scenario: Scenario,
   events: Iterable<SimEvent>,
   meta: ReportMeta,
-): { report: Report; analysis: Analysis } {
+  options: AnalysisOptions = {},
+): { report: RunReport; analysis: Analysis } {
   const fold = new RunFold(scenario, meta.designs);
   for (const e of events) fold.add(e);
-  return fold.finish(meta);
+  return fold.finish(meta, options);
 }

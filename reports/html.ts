@@ -10,7 +10,9 @@ import type {
   HeadroomSeries,
 } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
-import { type ExpectationResult, p95StartOf } from "./summary.ts";
+import { chainLines, findingText } from "./findings-text.ts";
+import { type ExpectationResult, failed, p95StartOf } from "./summary.ts";
+import { resultText } from "./terminal.ts";
 
 /**
  * report.html: the run as a game-day write-up, in one self-contained file.
@@ -110,6 +112,8 @@ function latency(seconds: number | null | undefined): string {
 
 const int = (n: number | null | undefined) =>
   n === null || n === undefined ? "-" : Math.round(n).toLocaleString("en-US");
+/** A count a real mirror does not show: "unknown", never 0. */
+const known = (n: number | null) => (n === null ? "unknown" : int(n));
 const pct = (share: number | null | undefined, digits = 1) =>
   share === null || share === undefined ? "-" : `${(share * 100).toFixed(digits)}%`;
 const ratio = (n: number | null | undefined, digits = 2) =>
@@ -228,14 +232,20 @@ ${faults}
 function outcome(a: Analysis): string {
   const broken = a.designs.filter((d) => d.summary.verdict === "breaks");
   const passed = a.expectations.filter((e) => e.passed).length;
+  const failures = a.expectations.filter(failed).length;
+  const skipped = a.expectations.filter((e) => e.skipped !== undefined).length;
+  const incomplete = a.designs.filter((d) => d.summary.verdict === "incomplete").length;
   const cheapest = a.designs.find((d) => d.name === a.cheapestHolding);
   const earliest = [...broken]
     .filter((d) => d.firstBreak)
     .sort((x, y) => (x.firstBreak?.t ?? 0) - (y.firstBreak?.t ?? 0))[0];
   return `<div class="outcome">
-<div><div class="label">Cheapest design that holds</div><div class="value">${cheapest ? `★ ${esc(cheapest.name)}` : "none"}</div><div class="sub">${cheapest ? `cost ${esc(cheapest.cost)}, expectations met` : "no design held with all its expectations met"}</div></div>
-<div><div class="label">Designs that break</div><div class="value">${broken.length} of ${a.designs.length}</div><div class="sub">${earliest?.firstBreak ? `earliest: ${esc(earliest.name)} at ${esc(clock(earliest.firstBreak.t))} (${esc(earliest.firstBreak.layer)})` : "none broke"}</div></div>
-<div><div class="label">Expectations</div><div class="value">${passed} of ${a.expectations.length} pass</div><div class="sub">${a.expectations.length - passed === 0 ? "as predicted" : `${a.expectations.length - passed} failed: see section 6`}</div></div>
+<div><div class="label">Cheapest design that holds</div><div class="value">${cheapest ? `★ ${esc(cheapest.name)}` : "none"}</div><div class="sub">${cheapest ? `cost ${esc(cheapest.cost)}, expectations met` : "no design held with all its expectations met"}${a.holding
+    .filter((h) => h.skipped !== null)
+    .map((h) => `<br>${esc(h.design)} held but is not ranked: ${esc(h.skipped)}`)
+    .join("")}</div></div>
+<div><div class="label">Designs that break</div><div class="value">${broken.length} of ${a.designs.length}</div><div class="sub">${earliest?.firstBreak ? `earliest: ${esc(earliest.name)} at ${esc(clock(earliest.firstBreak.t))} (${esc(earliest.firstBreak.layer)})` : "none broke"}${incomplete > 0 ? `; ${incomplete} incomplete (interrupted)` : ""}</div></div>
+<div><div class="label">Expectations</div><div class="value">${passed} of ${a.expectations.length} pass</div><div class="sub">${failures === 0 ? (skipped > 0 ? `${skipped} skipped: interrupted` : "as predicted") : `${failures} failed${skipped > 0 ? `, ${skipped} skipped` : ""}: see section 6`}</div></div>
 </div>`;
 }
 
@@ -251,7 +261,7 @@ function matrix(a: Analysis): string {
       const p95 = p95Start(d);
       return `<tr${cheapest ? ` class="cheapest"` : ""}>
 <td><a href="#design-${i + 1}">${esc(d.name)}</a>${cheapest ? ` ${badge("star", "★ cheapest that holds")}` : ""}</td>
-<td>${badge(s.verdict)}</td>
+<td>${badge(s.verdict)}${d.nearMiss ? ` ${badge("near-miss", `near miss ${pct(d.nearMiss.share, 0)}`)}` : ""}</td>
 <td>${fb ? `${esc(clock(fb.t))} <span class="layer">${esc(fb.layer)}</span>` : "-"}</td>
 <td class="num">${int(s.pulls.failed)} <span class="note">of ${int(s.pulls.total)}</span></td>
 <td class="num">${int(s.units.started)} <span class="note">of ${int(unitsOf(d))}</span></td>
@@ -259,7 +269,7 @@ function matrix(a: Analysis): string {
 <td class="num">${int(s.upstream.status["429"] ?? 0)}</td>
 <td class="num">${esc(latency(p95))}${never > 0 ? ` <span class="note">${int(never)} never started</span>` : ""}</td>
 <td class="num">${ranks.get(d.name)} <span class="note">cost ${esc(d.cost)}</span></td>
-<td class="num">${es.length === 0 ? "-" : `${es.filter((e) => e.passed).length}/${es.length}`}</td>
+<td class="num">${es.length === 0 ? "-" : `${es.filter((e) => e.passed).length}/${es.length}`}${es.some((e) => e.skipped !== undefined) ? ` <span class="note">${es.filter((e) => e.skipped !== undefined).length} skipped</span>` : ""}</td>
 </tr>`;
     })
     .join("\n");
@@ -286,6 +296,8 @@ function stat(label: string, value: string): string {
 
 function breakText(d: DesignAnalysis): string {
   const fb = d.firstBreak;
+  if (!fb && d.summary.verdict === "incomplete")
+    return `<p class="incomplete"><strong>Incomplete.</strong> No break before the interrupt at ${esc(clock(d.summary.interruptedAtSeconds ?? 0))}: the run stopped before it could tell whether this design holds.</p>`;
   if (!fb)
     return `<p class="held"><strong>Held.</strong> No pull failed and every unit started (${int(d.summary.units.started)} of ${int(unitsOf(d))}).</p>`;
   return `<p class="firstbreak"><strong>First break at ${esc(clock(fb.t))}</strong>: <code>${esc(fb.actor)}</code>${fb.identity ? ` as <code>${esc(fb.identity)}</code>` : ""}${fb.image ? ` pulling <code>${esc(fb.image)}</code>` : ""}, refused by <span class="layer">${esc(fb.layer)}</span>: ${esc(fb.reason)}${fb.status !== undefined ? ` (HTTP ${esc(fb.status)})` : ""}.</p>`;
@@ -299,7 +311,8 @@ function blastRadius(d: DesignAnalysis): string {
 <tr><th>Peak waiting to start</th><td class="num">${int(b.peakWaiting)} (${pct(b.peakWaitingShare)})${b.peakAt !== null ? ` at ${esc(clock(b.peakAt))}` : ""}</td></tr>
 <tr><th>Peak in backoff (ImagePullBackOff)</th><td class="num">${int(b.peakInBackoff)}</td></tr>
 <tr><th>Never started</th><td class="num">${int(d.summary.units.failed)}</td></tr>
-<tr><th>Requests per successful pull</th><td class="num">${ratio(d.retryAmplification)}</td></tr>
+<tr><th>Retry amplification (retries per pull)</th><td class="num">${ratio(d.retryAmplification)}</td></tr>
+<tr><th>Requests per successful pull</th><td class="num">${ratio(d.requestsPerPull)}</td></tr>
 <tr><th>Retry waves</th><td class="num">${int(d.retryWaves)}</td></tr>
 </tbody>
 </table>`;
@@ -313,12 +326,12 @@ function mirrorTable(d: DesignAnalysis): string {
 <tbody>
 <tr><th>Served by</th><td>${esc(m.servedBy)}</td></tr>
 <tr><th>Client requests</th><td class="num">${int(m.clientRequests)}</td></tr>
-<tr><th>Hits / misses</th><td class="num">${int(m.hits)} / ${int(m.misses)}</td></tr>
-<tr><th>Revalidated / stale</th><td class="num">${int(m.revalidated)} / ${int(m.stale)}</td></tr>
-<tr><th>Errors</th><td class="num">${int(m.errors)}</td></tr>
+<tr><th>Hits / misses</th><td class="num">${known(m.hits)} / ${known(m.misses)}</td></tr>
+<tr><th>Revalidated / stale</th><td class="num">${known(m.revalidated)} / ${known(m.stale)}</td></tr>
+<tr><th>Errors</th><td class="num">${known(m.errors)}</td></tr>
 <tr><th>Hit ratio${m.hitRatioFrom === "offload" ? " (GETs answered without upstream)" : ""}</th><td class="num">${pct(m.hitRatio)} <meter min="0" max="1" value="${esc(m.hitRatio)}"></meter></td></tr>
 <tr><th>Upstream pulls charged per client pull</th><td class="num">${ratio(m.upstreamCountedPerPull, 3)}</td></tr>
-<tr><th>While the upstream failed</th><td class="num">${int(m.duringUpstreamFailure.stale)} stale, ${int(m.duringUpstreamFailure.errors)} errors</td></tr>
+<tr><th>While the upstream failed</th><td class="num">${known(m.duringUpstreamFailure.stale)} stale, ${known(m.duringUpstreamFailure.errors)} errors</td></tr>
 </tbody>
 </table>`;
 }
@@ -347,12 +360,12 @@ function headroomTable(d: DesignAnalysis): string {
   return `<details>
 <summary>Quota headroom per identity (${shown.length}${more > 0 ? ` of ${d.headroom.length}, least headroom first` : ""})</summary>
 <table>
-<thead><tr><th>Identity</th><th class="num">Limit</th><th class="num">Window</th><th class="num">Lowest remaining</th><th class="num">Exhausted at</th></tr></thead>
+<thead><tr><th>Identity</th><th class="num">Limit</th><th class="num">Window</th><th class="num">Lowest remaining</th><th class="num">Exhausted at</th><th class="num">First 429</th></tr></thead>
 <tbody>
 ${shown
   .map(
     (h) =>
-      `<tr><td><code>${esc(h.identity)}</code></td><td class="num">${int(h.limit)}</td><td class="num">${esc(clock(h.windowSeconds))}</td><td class="num">${int(h.minRemaining)}</td><td class="num">${h.exhaustedAt === null ? "-" : esc(clock(h.exhaustedAt))}</td></tr>`,
+      `<tr><td><code>${esc(h.identity)}</code></td><td class="num">${int(h.limit)}</td><td class="num">${esc(clock(h.windowSeconds))}</td><td class="num">${int(h.minRemaining)}</td><td class="num">${h.exhaustedAt === null ? "-" : esc(clock(h.exhaustedAt))}</td><td class="num">${h.firstRefusedAt === null ? "-" : esc(clock(h.firstRefusedAt))}</td></tr>`,
   )
   .join("\n")}
 </tbody>
@@ -387,7 +400,7 @@ function designSection(a: Analysis, d: DesignAnalysis, i: number, rank: number):
   const shownHeadroom = Math.min(10, d.headroom.length);
   const name = esc(d.name);
   return `<section class="design" id="design-${i + 1}">
-<header><h3>${name}</h3> ${badge(s.verdict)}${cheapest ? ` ${badge("star", "★ cheapest that holds")}` : ""}<span class="cost">cost rank ${rank} (cost ${esc(d.cost)})</span></header>
+<header><h3>${name}</h3> ${badge(s.verdict)}${d.nearMiss ? ` ${badge("near-miss", `near miss ${pct(d.nearMiss.share, 0)}`)}` : ""}${cheapest ? ` ${badge("star", "★ cheapest that holds")}` : ""}<span class="cost">cost rank ${rank} (cost ${esc(d.cost)})</span></header>
 ${breakText(d)}
 <div class="stats">
 ${stat("pulls ok / failed", `${int(s.pulls.ok + s.pulls.cached)} / ${int(s.pulls.failed)}`)}
@@ -450,18 +463,22 @@ function findings(a: Analysis): string {
       ? `<p class="note">No findings.</p>`
       : `<ol class="findings">
 ${sorted
-  .map(
-    (f) => `<li class="${esc(f.severity)}">
-<div class="head">${badge(f.severity)} <strong>${esc(f.design)}</strong></div>
-<p class="diagnosis">${esc(f.diagnosis)}</p>
-<p class="fix">${esc(f.fix)}</p>
-</li>`,
-  )
+  .map((f) => {
+    const text = findingText(f);
+    return `<li class="${esc(f.severity)}" id="finding-${esc(f.id.replaceAll("/", "-"))}">
+<div class="head">${badge(f.severity)} <strong>${esc(f.design)}</strong> <code>${esc(f.code)}</code></div>
+<p class="diagnosis">${esc(f.cause)}</p>
+<ul class="evidence">${text.evidence.map((e) => `<li>${esc(e)}</li>`).join("")}</ul>
+<p class="consequence">So: ${esc(text.consequence)}</p>${text.after ? `\n<p class="after">Follows from: ${esc(text.after)}</p>` : ""}
+<p class="fix">${esc(text.fix)}</p>
+</li>`;
+  })
   .join("\n")}
 </ol>`;
+  const chains = chainLines(a);
   return `<section id="findings">
 <h2>4. Findings: diagnosis → fix</h2>
-${body}
+${chains.length > 0 ? `<p class="note">Causal chains:</p>\n<ul class="chains">${chains.map((c) => `<li>${esc(c)}</li>`).join("")}</ul>\n` : ""}${body}
 </section>`;
 }
 
@@ -472,16 +489,17 @@ function actionItems(a: Analysis): string {
     (x, y) => SEVERITY_ORDER[x.severity] - SEVERITY_ORDER[y.severity],
   )) {
     if (f.severity === "info") continue;
-    const item = byFix.get(f.fix);
+    const fix = findingText(f).fix;
+    const item = byFix.get(fix);
     if (item) {
       if (!item.designs.includes(f.design)) item.designs.push(f.design);
-    } else byFix.set(f.fix, { severity: f.severity, designs: [f.design] });
+    } else byFix.set(fix, { severity: f.severity, designs: [f.design] });
   }
   const items = [...byFix.entries()].map(
     ([fix, item]) =>
       `<li>${badge(item.severity)} ${esc(fix)} <span class="who">(${item.designs.map(esc).join(", ")})</span></li>`,
   );
-  for (const e of a.expectations.filter((x) => !x.passed))
+  for (const e of a.expectations.filter(failed))
     items.push(
       `<li>${badge("fail")} Explain or fix <strong>${esc(e.design)}</strong>: expected <code>${esc(e.check)}</code>, got <code>${esc(e.actual ?? "nothing")}</code>.</li>`,
     );
@@ -505,7 +523,7 @@ function expectations(a: Analysis): string {
 ${a.expectations
   .map(
     (e) =>
-      `<tr><td>${esc(e.design)}</td><td><code>${esc(e.check)}</code></td><td class="num">${esc(e.actual ?? "-")}</td><td>${e.passed ? badge("pass") : badge("fail")}</td></tr>`,
+      `<tr><td>${esc(e.design)}</td><td><code>${esc(e.check)}</code></td><td class="num">${esc(e.actual ?? "-")}</td><td>${e.skipped !== undefined ? `${badge("skip", resultText(e))} <span class="note">${esc(e.skipped)}</span>` : e.passed ? badge("pass") : badge("fail")}</td></tr>`,
   )
   .join("\n")}
 </tbody>

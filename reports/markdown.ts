@@ -1,7 +1,16 @@
 import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
-import { p95StartOf } from "./summary.ts";
-import { actualText, describeBreak, formatDuration, plural, rankFindings } from "./terminal.ts";
+import { chainLines, findingText } from "./findings-text.ts";
+import { failed, p95StartOf } from "./summary.ts";
+import {
+  actualText,
+  describeBreak,
+  formatDuration,
+  plural,
+  rankFindings,
+  resultText,
+  verdictText,
+} from "./terminal.ts";
 
 /** A table cell: one line, `|` escaped so it cannot open a column. */
 export function cell(value: unknown): string {
@@ -65,7 +74,7 @@ export function renderMarkdown(analysis: Analysis): string {
   if (scenario.interrupted) {
     blank();
     md.push(
-      "> **Interrupted:** the run was stopped before the end; the numbers below cover what was collected.",
+      "> **Interrupted:** the run was stopped before the end; the numbers below cover what was collected. A design with no break before the interrupt is *incomplete*, and its expectations are skipped, neither passed nor failed.",
     );
   }
 
@@ -164,7 +173,8 @@ export function renderMarkdown(analysis: Analysis): string {
         "peak waiting share",
         "peak at",
         "peak pods in backoff",
-        "retry amplification",
+        "retry amplification (retries per pull)",
+        "requests per pull",
         "retry waves",
       ],
       analysis.designs.map((d) => [
@@ -174,10 +184,11 @@ export function renderMarkdown(analysis: Analysis): string {
         percent(d.blastRadius.peakWaitingShare),
         formatDuration(d.blastRadius.peakAt),
         d.blastRadius.peakInBackoff,
-        d.retryAmplification === null ? "-" : `${ratio(d.retryAmplification)} requests/pull`,
+        d.retryAmplification === null ? "-" : `${ratio(d.retryAmplification)} retries/pull`,
+        d.requestsPerPull === null ? "-" : ratio(d.requestsPerPull),
         d.retryWaves,
       ]),
-      ["l", "r", "r", "r", "r", "r", "r", "r"],
+      ["l", "r", "r", "r", "r", "r", "r", "r", "r"],
     ),
   );
 
@@ -187,7 +198,7 @@ export function renderMarkdown(analysis: Analysis): string {
   for (const d of analysis.designs) {
     const b = d.firstBreak;
     md.push(
-      `- **${d.name}** ${d.summary.verdict}${b ? `: first break at ${formatDuration(b.t)}, ${describeBreak(b)}` : d.summary.firstBreakSeconds !== null ? `: first break at ${formatDuration(d.summary.firstBreakSeconds)}` : ""}`,
+      `- **${d.name}** ${verdictText(d)}${b ? `: first break at ${formatDuration(b.t)}, ${describeBreak(b)}` : d.summary.firstBreakSeconds !== null ? `: first break at ${formatDuration(d.summary.firstBreakSeconds)}` : ""}`,
     );
   }
   blank();
@@ -196,15 +207,36 @@ export function renderMarkdown(analysis: Analysis): string {
       ? `**Cheapest design that holds: ${analysis.cheapestHolding}.**`
       : "**No design holds** (or none that holds also meets its expectations).",
   );
+  if (analysis.holding.length > 0) {
+    blank();
+    md.push("Designs that hold, cheapest first:");
+    blank();
+    for (const h of analysis.holding)
+      md.push(
+        h.skipped !== null
+          ? `- ${h.design} (cost ${h.cost}): not ranked, ${prose(h.skipped)}`
+          : `${h.rank}. ${h.design} (cost ${h.cost})${h.nearMiss ? ", holds, near miss" : ""}`,
+      );
+  }
 
   blank();
   md.push("## Findings");
   blank();
   const findings = rankFindings(analysis.findings);
+  if (analysis.chains.length > 0) {
+    md.push("Causal chains:");
+    blank();
+    for (const line of chainLines(analysis)) md.push(`- ${prose(line)}`);
+    blank();
+  }
   if (findings.length === 0) md.push("No findings.");
   for (const f of findings) {
-    md.push(`- **${f.severity}**, ${f.design}: ${prose(f.diagnosis)}`);
-    md.push(`  - Fix: ${prose(f.fix)}`);
+    const text = findingText(f);
+    md.push(`- **${f.severity}**, ${f.design}: ${prose(text.headline)}`);
+    for (const e of text.evidence) md.push(`  - Evidence: ${prose(e)}`);
+    md.push(`  - Consequence: ${prose(text.consequence)}`);
+    if (text.after) md.push(`  - Follows from: ${prose(text.after)}`);
+    md.push(`  - Fix: ${prose(text.fix)}`);
   }
 
   blank();
@@ -213,9 +245,10 @@ export function renderMarkdown(analysis: Analysis): string {
   const actions = new Map<string, string[]>();
   for (const f of findings) {
     if (f.severity === "info") continue;
-    const designs = actions.get(f.fix) ?? [];
+    const fix = findingText(f).fix;
+    const designs = actions.get(fix) ?? [];
     if (!designs.includes(f.design)) designs.push(f.design);
-    actions.set(f.fix, designs);
+    actions.set(fix, designs);
   }
   if (actions.size === 0) md.push("None.");
   for (const [fix, designs] of actions) md.push(`- [ ] ${prose(fix)} (${designs.join(", ")})`);
@@ -225,21 +258,26 @@ export function renderMarkdown(analysis: Analysis): string {
   blank();
   if (analysis.expectations.length === 0) md.push("The scenario states no expectations.");
   else {
-    const failed = analysis.expectations.filter((e) => !e.passed).length;
+    const failures = analysis.expectations.filter(failed).length;
+    const skipped = analysis.expectations.filter((e) => e.skipped !== undefined).length;
+    const total = plural(analysis.expectations.length, "expectation");
+    const skipNote = skipped > 0 ? ` ${skipped} skipped: the run was interrupted.` : "";
     md.push(
-      failed === 0
-        ? `All ${plural(analysis.expectations.length, "expectation")} pass.`
-        : `${failed} of ${plural(analysis.expectations.length, "expectation")} failed.`,
+      failures === 0
+        ? skipped > 0
+          ? `None of ${total} failed.${skipNote}`
+          : `All ${total} pass.`
+        : `${failures} of ${total} failed.${skipNote}`,
     );
     blank();
     md.push(
       ...table(
         ["result", "design", "check", "actual"],
         analysis.expectations.map((e) => [
-          e.passed ? "PASS" : "**FAIL**",
+          resultText(e) === "FAIL" ? "**FAIL**" : resultText(e),
           e.design,
           e.check,
-          actualText(e.actual),
+          e.skipped ?? actualText(e.actual),
         ]),
       ),
     );
@@ -260,6 +298,7 @@ export function renderMarkdown(analysis: Analysis): string {
         `${h.limit} / ${formatDuration(h.windowSeconds)}`,
         h.minRemaining,
         h.exhaustedAt === null ? "never" : formatDuration(h.exhaustedAt),
+        h.firstRefusedAt === null ? "none" : formatDuration(h.firstRefusedAt),
       ]);
     // The rest in one row: they had at least as much left as the last one shown.
     const rest = series.slice(HEADROOM_ROWS);
@@ -274,19 +313,18 @@ export function renderMarkdown(analysis: Analysis): string {
         limits.join(", "),
         `>= ${Math.min(...rest.map((h) => h.minRemaining))}`,
         exhausted === 0 ? "never" : `${exhausted} exhausted`,
+        `${rest.filter((h) => h.firstRefusedAt !== null).length} refused`,
       ]);
     }
   }
   if (headroomRows.length === 0) md.push("No answer carried RateLimit headers.");
   else
     md.push(
-      ...table(["design", "identity", "limit", "min remaining", "exhausted at"], headroomRows, [
-        "l",
-        "l",
-        "r",
-        "r",
-        "r",
-      ]),
+      ...table(
+        ["design", "identity", "limit", "min remaining", "exhausted at", "first 429"],
+        headroomRows,
+        ["l", "l", "r", "r", "r", "r"],
+      ),
     );
 
   blank();
@@ -328,14 +366,14 @@ export function renderMarkdown(analysis: Analysis): string {
             d.name,
             m.servedBy,
             m.clientRequests,
-            m.hits,
-            m.misses,
-            m.revalidated,
-            m.stale,
-            m.errors,
+            m.hits ?? "unknown",
+            m.misses ?? "unknown",
+            m.revalidated ?? "unknown",
+            m.stale ?? "unknown",
+            m.errors ?? "unknown",
             percent(m.hitRatio),
             ratio(m.upstreamCountedPerPull),
-            `${m.duringUpstreamFailure.stale} / ${m.duringUpstreamFailure.errors}`,
+            `${m.duringUpstreamFailure.stale ?? "unknown"} / ${m.duringUpstreamFailure.errors ?? "unknown"}`,
           ];
         }),
         ["l", "r", "r", "r", "r", "r", "r", "r", "r", "r"],

@@ -3,6 +3,7 @@ import type { Expectation, Scenario } from "../simulator/scenario/schema.ts";
 import type { MirrorDescription, SimEvent } from "../vocabulary/events.ts";
 import { clockChecks, type ReportClock } from "./clock.ts";
 import { breakDetail, EarliestBreak, isBreak } from "./first-break.ts";
+import { formatSeconds as clockText } from "./time.ts";
 
 export interface Percentiles {
   p50: number;
@@ -12,9 +13,18 @@ export interface Percentiles {
   count: number;
 }
 
+/**
+ * holds: no break over the whole scenario; breaks: a failed pull or a unit that
+ * never started; incomplete: the run was interrupted (SIGINT) before the end
+ * with no break before the interrupt, so whether it holds is not known.
+ */
+export type Verdict = "holds" | "breaks" | "incomplete";
+
 export interface DesignSummary {
   name: string;
-  verdict: "holds" | "breaks";
+  verdict: Verdict;
+  /** The run was interrupted at this simulated second, before the scenario's end (absent: it ran to the end). */
+  interruptedAtSeconds?: number;
   firstBreakSeconds: number | null;
   /** What broke first, in the words of the layer that said no. */
   firstBreak: {
@@ -55,8 +65,20 @@ export interface DesignSummary {
 export interface ExpectationResult {
   design: string;
   check: string;
+  /** false when it failed, and when it was skipped (see `skipped`: neither passed nor failed). */
   passed: boolean;
   actual: number | string | null;
+  /**
+   * Why it was not decided: the run was interrupted before the design's end and
+   * the check cannot be known from part of the run. A skipped check is neither
+   * passed nor failed.
+   */
+  skipped?: string;
+}
+
+/** Whether an expectation failed: not passed, and not skipped. */
+export function failed(e: ExpectationResult): boolean {
+  return !e.passed && e.skipped === undefined;
 }
 
 function percentiles(values: number[]): Percentiles | null {
@@ -106,6 +128,7 @@ export class DesignSummarizer {
   private readonly mirror = { hits: 0, misses: 0, revalidated: 0, stale: 0, errors: 0 };
   private sawMirror = false;
   private readonly firstBreak = new EarliestBreak(breakDetail);
+  private interruptedAt: number | null = null;
 
   constructor(name: string, upstreamHost = "registry") {
     this.name = name;
@@ -117,6 +140,9 @@ export class DesignSummarizer {
     if (e.design !== this.name) return;
     if (isBreak(e)) this.firstBreak.offer(e);
     switch (e.type) {
+      case "interrupt":
+        this.interruptedAt ??= e.t;
+        break;
       case "request": {
         if (e.host !== this.upstreamHost) break;
         const { upstream } = this;
@@ -164,10 +190,17 @@ export class DesignSummarizer {
   result(): DesignSummary {
     const { pulls, units, starts, described } = this;
     // Pods and desktops retry: a failed pull followed by a start still counts as a break (ErrImagePull happened).
-    const verdict = pulls.failed > 0 || units.failed > 0 ? "breaks" : "holds";
+    // Interrupted (the fold drops what follows the interrupt): a break before it stands, else nobody knows yet.
+    const verdict: Verdict =
+      pulls.failed > 0 || units.failed > 0
+        ? "breaks"
+        : this.interruptedAt !== null
+          ? "incomplete"
+          : "holds";
     return {
       name: this.name,
       verdict,
+      ...(this.interruptedAt !== null ? { interruptedAtSeconds: this.interruptedAt } : {}),
       firstBreakSeconds: this.firstBreak.t,
       firstBreak: this.firstBreak.value,
       pulls,
@@ -194,6 +227,48 @@ export function p95StartOf(d: DesignSummary): number | null {
   return all.length === 0 ? null : Math.max(...all.map((p) => p.p95));
 }
 
+/**
+ * An expectation of a design the run interrupted: decided only where part of
+ * the run decides it, skipped (with the reason) where the rest could change
+ * it. A break before the interrupt decides the verdict (`breaks` passes,
+ * `holds` fails); failed pulls and upstream 429s only grow, so a maximum
+ * already passed fails; everything else waits for a full run.
+ */
+function partialChecks(e: Expectation, d: DesignSummary, at: number): ExpectationResult[] {
+  const why =
+    d.verdict === "breaks"
+      ? `interrupted at ${clockText(at)}: the rest of the run could change it`
+      : `incomplete: no break before the interrupt at ${clockText(at)}`;
+  const skip = (check: string): ExpectationResult => ({
+    design: d.name,
+    check,
+    passed: false,
+    actual: null,
+    skipped: why,
+  });
+  const out: ExpectationResult[] = [];
+  if (e.verdict !== undefined)
+    out.push(
+      d.verdict === "breaks"
+        ? {
+            design: d.name,
+            check: `verdict == ${e.verdict}`,
+            passed: e.verdict === "breaks",
+            actual: d.verdict,
+          }
+        : skip(`verdict == ${e.verdict}`),
+    );
+  const atMost = (check: string, max: number | undefined, actual: number) => {
+    if (max === undefined) return;
+    out.push(actual > max ? { design: d.name, check, passed: false, actual } : skip(check));
+  };
+  atMost(`failed pulls <= ${e.maxFailedPulls}`, e.maxFailedPulls, d.pulls.failed);
+  if (e.maxP95StartSeconds !== undefined) out.push(skip(`p95 start <= ${e.maxP95StartSeconds} s`));
+  atMost(`upstream 429s <= ${e.maxUpstream429}`, e.maxUpstream429, d.upstream.status["429"] ?? 0);
+  if (e.minUnitsStarted !== undefined) out.push(skip(`share started >= ${e.minUnitsStarted}`));
+  return out;
+}
+
 /** Each expectation of the scenario checked against its design's summary. */
 export function checkExpectations(
   expectations: Expectation[],
@@ -203,6 +278,10 @@ export function checkExpectations(
   for (const e of expectations) {
     const d = designs.find((x) => x.name === e.design);
     if (!d) continue;
+    if (d.interruptedAtSeconds !== undefined) {
+      results.push(...partialChecks(e, d, d.interruptedAtSeconds));
+      continue;
+    }
     if (e.verdict !== undefined)
       results.push({
         design: d.name,

@@ -1,7 +1,8 @@
 import { createColors } from "picocolors";
 import type { Analysis, DesignAnalysis, FirstBreak } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
-import { type ExpectationResult, p95StartOf } from "./summary.ts";
+import { chainLines, findingText } from "./findings-text.ts";
+import { type ExpectationResult, failed, p95StartOf } from "./summary.ts";
 import { formatSeconds } from "./time.ts";
 
 /** Seconds as a person reads them (2m10s, 2h, 0.4s); "-" for none. */
@@ -22,11 +23,27 @@ export function describeBreak(b: FirstBreak): string {
   return `${who}: ${layer}${reason}`;
 }
 
+/**
+ * "holds", "breaks", "holds, near miss (88 %)" (of a limit), or "incomplete
+ * (no break before the interrupt at 12m)".
+ */
+export function verdictText(d: DesignAnalysis): string {
+  const s = d.summary;
+  if (s.verdict === "incomplete")
+    return `incomplete (no break before the interrupt at ${formatDuration(s.interruptedAtSeconds ?? 0)})`;
+  return d.nearMiss ? `holds, near miss (${Math.round(d.nearMiss.share * 100)} %)` : s.verdict;
+}
+
 /** "p95 start" cell: percentiles cover what started, so say when some never did. */
 export function startCell(d: DesignAnalysis): string {
   const p95 = p95StartOf(d.summary);
   const base = p95 === null ? "-" : formatDuration(p95);
   return d.summary.units.failed > 0 ? `${base} (${d.summary.units.failed} never started)` : base;
+}
+
+/** PASS, FAIL or SKIP: a skipped expectation (interrupted run) is neither passed nor failed. */
+export function resultText(e: ExpectationResult): "PASS" | "FAIL" | "SKIP" {
+  return e.skipped !== undefined ? "SKIP" : e.passed ? "PASS" : "FAIL";
 }
 
 export function actualText(actual: ExpectationResult["actual"]): string {
@@ -117,7 +134,9 @@ export function renderTerminalSummary(
       d,
       cells: [
         d.name,
-        s.verdict,
+        s.verdict === "incomplete"
+          ? `incomplete (to ${formatDuration(s.interruptedAtSeconds ?? 0)})`
+          : verdictText(d),
         d.firstBreak
           ? `${formatDuration(d.firstBreak.t)} ${d.firstBreak.layer}`
           : s.firstBreakSeconds !== null
@@ -140,7 +159,12 @@ export function renderTerminalSummary(
   for (const { d, cells } of rows) {
     const cheapest = analysis.cheapestHolding === d.name;
     const marker = cheapest ? c.green("*") : " ";
-    const paintVerdict = d.summary.verdict === "holds" ? c.green : c.red;
+    const paintVerdict =
+      d.nearMiss || d.summary.verdict === "incomplete"
+        ? c.yellow
+        : d.summary.verdict === "holds"
+          ? c.green
+          : c.red;
     const text = cells.map((cell, i) => {
       if (i === 0) return pad(cell, w(i), cheapest ? c.bold : undefined);
       if (i === 1) return pad(cell, w(i), paintVerdict);
@@ -154,8 +178,19 @@ export function renderTerminalSummary(
   lines.push(
     analysis.cheapestHolding
       ? `  ${c.green("*")} cheapest design that holds: ${c.bold(c.green(analysis.cheapestHolding))}`
-      : `  ${c.red("no design holds")}`,
+      : analysis.designs.some((d) => d.summary.verdict === "incomplete")
+        ? `  ${c.yellow("no design held to the end: the run was interrupted")}`
+        : `  ${c.red("no design holds")}${analysis.holding.length > 0 ? " with its expectations met" : ""}`,
   );
+  for (const h of analysis.holding)
+    if (h.skipped !== null || h.nearMiss)
+      for (const [i, l] of wrap(
+        h.skipped !== null
+          ? `${h.design} held but is not ranked: ${h.skipped}`
+          : `${h.design} holds, near miss (rank ${h.rank})`,
+        WIDTH - 8,
+      ).entries())
+        lines.push(c.dim(`    ${i ? "  " : ""}${l}`));
 
   // Which mirror served each mirror design: a real one, or the model (and why).
   const mirrored = analysis.designs.filter((d) => d.mirror !== null);
@@ -182,38 +217,68 @@ export function renderTerminalSummary(
     }
   }
 
-  // Top findings.
+  // Causal chains, then the top findings.
+  const chains = chainLines(analysis);
+  if (chains.length > 0) {
+    lines.push("");
+    lines.push(c.bold("  Causal chains"));
+    for (const chain of chains) {
+      const [first = "", ...rest] = wrap(chain, WIDTH - 4);
+      lines.push(`    ${first}`);
+      for (const l of rest) lines.push(`      ${l}`);
+    }
+  }
   if (analysis.findings.length > 0) {
-    const max = options.maxFindings ?? 5;
+    const max = options.maxFindings ?? 8;
     const ranked = rankFindings(analysis.findings);
     lines.push("");
     lines.push(c.bold("  Findings"));
     for (const f of ranked.slice(0, max)) {
       const paint =
         f.severity === "critical" ? c.red : f.severity === "warning" ? c.yellow : c.cyan;
-      const [first = "", ...rest] = wrap(`${f.design}: ${f.diagnosis}`, WIDTH - 14);
+      const text = findingText(f);
+      const [first = "", ...rest] = wrap(`${f.design}: ${text.headline}`, WIDTH - 14);
       lines.push(`    ${pad(f.severity.toUpperCase(), 8, paint)}  ${first}`);
       for (const l of rest) lines.push(`              ${l}`);
-      const [fix = "", ...more] = wrap(f.fix, WIDTH - 17);
+      for (const e of text.evidence)
+        for (const [i, l] of wrap(e, WIDTH - 17).entries())
+          lines.push(c.dim(`              ${i ? "  " : "· "}${l}`));
+      for (const [i, l] of wrap(`so: ${text.consequence}`, WIDTH - 17).entries())
+        lines.push(`              ${i ? "    " : ""}${l}`);
+      const [fix = "", ...more] = wrap(text.fix, WIDTH - 17);
       lines.push(`              ${c.dim("->")} ${fix}`);
       for (const l of more) lines.push(`                 ${l}`);
     }
-    if (ranked.length > max) lines.push(c.dim(`    ... and ${ranked.length - max} more`));
+    if (ranked.length > max)
+      lines.push(c.dim(`    ... and ${ranked.length - max} more (report.md has them all)`));
   }
 
   // Expectations.
   if (analysis.expectations.length > 0) {
     lines.push("");
     lines.push(c.bold("  Expectations"));
-    for (const e of analysis.expectations)
+    for (const e of analysis.expectations) {
+      const result = resultText(e);
+      const paint =
+        result === "PASS"
+          ? c.green
+          : result === "SKIP"
+            ? c.yellow
+            : (s: string) => c.red(c.bold(s));
       lines.push(
-        `    ${e.passed ? c.green("PASS") : c.red(c.bold("FAIL"))}  ${e.design}: ${e.check} (actual ${actualText(e.actual)})`,
+        `    ${paint(result)}  ${e.design}: ${e.check} (${e.skipped ?? `actual ${actualText(e.actual)}`})`,
       );
-    const failed = analysis.expectations.filter((e) => !e.passed).length;
+    }
+    const failures = analysis.expectations.filter(failed).length;
+    const skipped = analysis.expectations.filter((e) => e.skipped !== undefined).length;
+    const total = plural(analysis.expectations.length, "expectation");
+    const skipNote = skipped > 0 ? `, ${skipped} skipped (interrupted)` : "";
     lines.push(
-      failed === 0
-        ? c.green(`    ${plural(analysis.expectations.length, "expectation")} checked, all pass`)
-        : c.red(`    ${failed} of ${plural(analysis.expectations.length, "expectation")} failed`),
+      failures === 0
+        ? (skipped > 0 ? c.yellow : c.green)(
+            `    ${total} checked, ${skipped > 0 ? "none failed" : "all pass"}${skipNote}`,
+          )
+        : c.red(`    ${failures} of ${total} failed${skipNote}`),
     );
   }
 

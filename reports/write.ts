@@ -10,7 +10,7 @@ import {
 import { join } from "node:path";
 import type { Scenario } from "../simulator/scenario/schema.ts";
 import type { SimEvent } from "../vocabulary/events.ts";
-import type { Analysis } from "./analysis-types.ts";
+import type { Analysis, LoadBreak, RunReport } from "./analysis-types.ts";
 import { RunFold } from "./fold.ts";
 import { renderHtml } from "./html.ts";
 import { renderJunit } from "./junit.ts";
@@ -114,10 +114,11 @@ export function* linesOf(file: string, chunkBytes = 1 << 22): Generator<string> 
 export function readRun(
   dir: string,
   scenarioOf: (text: string, file: string) => Scenario,
-): { scenario: Scenario; report: Report; analysis: Analysis } {
+): { scenario: Scenario; report: RunReport; analysis: Analysis } {
   const scenarioFile = join(dir, "scenario.yaml");
   const scenario = scenarioOf(readFileSync(scenarioFile, "utf8"), scenarioFile);
-  const old = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as Report;
+  const old = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as Report &
+    Partial<RunReport>;
   // The report is a pure function of the events and the scenario: rebuild it rather than trust the file.
   const fold = new RunFold(
     scenario,
@@ -136,14 +137,26 @@ export function readRun(
     }
     fold.add(event);
   }
+  // Load breakpoints come from re-runs, not from the events: kept from the run's report.json.
+  const loadBreaks: Record<string, LoadBreak> = {};
+  for (const d of (old as Partial<RunReport>).designs ?? [])
+    if (d.nearMiss?.load) loadBreaks[d.name] = d.nearMiss.load;
   return {
     scenario,
-    ...fold.finish({
-      mode: old.mode,
-      seed: old.seed,
-      interrupted: old.interrupted,
-      ...(old.timeScale ? { timeScale: old.timeScale } : {}),
-      ...(old.target ? { target: old.target } : {}),
-    }),
+    ...fold.finish(
+      {
+        mode: old.mode,
+        seed: old.seed,
+        interrupted: old.interrupted,
+        ...(old.timeScale ? { timeScale: old.timeScale } : {}),
+        ...(old.target ? { target: old.target } : {}),
+      },
+      {
+        loadBreaks,
+        ...(old.nearMissThreshold !== undefined
+          ? { nearMissThreshold: old.nearMissThreshold }
+          : {}),
+      },
+    ),
   };
 }

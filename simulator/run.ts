@@ -10,7 +10,7 @@ import { KubeletNode } from "./actors/kubelet.ts";
 import { ContentStore } from "./client/content-store.ts";
 import { type HostRoute, PullClient } from "./client/pull-client.ts";
 import { RUNTIMES } from "./client/runtimes.ts";
-import { clockTolerance } from "./clock.ts";
+import { clockTolerance, loadWindowSeconds } from "./clock.ts";
 import { type Calibration, calibrateMachine, chooseTimeScale } from "./engine/calibrate.ts";
 import { ClockMeter, lagProbe } from "./engine/clock-meter.ts";
 import { registryLinks, shaped } from "./engine/network.ts";
@@ -38,7 +38,7 @@ import {
   scenarioRegistry,
   seedStore,
 } from "./registry-setup.ts";
-import type { Design, Scenario } from "./scenario/schema.ts";
+import { type Design, mirrorRuntimes, type Scenario } from "./scenario/schema.ts";
 import { checkTarget } from "./target.ts";
 import { directWorkload } from "./workload/director.ts";
 import { referenceResolver, type Stage, type WarmEntry, warmEntries } from "./workload/stage.ts";
@@ -178,7 +178,13 @@ export async function resolveTimeScale(
     };
   const calibration: Calibration = {
     ...(await calibrateMachine(scenario, { seed })),
-    peakRequestsPerSimSecond: await peakRequestRate(scenario, options, seed),
+    peakRequestsPerSimSecond: await peakRequestRate(
+      scenario,
+      options,
+      seed,
+      loadWindowSeconds(tolerance) * 1000,
+    ),
+    peakWindowSeconds: loadWindowSeconds(tolerance),
   };
   return {
     ...chooseTimeScale(calibration, tolerance, defaultTimeScale(scenario)),
@@ -188,16 +194,16 @@ export async function resolveTimeScale(
 }
 
 /**
- * The scenario's busiest simulated minute, in requests per simulated second
- * over the designs that will run (they run at once live): from a virtual run,
- * which plays the same workload on the same models.
+ * The scenario's busiest simulated stretch of `windowMs`, in requests per
+ * simulated second over the designs that will run (they run at once live):
+ * from a virtual run, which plays the same workload on the same models.
  */
 async function peakRequestRate(
   scenario: Scenario,
   options: { designs?: string[]; signal?: AbortSignal },
   seed: number,
+  windowMs: number,
 ): Promise<number> {
-  const windowMs = 60_000;
   const buckets = new Map<number, number>();
   await playScenario(scenario, {
     mode: "virtual",
@@ -429,9 +435,9 @@ async function runDesign(
         );
       }
     }
-    const mirrorRuntime = mirror?.configuredFor ?? scenario.fleet.runtime;
+    const mirrored = mirror ? mirrorRuntimes(scenario, mirror) : [];
     const routesFor = (runtime: string): HostRoute[] =>
-      mirror && mirrorRuntime === runtime
+      mirrored.some((r) => r === runtime)
         ? [
             { host: "mirror", role: "mirror" },
             // containerd appends the image's own registry even without `server` in hosts.toml.
@@ -542,8 +548,20 @@ async function runDesign(
           if (meter) clockEvent("sample", meter.interval());
         }, 1000)
       : undefined;
+    // Stopped before the end (SIGINT): said once, at the simulated time it happened.
+    let interruptedAt: number | undefined;
+    const interrupt = () => {
+      if (interruptedAt !== undefined) return;
+      interruptedAt = sim.now();
+      emit({ type: "interrupt", t: interruptedAt / 1000, design: design.name });
+    };
     if (sim instanceof VirtualSim) {
-      const abort = () => sim.stop();
+      const abort = () => {
+        sim.stop();
+        interrupt();
+      };
+      // A design that starts after the interrupt is interrupted at 0, not played to the end.
+      if (options.signal?.aborted) abort();
       options.signal?.addEventListener("abort", abort);
       await sim.run();
       options.signal?.removeEventListener("abort", abort);
@@ -551,10 +569,13 @@ async function runDesign(
       const live = sim as LiveSim;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, scenario.duration / scale);
-        options.signal?.addEventListener("abort", () => {
+        const abort = () => {
           clearTimeout(timer);
+          interrupt();
           resolve();
-        });
+        };
+        if (options.signal?.aborted) abort();
+        else options.signal?.addEventListener("abort", abort, { once: true });
       });
       live.stop();
       // Let in-flight requests settle, bounded.

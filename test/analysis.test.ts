@@ -213,7 +213,10 @@ describe("analysis", () => {
           [130, 0],
         ],
         minRemaining: 0,
+        minAt: 62,
         exhaustedAt: 62,
+        firstRefusedAt: 130,
+        refused: 1,
       },
     ]);
   });
@@ -223,8 +226,9 @@ describe("analysis", () => {
     expect(nat?.blastRadius.peakWaiting).toBe(2); // both pods wait from 60 s; one starts at 61.5 s
     expect(nat?.blastRadius.peakAt).toBe(60);
     expect(nat?.blastRadius.peakInBackoff).toBe(1);
-    // 5 client requests for 1 successful pull
-    expect(nat?.retryAmplification).toBe(5);
+    // 5 client requests for 1 successful pull; node-2 tried library/nginx:1.25 twice: 1 retry for 2 pulled (actor, image)
+    expect(nat?.requestsPerPull).toBe(5);
+    expect(nat?.retryAmplification).toBe(0.5);
     expect(nat?.timeline.reduce((n, b) => n + b.status429, 0)).toBe(2);
     expect(nat?.timeline.reduce((n, b) => n + b.pullsFailed, 0)).toBe(2);
     expect(cached?.startCdf.at(-1)).toEqual([3, 1]);
@@ -245,15 +249,17 @@ describe("analysis", () => {
     });
   });
 
-  it("names the cheapest design that holds and phrases findings as diagnosis -> fix", () => {
+  it("names the cheapest design that holds and states the quota finding with the headroom table's times", () => {
     expect(analysis.cheapestHolding).toBe("cached");
     const natFinding = analysis.findings.find((f) => f.design === "nat");
-    expect(natFinding?.diagnosis).toBe(
-      "all nodes egress through one IP; the anonymous quota of 100 pulls per 6h ran out 2m10s in (node-2 pulling library/nginx:1.25)",
+    expect(natFinding?.code).toBe("quota-exhausted");
+    // The headroom table says 0 left at 62 s (1m2s) and the first 429 at 130 s (2m10s): so does the finding.
+    expect(natFinding?.cause).toBe(
+      "The anonymous quota of 3 pulls per 6h ran out on 1 of 1 egress address (127.1.0.2): 0 left at 1m2s, first 429 at 2m10s (127.1.0.2).",
     );
-    expect(natFinding?.fix).toBe(
-      "add an authenticated pull-through mirror or split egress; authenticate pulls",
-    );
+    // events.jsonl lines (1-based): the 4th event said 0 left, the 5th was the first 429.
+    expect(natFinding?.evidence[0]?.events.map((e) => e.seq)).toEqual([4, 5]);
+    expect(natFinding?.fix.code).toBe("add-mirror");
     expect(analysis.faults).toEqual([{ id: "down", type: "outage", start: 300, end: 420 }]);
   });
 

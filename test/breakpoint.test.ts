@@ -3,11 +3,12 @@
 // platform manifest GET are one), so 6 nodes hold and 7 break.
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { findBreakpoint, valueAt } from "../harness/breakpoint.ts";
+import { findBreakingLoad, findBreakpoint, scaleLoad, valueAt } from "../harness/breakpoint.ts";
 import { loadScenario } from "../simulator/scenario/load.ts";
 import { runCommand } from "./helpers/processes.ts";
 
 const MINI = join(import.meta.dirname, "fixtures", "mini-churn.yaml");
+const CI = join(import.meta.dirname, "..", "scenarios", "ci-fan-out.yaml");
 const BIN = join(import.meta.dirname, "..", "bin", "pullstorm.js");
 
 describe("breakpoint", () => {
@@ -18,7 +19,12 @@ describe("breakpoint", () => {
       min: 1,
       max: 40,
     });
-    expect(result).toMatchObject({ vary: "workload.0.nodes", holdsAt: 6, breaksAt: 7 });
+    expect(result).toMatchObject({
+      vary: "workload.0.nodes",
+      holdsAt: 6,
+      breaksAt: 7,
+      layer: "registry-quota",
+    });
     expect(result.tries.length).toBeLessThanOrEqual(8);
   });
 
@@ -36,7 +42,12 @@ describe("breakpoint", () => {
       "--json",
     ]);
     expect(res.status, res.stderr).toBe(0);
-    expect(JSON.parse(res.stdout)).toEqual({ vary: "workload.0.nodes", holdsAt: 6, breaksAt: 7 });
+    expect(JSON.parse(res.stdout)).toEqual({
+      vary: "workload.0.nodes",
+      holdsAt: 6,
+      breaksAt: 7,
+      layer: "registry-quota",
+    });
     const never = await runCommand(process.execPath, [
       BIN,
       "breakpoint",
@@ -53,6 +64,7 @@ describe("breakpoint", () => {
       vary: "workload.0.nodes",
       holdsAt: 10,
       breaksAt: null,
+      layer: null,
     });
   });
 
@@ -63,5 +75,62 @@ describe("breakpoint", () => {
     const res = await runCommand(process.execPath, [BIN, "breakpoint", MINI, "--design", "nope"]);
     expect(res.status).toBe(2);
     expect(res.stderr).toContain("--design nope: no such design");
+  });
+});
+
+describe("breakpoint over load", () => {
+  it("scales the fleet and every workload step together, rounded, at least 1", () => {
+    const ci = loadScenario(CI);
+    const half = scaleLoad(ci, 0.5);
+    expect(half.fleet.ciRunners).toBe(25);
+    expect(half.workload.map((w) => ("jobs" in w ? w.jobs : null))).toEqual([25, 25]);
+    // Every step, not the first only; a count never rounds down to 0.
+    const tiny = scaleLoad(ci, 0.001);
+    expect(tiny.workload.map((w) => ("jobs" in w ? w.jobs : null))).toEqual([1, 1]);
+    expect(tiny.fleet.ciRunners).toBe(1);
+    // What is 0 stays 0; the original is untouched.
+    expect(tiny.fleet.nodes).toBe(0);
+    expect(ci.workload.map((w) => ("jobs" in w ? w.jobs : null))).toEqual([50, 50]);
+    const mini = scaleLoad(loadScenario(MINI), 1.26);
+    expect(mini.fleet.nodes).toBe(13);
+    expect(mini.workload[0]).toMatchObject({ type: "node-churn", nodes: 13 });
+    expect(() => scaleLoad(ci, 0)).toThrow(/positive/);
+  });
+
+  it("finds the breaking load factor with a known answer", async () => {
+    // 12 anonymous pulls, 2 per recycled node: 6 nodes hold, 7 break. x0.64 of 10
+    // nodes rounds to 6, x0.65 to 7.
+    const mini = loadScenario(MINI);
+    const result = await findBreakingLoad(mini, { design: "anonymous-nat" });
+    expect(result).toMatchObject({
+      vary: "load",
+      holdsAt: 0.64,
+      breaksAt: 0.65,
+      layer: "registry-quota",
+    });
+    expect(scaleLoad(mini, result.holdsAt as number).workload[0]).toMatchObject({ nodes: 6 });
+    expect(scaleLoad(mini, result.breaksAt as number).workload[0]).toMatchObject({ nodes: 7 });
+    expect(result.tries[0]).toMatchObject({ value: 1, verdict: "breaks" });
+    expect(result.tries.length).toBeLessThanOrEqual(10);
+  });
+
+  it("ci-fan-out: both fan-outs scale, so a holding load exists (the default --vary load)", async () => {
+    // 2 fan-outs x jobs x 3 images, one pull each, within 100 anonymous pulls:
+    // 16 jobs (x0.32) hold, 17 (x0.33) break.
+    const res = await runCommand(process.execPath, [
+      BIN,
+      "breakpoint",
+      CI,
+      "--design",
+      "ephemeral-one-nat",
+      "--json",
+    ]);
+    expect(res.status, res.stderr).toBe(0);
+    expect(JSON.parse(res.stdout)).toEqual({
+      vary: "load",
+      holdsAt: 0.32,
+      breaksAt: 0.33,
+      layer: "registry-quota",
+    });
   });
 });

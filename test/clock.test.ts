@@ -6,7 +6,12 @@ import { foldEvents } from "../reports/fold.ts";
 import { renderJunit } from "../reports/junit.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
 import { renderTerminalSummary } from "../reports/terminal.ts";
-import { autoTimeScale, clockTolerance, clockVerdict } from "../simulator/clock.ts";
+import {
+  autoTimeScale,
+  clockTolerance,
+  clockVerdict,
+  loadWindowSeconds,
+} from "../simulator/clock.ts";
 import { chooseTimeScale } from "../simulator/engine/calibrate.ts";
 import { ClockMeter } from "../simulator/engine/clock-meter.ts";
 import { LiveSim } from "../simulator/engine/sim.ts";
@@ -15,6 +20,7 @@ import type { ClockEvent, SimEvent } from "../vocabulary/events.ts";
 
 const MINI = join(import.meta.dirname, "fixtures", "mini-churn.yaml");
 const ROOT = join(import.meta.dirname, "..");
+const NODE_CHURN = join(ROOT, "scenarios", "node-churn.yaml");
 
 function busy(ms: number): void {
   const until = performance.now() + ms;
@@ -124,6 +130,34 @@ describe("the keptUp rule", () => {
     expect(chosen.timeScale).toBe(50);
     expect(chosen.reason).toMatch(/x50 keeps the busiest minute under 25%/);
     expect(chosen.reason).toMatch(/10 requests per simulated second/);
+    const windowed = chooseTimeScale(
+      {
+        seconds: 1.5,
+        lagP99WallMs: 1,
+        requestP99WallMs: 2,
+        requests: 100,
+        msPerRequest: 0.5,
+        peakRequestsPerSimSecond: 10,
+        peakWindowSeconds: 10,
+      },
+      tol,
+      120,
+    );
+    expect(windowed.reason).toMatch(/x50 keeps the busiest 10 s under 25%/);
+  });
+
+  it("sizes for the busiest stretch as long as the shortest timing that matters (1 s to a minute)", () => {
+    const basis = (seconds: number | null) => ({
+      simSeconds: 1,
+      basis: seconds === null ? null : { what: "x", seconds },
+      rule: "",
+    });
+    expect(loadWindowSeconds(basis(10))).toBe(10);
+    expect(loadWindowSeconds(basis(0.2))).toBe(1);
+    expect(loadWindowSeconds(basis(3600))).toBe(60);
+    expect(loadWindowSeconds(basis(null))).toBe(60);
+    // node-churn: kubelet's first image pull back-off, 10 s.
+    expect(loadWindowSeconds(clockTolerance(loadScenario(NODE_CHURN)))).toBe(10);
   });
 });
 

@@ -37,7 +37,12 @@ function headsCount(limit: number): Policy {
         {
           name: "pulls",
           counts: [{ kind: "manifest", method: "*", cost: 1 }],
-          limits: { anonymous: { limit, window: "6h" }, free: { limit, window: "6h" } },
+          // Alice's plan (pro) is named: a plan no rule names is refused, never silently unlimited.
+          limits: {
+            anonymous: { limit, window: "6h" },
+            free: { limit, window: "6h" },
+            pro: "unlimited",
+          },
           headers: true,
           refusal: {
             type: "oci",

@@ -26,7 +26,18 @@ function hostileAnalysis(): Analysis {
   for (const f of a.findings) if (f.design === old) f.design = d.name;
   if (d.firstBreak) d.firstBreak.actor = `node ${HOSTILE}`;
   a.scenario.description = `description ${HOSTILE}`;
-  a.findings.push({ design: d.name, severity: "critical", diagnosis: HOSTILE, fix: HOSTILE });
+  a.findings.push({
+    id: `${d.name}/quota-exhausted/hostile`,
+    code: "quota-exhausted",
+    design: d.name,
+    severity: "critical",
+    title: HOSTILE,
+    cause: HOSTILE,
+    evidence: [{ text: HOSTILE, events: [] }],
+    consequence: HOSTILE,
+    fix: { code: "add-mirror", text: HOSTILE },
+    causedBy: [HOSTILE],
+  });
   return a;
 }
 

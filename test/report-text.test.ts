@@ -1,5 +1,6 @@
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
+import { findingText } from "../reports/findings-text.ts";
 import { renderJunit } from "../reports/junit.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
 import { formatDuration, renderTerminalSummary, wrap } from "../reports/terminal.ts";
@@ -154,7 +155,7 @@ describe("report.md", () => {
       expect(md).toContain(`| **FAIL** | ${e.design} | ${e.check} |`);
     // Every fix that is not merely informational is an action item.
     for (const f of analysis.findings.filter((x) => x.severity !== "info"))
-      expect(md).toContain(`- [ ] ${f.fix}`);
+      expect(md).toContain(`- [ ] ${findingText(f).fix}`);
     // Each fault window is a row of the timeline table, the open-ended one too.
     expect(md).toContain("| slow-blobs | latency | 49m | end of run |");
   });
@@ -223,7 +224,7 @@ describe("terminal summary", () => {
     expect(text).toContain("FAIL  account-per-node: verdict == holds (actual breaks)");
     expect(text).toContain("PASS  the-fix: verdict == holds");
     expect(text).toContain(`events.jsonl, report.json in ${OUT}`);
-    // At most five findings, most severe first.
+    // Most severe first.
     expect(text.indexOf("CRITICAL")).toBeLessThan(text.indexOf("WARNING"));
     expect(
       renderTerminalSummary(analysis, OUT, { color: false, files: ["report.md", "junit.xml"] }),
@@ -234,12 +235,16 @@ describe("terminal summary", () => {
     const analysis = analysisSample();
     const f = analysis.findings[0];
     if (!f) throw new Error("the fixture has findings");
-    analysis.findings = Array.from({ length: 8 }, (_, i) => ({ ...f, diagnosis: `finding ${i}` }));
+    analysis.findings = Array.from({ length: 12 }, (_, i) => ({
+      ...f,
+      id: `${f.id}/${i}`,
+      cause: `finding ${i}.`,
+    }));
     analysis.cheapestHolding = null;
     const text = renderTerminalSummary(analysis, OUT, { color: false });
-    expect(text).toContain("finding 4");
-    expect(text).not.toContain("finding 5");
-    expect(text).toContain("... and 3 more");
+    expect(text).toContain("finding 7.");
+    expect(text).not.toContain("finding 8.");
+    expect(text).toContain("... and 4 more (report.md has them all)");
     expect(text).toContain("no design holds");
     expect(text.split("\n").some((l) => /^ {2}\* /.test(l))).toBe(false);
   });

@@ -40,6 +40,48 @@ describe("scenario runner, virtual", () => {
   });
 });
 
+describe("a mirror configured on more than one runtime", () => {
+  // containerd nodes and dockerd CI runners: hosts.toml on the nodes, registry-mirrors on the runners.
+  const mixed = (configuredFor: string) =>
+    parseScenario(
+      `name: mixed
+duration: 10m
+images: [{ name: web, ref: "library/nginx:1.25" }, { name: build, ref: "library/node:20" }]
+fleet: { runtime: containerd, pods: [web], ciRunners: 3, ciRuntime: dockerd }
+workload:
+  - { type: scale-up, nodes: 3 }
+  - { type: ci-fan-out, jobs: 3, images: [build] }
+designs:
+  - name: mirror
+    mirror: { enabled: true, configuredFor: ${configuredFor} }
+`,
+      "mixed.yaml",
+    );
+  const whoAskedTheMirror = async (configuredFor: string) => {
+    const { events } = await runScenario(mixed(configuredFor), { mode: "virtual" });
+    return [
+      ...new Set(
+        events.flatMap((e) => (e.type === "request" && e.host === "mirror" ? [e.actor] : [])),
+      ),
+    ].sort();
+  };
+
+  it("[containerd, dockerd]: nodes and CI jobs ask the mirror; one runtime: only its actors do", async () => {
+    const nodes = ["node-1", "node-2", "node-3"];
+    const jobs = ["job-1", "job-2", "job-3"];
+    expect(await whoAskedTheMirror("[containerd, dockerd]")).toEqual([...jobs, ...nodes]);
+    expect(await whoAskedTheMirror("containerd")).toEqual(nodes);
+    expect(await whoAskedTheMirror("[dockerd]")).toEqual(jobs);
+  });
+
+  it("an empty list or an unknown runtime is bad input, named", () => {
+    expect(() => mixed("[]")).toThrow(/configuredFor: Too small/);
+    expect(() => mixed("[containerd, podman]")).toThrow(
+      /configuredFor: a runtime \(containerd, dockerd, cri-o\) or a non-empty list/,
+    );
+  });
+});
+
 describe("simulated waits", () => {
   it("slow mirror storage and injected latency take simulated time without hanging the scheduler", async () => {
     const text = readFileSync(MINI, "utf8")

@@ -95,6 +95,8 @@ export interface StartEvent {
   what: "pod" | "job" | "desktop";
   id: string;
   ok: boolean;
+  /** Pods: the reference the pod runs, as the node's store keys it (library/nginx:1.25, or pinned by digest). */
+  image?: string;
   /** From creation (pod scheduled, job queued, user arrived) to started. */
   seconds: number;
 }
@@ -159,12 +161,24 @@ export interface ClockEvent {
   request?: ClockStats;
 }
 
+/**
+ * The run was stopped (SIGINT) before the scenario's end, at `t`: what a design
+ * did up to here is its record; what follows (units left waiting, requests cut
+ * off) is the engine stopping, not the design breaking.
+ */
+export interface InterruptEvent {
+  type: "interrupt";
+  t: number;
+  design: string;
+}
+
 export type SimEvent =
   | RequestEvent
   | PullEvent
   | StartEvent
   | MirrorEvent
   | SetupEvent
-  | ClockEvent;
+  | ClockEvent
+  | InterruptEvent;
 
 export type EventSink = (event: SimEvent) => void;

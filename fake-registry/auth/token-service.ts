@@ -56,6 +56,11 @@ export class TokenService {
     return this.options.accounts.get(name);
   }
 
+  /** Every account the service knows. */
+  accounts(): Account[] {
+    return [...this.options.accounts.values()];
+  }
+
   get service(): string {
     return this.options.signer.service;
   }

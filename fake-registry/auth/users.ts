@@ -17,7 +17,7 @@ export const PLAN_RE = /^[a-z0-9][a-z0-9-]{0,63}$/;
  * `anonymous` names the limits of clients without an account, and `default`
  * the limits of plans no rule names.
  */
-export function planProblem(plan: string): string | undefined {
+export function planNameProblem(plan: string): string | undefined {
   if (!PLAN_RE.test(plan))
     return `plan "${plan.slice(0, 64)}" must be lower-case letters, digits or '-' (at most 64)`;
   if (plan === "anonymous" || plan === "default")
@@ -40,7 +40,7 @@ export function parseUser(value: string): Account | { error: string } {
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(name))
     return { error: `--user "${value}": the name must be letters, digits, '.', '_' or '-'` };
   if (password.length === 0) return { error: `--user "${value}": the password is empty` };
-  const badPlan = plan ? planProblem(plan) : undefined;
+  const badPlan = plan ? planNameProblem(plan) : undefined;
   if (badPlan) return { error: `--user "${value}": ${badPlan}` };
   if (org !== undefined && !/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(org))
     return {

@@ -197,10 +197,13 @@ export async function controlPlugin(app: FastifyInstance, options: ControlOption
   );
 
   app.put("/_pullstorm/policy", { schema: { body: OBJECT_BODY } }, async (request, reply) => {
-    const policy = parsePolicyDocument(
+    const parsed = parsePolicyDocument(
       request.body,
       registry.policy.preset.replace(/\+custom$/, ""),
     );
+    // A policy that no longer names an account's plan would leave that account unlimited.
+    const unknownPlans = "errors" in parsed ? [] : registry.unknownPlans(parsed);
+    const policy = unknownPlans.length > 0 ? { errors: unknownPlans } : parsed;
     if ("errors" in policy) {
       const invalid = ociError("UNSUPPORTED", "invalid policy", {
         status: 400,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { durationSchema } from "../../vocabulary/config/schemas.ts";
+import { suggestion } from "../../vocabulary/config/suggest.ts";
 import { parseDuration } from "../../vocabulary/config/units.ts";
 import { ConfigError, loadYamlFile } from "../../vocabulary/config/yaml-file.ts";
 import { PLAN_RE } from "../auth/users.ts";
@@ -161,15 +162,19 @@ function protoKeys(
   return found;
 }
 
+/** A preset's name: an unknown one is refused with the list and the nearest name. */
+export const presetNameSchema = z.string().superRefine((p, ctx) => {
+  if (Object.hasOwn(PRESETS, p)) return;
+  ctx.addIssue({
+    code: "custom",
+    message: `unknown preset "${p}"${suggestion(p, Object.keys(PRESETS))} (presets: ${Object.keys(PRESETS).join(", ")})`,
+  });
+});
+
 /** A policy file, or the body of `PUT /_pullstorm/policy`: a preset, optionally changed. */
 export const policySchema = z
   .object({
-    preset: z
-      .string()
-      .refine((p) => Object.hasOwn(PRESETS, p), {
-        message: `unknown preset; one of: ${Object.keys(PRESETS).join(", ")}`,
-      })
-      .optional(),
+    preset: presetNameSchema.optional(),
     description: z.string().optional(),
     rules: z.array(ruleSchema).optional(),
     limits: z

@@ -4,7 +4,7 @@ import { clip } from "../../vocabulary/oci/names.ts";
 import { decodePath, parseRoute, type Route } from "../../vocabulary/oci/route.ts";
 import { TokenService } from "../auth/token-service.ts";
 import { TokenSigner, type Verification } from "../auth/tokens.ts";
-import { type Account, planProblem } from "../auth/users.ts";
+import { type Account, planNameProblem } from "../auth/users.ts";
 import type { Catalog } from "../catalog/catalog.ts";
 import type { EvictionListener } from "../core/bounded.ts";
 import type { Clock } from "../core/clock.ts";
@@ -25,6 +25,7 @@ import {
   storeUnavailableResponse,
 } from "../policy/enforcer.ts";
 import { LoginLockouts } from "../policy/lockout.ts";
+import { planProblem } from "../policy/plans.ts";
 import { DEFAULT_PRESET, preset } from "../policy/presets.ts";
 import { MemoryQuotaStore, type QuotaStore, QuotaStoreUnavailableError } from "../policy/store.ts";
 import type { Layer, Policy } from "../policy/types.ts";
@@ -129,6 +130,8 @@ export class Registry {
           this.enforcer.tokenParameters(identityFromAccount(account, ip)),
       });
       this.auth = { ...options.auth, signer, tokens };
+      const unknown = this.unknownPlans(this.policy);
+      if (unknown.length > 0) throw new ConfigError(unknown);
     }
   }
 
@@ -153,10 +156,25 @@ export class Registry {
     return this.auth?.tokens.account(name);
   }
 
-  /** Adds (or replaces) an account at run time: simulations create one per node or job. */
+  /**
+   * Adds (or replaces) an account at run time: simulations create one per node or
+   * job. A plan the policy does not name is refused (it would be unlimited).
+   */
   addAccount(account: Account): void {
     checkAccounts([account], "addAccount");
+    const problem = planProblem(this.policy, account.plan);
+    if (problem) throw new ConfigError([`account ${account.name}: ${problem}`]);
     this.auth?.tokens.addAccount(account);
+  }
+
+  /** The accounts whose plan `policy` does not name, one problem each (none: every account is limited as its plan says). */
+  unknownPlans(policy: Policy): string[] {
+    const out: string[] = [];
+    for (const account of this.auth?.tokens.accounts() ?? []) {
+      const problem = planProblem(policy, account.plan);
+      if (problem) out.push(`account ${account.name}: ${problem}`);
+    }
+    return out;
   }
 
   /** Forgets counters, bans, lockouts and stats: a fresh start for the next game-day round. */
@@ -341,7 +359,7 @@ export class Registry {
 /** Account plans are checked when accounts arrive: a bad one is a ConfigError naming it. */
 function checkAccounts(accounts: Account[], where: string): void {
   const problems = accounts.flatMap((a, i) => {
-    const problem = planProblem(a.plan);
+    const problem = planNameProblem(a.plan);
     return problem ? [`${where}[${i}] (${a.name}): ${problem}`] : [];
   });
   if (problems.length > 0) throw new ConfigError(problems);

@@ -122,6 +122,7 @@ export class KubeletNode {
         what: "pod",
         id: p.id,
         ok: false,
+        image: p.refText,
         seconds: (now - p.createdAt) / 1000,
       });
     }
@@ -149,6 +150,7 @@ export class KubeletNode {
           what: "pod",
           id: pod.id,
           ok: true,
+          image: pod.refText,
           seconds: (sim.now() - pod.createdAt) / 1000,
         });
         return;

@@ -16,8 +16,10 @@ export interface Calibration {
   requests: number;
   /** Wall ms this process spends per request (client and registry sides) when it is saturated. */
   msPerRequest: number;
-  /** The scenario's busiest simulated minute, requests per simulated second (set by the caller). */
+  /** The scenario's busiest simulated stretch, requests per simulated second (set by the caller). */
   peakRequestsPerSimSecond?: number;
+  /** How long that stretch is, simulated seconds (set by the caller). */
+  peakWindowSeconds?: number;
 }
 
 /**
@@ -140,6 +142,11 @@ async function saturate(
   return answered > 0 ? Math.round((elapsed / answered) * 1000) / 1000 : 0;
 }
 
+/** "10 s", "minute": the busiest stretch in words. */
+function stretch(seconds: number | undefined): string {
+  return seconds === undefined || seconds === 60 ? "minute" : `${seconds} s`;
+}
+
 /** The scale `--time-scale auto` picks from a calibration, and why, in words. */
 export function chooseTimeScale(
   calibration: Calibration,
@@ -155,7 +162,8 @@ export function chooseTimeScale(
       ? { peakRequestsPerSimSecond: peak, msPerRequest: calibration.msPerRequest }
       : undefined,
   );
-  const measured = `this machine: timer lag p99 ${calibration.lagP99WallMs} ms, loopback request p99 ${calibration.requestP99WallMs} ms, ${calibration.msPerRequest} ms per request when busy (${calibration.seconds} s calibration)${peak !== undefined ? `; the scenario's busiest minute: ${peak} requests per simulated second (virtual run)` : ""}`;
+  const busiest = stretch(calibration.peakWindowSeconds);
+  const measured = `this machine: timer lag p99 ${calibration.lagP99WallMs} ms, loopback request p99 ${calibration.requestP99WallMs} ms, ${calibration.msPerRequest} ms per request when busy (${calibration.seconds} s calibration)${peak !== undefined ? `; the scenario's busiest ${busiest}: ${peak} requests per simulated second (virtual run)` : ""}`;
   const allowed = `the clock may lag ${tolerance.simSeconds} s simulated (${tolerance.rule})`;
   const why =
     limitedBy === "cap"
@@ -163,7 +171,7 @@ export function chooseTimeScale(
       : limitedBy === "machine"
         ? `x${timeScale} is the largest scale that keeps up with room to spare (the default x${Math.round(cap * 10) / 10} would not)`
         : limitedBy === "load"
-          ? `x${timeScale} keeps the busiest minute under ${Math.round(AUTO_LOAD_SHARE * 100)}% of this process's capacity (the default x${Math.round(cap * 10) / 10} would queue requests)`
+          ? `x${timeScale} keeps the busiest ${busiest} under ${Math.round(AUTO_LOAD_SHARE * 100)}% of this process's capacity (the default x${Math.round(cap * 10) / 10} would queue requests)`
           : "even x1 (real time) is tight on this machine: the run may not keep up";
   return { timeScale, reason: `auto: ${why}; ${measured}; ${allowed}` };
 }

@@ -8,7 +8,13 @@ import { type Sim, VirtualSim } from "../engine/sim.ts";
 import { networkModel, type StartTiming } from "../engine/timing.ts";
 import { SimClock, scenarioRegistry } from "../registry-setup.ts";
 import { defaultTimeScale } from "../run.ts";
-import type { Design, Expectation, Scenario, WorkloadStep } from "../scenario/schema.ts";
+import {
+  type Design,
+  type Expectation,
+  mirrorRuntimes,
+  type Scenario,
+  type WorkloadStep,
+} from "../scenario/schema.ts";
 import { directWorkload } from "../workload/director.ts";
 import { referenceResolver, type Stage, type WarmEntry, warmEntries } from "../workload/stage.ts";
 
@@ -153,9 +159,9 @@ export async function derivePlan(
   const catalog = scenarioRegistry(scenario, new SimClock(sim), seed).catalog;
   const resolve = referenceResolver(scenario, design, catalog);
   const resolved = new Map<string, { image: string; atMs: number }>();
-  const refOf = (image: string, atMs: number) => {
-    if (design.pin === "digest") resolved.set(`${image}@${atMs}`, { image, atMs });
-    return resolve(image, atMs);
+  const refOf = (image: string, atMs: number, tag?: string) => {
+    if (design.pin === "digest" && !tag) resolved.set(`${image}@${atMs}`, { image, atMs });
+    return resolve(image, atMs, tag);
   };
   const warmOf = warmEntries(scenario, catalog, refOf);
 
@@ -277,9 +283,9 @@ export async function derivePlan(
   }
 
   const mirror = design.mirror?.enabled ? design.mirror : undefined;
-  const mirrorRuntime = mirror?.configuredFor ?? scenario.fleet.runtime;
+  const mirrored = mirror ? mirrorRuntimes(scenario, mirror) : [];
   const routesFor = (runtime: RuntimeName): HostRoute[] =>
-    mirror && mirrorRuntime === runtime
+    mirrored.includes(runtime)
       ? [
           { host: "mirror", role: "mirror" },
           { host: "registry", role: "upstream" },

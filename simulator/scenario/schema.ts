@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { catalogFileSchema } from "../../fake-registry/catalog/file.ts";
-import { policySchema } from "../../fake-registry/policy/file.ts";
+import { policySchema, presetNameSchema } from "../../fake-registry/policy/file.ts";
 import { bandwidthSchema, durationSchema } from "../../vocabulary/config/schemas.ts";
 import { parseReference } from "../../vocabulary/oci/reference.ts";
 import { NETWORK_DEFAULTS } from "../engine/timing.ts";
@@ -12,6 +12,8 @@ const imageName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]*$/, "image names are lower-case words, e.g. web");
 
+const runtimeSchema = z.enum(["containerd", "dockerd", "cri-o"]);
+
 const imageSchema = z
   .object({
     name: imageName,
@@ -19,8 +21,20 @@ const imageSchema = z
       const parsed = parseReference(r);
       if ("error" in parsed) ctx.addIssue({ code: "custom", message: parsed.error });
     }),
+    absent: z
+      .boolean()
+      .default(false)
+      .describe(
+        "the image is meant to be missing from the registry (a 404 story): validation warns instead of failing",
+      ),
   })
   .strict();
+
+/** A pod count or a share of the replicas, as Kubernetes writes maxSurge and maxUnavailable. */
+const surgeSchema = z.union([
+  z.number().int().min(0),
+  z.string().regex(/^\d{1,3}%$/, "a count or a percentage, e.g. 25%"),
+]);
 
 const step = {
   at: duration.default(0).describe("when the step starts, from the scenario start"),
@@ -68,6 +82,34 @@ const workloadSchema = z.discriminatedUnion("type", [
     .object({ type: z.literal("tag-move"), ...step, image: imageName })
     .strict()
     .describe("the image's tag moves to a new digest in the registry"),
+  z
+    .object({
+      type: z.literal("rollout"),
+      ...step,
+      image: imageName,
+      kind: z
+        .enum(["Deployment", "DaemonSet"])
+        .default("Deployment")
+        .describe("the workload the image's pods belong to (one pod per node)"),
+      tag: z
+        .string()
+        .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "a tag, e.g. 1.26")
+        .optional()
+        .describe("roll out this tag of the image's repository (default: its own reference)"),
+      maxSurge: surgeSchema
+        .optional()
+        .describe("new pods above the desired count (Deployment default 25%, DaemonSet 0)"),
+      maxUnavailable: surgeSchema
+        .optional()
+        .describe("old pods down at once (Deployment default 25%, DaemonSet 1)"),
+      interval: duration
+        .default(30_000)
+        .describe("time a batch takes to become ready before the next one starts"),
+    })
+    .strict()
+    .describe(
+      "a new tag or digest rolled out across a Deployment or DaemonSet in batches (maxSurge + maxUnavailable pods at once); pinned designs roll out the digest the tag names then",
+    ),
 ]);
 
 const mirrorSchema = z
@@ -100,9 +142,13 @@ const mirrorSchema = z
       .describe("blob cache capacity, e.g. 10GB (LRU eviction)"),
     storageLatency: duration.optional().describe("added to every cache read (slow storage)"),
     configuredFor: z
-      .enum(["containerd", "dockerd", "cri-o"])
+      .union([runtimeSchema, z.array(runtimeSchema).min(1)], {
+        error: "a runtime (containerd, dockerd, cri-o) or a non-empty list of them",
+      })
       .optional()
-      .describe("the runtime the mirror is configured on; default: the one the nodes run"),
+      .describe(
+        "the runtime(s) the mirror is configured on (containerd's hosts.toml, dockerd's registry-mirrors, CRI-O's registries.conf), e.g. [containerd, dockerd] for nodes and CI runners alike; default: the one the nodes run",
+      ),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -276,7 +322,7 @@ export const scenarioSchema = z
     seed: z.number().int().min(0).default(1),
     registry: z
       .object({
-        preset: z.string().default("dockerhub-2020"),
+        preset: presetNameSchema.default("dockerhub-2020"),
         policy: policySchema.optional(),
         catalog: catalogFileSchema.optional(),
       })
@@ -286,10 +332,10 @@ export const scenarioSchema = z
     fleet: z
       .object({
         nodes: count.default(0),
-        runtime: z.enum(["containerd", "dockerd", "cri-o"]).default("containerd"),
+        runtime: runtimeSchema.default("containerd"),
         pods: z.array(imageName).default([]).describe("images each node runs, one pod per image"),
         ciRunners: count.default(0),
-        ciRuntime: z.enum(["containerd", "dockerd", "cri-o"]).default("dockerd"),
+        ciRuntime: runtimeSchema.default("dockerd"),
         desktops: count.default(0),
         desktopCacheWarm: z.boolean().default(true),
       })
@@ -304,8 +350,18 @@ export const scenarioSchema = z
     expectations: z.array(expectationSchema).default([]),
     scale: z
       .string()
-      .default("fleet.nodes")
-      .describe("the path of the number a breaking-point search varies"),
+      .default("load")
+      .describe(
+        "what `pullstorm breakpoint` varies by default: load (a factor on the fleet and every workload step together) or the dotted path of one number, e.g. workload.0.jobs",
+      ),
+    nearMissThreshold: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.8)
+      .describe(
+        "share of a limit (from RateLimit headers) past which a design that holds is flagged 'holds, near miss'",
+      ),
   })
   .strict();
 
@@ -313,6 +369,15 @@ export type Scenario = z.output<typeof scenarioSchema>;
 export type Design = Scenario["designs"][number];
 export type WorkloadStep = Scenario["workload"][number];
 export type Expectation = Scenario["expectations"][number];
+
+/** The runtimes a design's mirror is configured on: `configuredFor`, else the nodes' runtime. */
+export function mirrorRuntimes(
+  scenario: Pick<Scenario, "fleet">,
+  mirror: Pick<NonNullable<Design["mirror"]>, "configuredFor">,
+): Array<z.output<typeof runtimeSchema>> {
+  const c = mirror.configuredFor ?? scenario.fleet.runtime;
+  return Array.isArray(c) ? c : [c];
+}
 
 /** The scenario format as JSON Schema, for editor completion. */
 export function scenarioJsonSchema(): unknown {

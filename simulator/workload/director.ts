@@ -7,6 +7,7 @@ import { ciFanOut } from "./steps/ci-fan-out.ts";
 import { nodeChurn } from "./steps/node-churn.ts";
 import { prune } from "./steps/prune.ts";
 import { rollingRestart } from "./steps/rolling-restart.ts";
+import { rollout } from "./steps/rollout.ts";
 import { scaleUp } from "./steps/scale-up.ts";
 import { tagMove } from "./steps/tag-move.ts";
 
@@ -15,6 +16,7 @@ const STEPS: { [T in WorkloadStep["type"]]: StepModule<T> } = {
   "scale-up": scaleUp,
   "node-churn": nodeChurn,
   "rolling-restart": rollingRestart,
+  rollout,
   prune,
   "tag-move": tagMove,
   "ci-fan-out": ciFanOut,
@@ -54,7 +56,8 @@ export function directWorkload<N>(input: WorkloadInput<N>): Promise<void>[] {
     },
   };
   return scenario.workload.map(async (step, index) => {
-    if (design.prePull && step.type === "rolling-restart") await prePull(ctx, step.image, step.at);
+    if (design.prePull && (step.type === "rolling-restart" || step.type === "rollout"))
+      await prePull(ctx, step.image, step.at, step.type === "rollout" ? step.tag : undefined);
     else await sim.sleep(step.at);
     if (!sim.stopped)
       await (STEPS[step.type] as StepModule<typeof step.type>).run(step as never, index, ctx);
@@ -62,11 +65,16 @@ export function directWorkload<N>(input: WorkloadInput<N>): Promise<void>[] {
 }
 
 /** Pre-pull `image` (as of `at`) on every running node, ahead of a restart at `at`; returns at `at`. */
-async function prePull<N>(ctx: WorkloadContext<N>, image: string, at: number): Promise<void> {
+async function prePull<N>(
+  ctx: WorkloadContext<N>,
+  image: string,
+  at: number,
+  tag?: string,
+): Promise<void> {
   const { sim, stage } = ctx;
   const start = Math.max(0, at - PRE_PULL_LEAD_MS);
   await sim.sleep(start);
-  const ref = await ctx.refOf(image, at);
+  const ref = await ctx.refOf(image, at, tag);
   const alive = stage.nodes.filter((n) => stage.isAlive(n));
   const pulls: Promise<void>[] = [];
   await spread(sim, alive.length, Math.min(PRE_PULL_SPREAD_MS, at - start), (i) => {

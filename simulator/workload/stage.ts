@@ -41,8 +41,11 @@ export interface WorkloadContext<N> {
   design: Design;
   sim: Sim;
   stage: Stage<N>;
-  /** The reference a design writes for an image at a time: by tag, or pinned to the digest then. */
-  refOf(image: string, atMs: number): Promise<ImageRef>;
+  /**
+   * The reference a design writes for an image at a time: by tag (its own, or
+   * `tag` for a rollout to a new tag), or pinned to the digest the tag names then.
+   */
+  refOf(image: string, atMs: number, tag?: string): Promise<ImageRef>;
   /** Pods for a new node: every fleet pod, with its reference as of now. */
   startPods(node: N): Promise<void>;
 }
@@ -66,9 +69,10 @@ export function referenceResolver(
   scenario: Scenario,
   design: Design,
   catalog: Catalog | undefined,
-): (image: string, atMs: number) => Promise<ImageRef> {
-  return async (image, atMs) => {
-    const ref = imageRef(scenario, image);
+): (image: string, atMs: number, tag?: string) => Promise<ImageRef> {
+  return async (image, atMs, tag) => {
+    const written = imageRef(scenario, image);
+    const ref: ImageRef = tag ? { repository: written.repository, tag } : written;
     if (design.pin === "digest" && ref.tag && catalog) {
       const content = await contentOf(catalog, ref, atMs);
       if (content) return { repository: ref.repository, digest: content.digest };

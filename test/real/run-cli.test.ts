@@ -1,10 +1,14 @@
 // `pullstorm run` as a child process: exit codes, files written, SIGINT.
 // (The runner itself, in-process: test/runner.test.ts.)
-import { readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { CLOCK_CHECK } from "../../reports/clock.ts";
+import type { Report } from "../../reports/summary.ts";
+import { BAD_FILES, BASE } from "../helpers/bad-scenarios.ts";
+import { keptUpOrSaidSo } from "../helpers/clock.ts";
 import { fileIn, inTempDir } from "../helpers/files.ts";
-import { pullstorm, startPullstorm, waitFor } from "../helpers/processes.ts";
+import { type CommandResult, pullstorm, startPullstorm, waitFor } from "../helpers/processes.ts";
 import { startRegistry } from "../helpers/registry.ts";
 
 const MINI = join(import.meta.dirname, "..", "fixtures", "mini-churn.yaml");
@@ -51,6 +55,74 @@ describe.concurrent("pullstorm run (CLI)", () => {
       }
     }));
 
+  it(
+    "an interrupted live node-churn: exit 130, designs that hold are incomplete (never breaks), none of their expectations fail, every file written",
+    () =>
+      inTempDir("pullstorm-sigint-", async (out) => {
+        const scenario = join(import.meta.dirname, "..", "..", "scenarios", "node-churn.yaml");
+        // x40 (auto picks x21-x40 here): the churn runs from 22 to 52 wall seconds after the
+        // clocks start, anonymous-one-nat breaks at about 49. Interrupted 45 s after the
+        // start line, inside the churn: pods are pulling when it stops.
+        const proc = startPullstorm(["run", scenario, "--time-scale", "40", "--out", out]);
+        try {
+          await waitFor(
+            () => proc.output().includes("design(s) ->"),
+            30_000,
+            () => proc.output(),
+          );
+          await new Promise((r) => setTimeout(r, 45_000));
+        } finally {
+          const code = await proc.stop("SIGINT");
+          expect(code, proc.output()).toBe(130);
+        }
+        for (const f of [
+          "events.jsonl",
+          "scenario.yaml",
+          "report.json",
+          "report.md",
+          "report.html",
+          "junit.xml",
+        ])
+          expect(existsSync(join(out, f)), f).toBe(true);
+        const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as Report;
+        expect(report.interrupted).toBe(true);
+        const byName = new Map(report.designs.map((d) => [d.name, d]));
+        for (const d of report.designs) {
+          // Every design was stopped, and a break it keeps happened before the stop.
+          expect(d.interruptedAtSeconds, d.name).toBeGreaterThan(0);
+          expect(d.interruptedAtSeconds as number).toBeLessThan(7200);
+          if (d.verdict === "breaks")
+            expect(d.firstBreakSeconds as number).toBeLessThanOrEqual(
+              d.interruptedAtSeconds as number,
+            );
+          else expect(d.verdict, d.name).toBe("incomplete");
+        }
+        if (!keptUpOrSaidSo(report, proc.output())) return;
+        const junit = readFileSync(join(out, "junit.xml"), "utf8");
+        for (const name of ["account-per-node", "the-fix"]) {
+          // They hold over a full run (test/scenarios-run.test.ts): never "breaks" from being stopped.
+          expect(byName.get(name)?.verdict, name).toBe("incomplete");
+          const mine = report.expectations.filter(
+            (e) => e.design === name && e.check !== CLOCK_CHECK,
+          );
+          expect(mine.length, name).toBeGreaterThan(0);
+          for (const e of mine) {
+            expect(e.skipped, `${name}: ${e.check}`).toMatch(
+              /^incomplete: no break before the interrupt at /,
+            );
+            expect(e.passed).toBe(false);
+          }
+          expect(junit).toMatch(
+            new RegExp(`<testsuite name="node-churn\\.${name}"[^>]*failures="0"`),
+          );
+        }
+        expect(readFileSync(join(out, "report.md"), "utf8")).toMatch(
+          /\*\*account-per-node\*\* incomplete \(no break before the interrupt at /,
+        );
+      }),
+    150_000,
+  );
+
   it("writes events.jsonl and report.json and exits 0 when expectations pass", () =>
     inTempDir("pullstorm-run-", async (out) => {
       const res = await pullstorm(["run", MINI, "--virtual", "--out", out]);
@@ -89,6 +161,51 @@ describe.concurrent("pullstorm run (CLI)", () => {
       expect(res2.stderr).toMatch(/bad\.yaml:\d+:\d+: designs\.1\.egressIps: /);
       expect(res3.status).toBe(2);
       expect(res3.stderr).toContain('fleet.pods.1: no image named "db"');
+    }));
+
+  it("`scenario validate` and `run` reject the same bad files, exit 2, with the same words, and write nothing", () =>
+    inTempDir("pullstorm-typos-", async (dir) => {
+      const cases = [{ name: "good", text: BASE, problem: "" }, ...BAD_FILES];
+      const results: Array<{
+        name: string;
+        problem: string;
+        out: string;
+        validate: CommandResult;
+        run: CommandResult;
+      }> = [];
+      // Two files (four processes) at a time: two cores, and each is a Node start-up.
+      for (let i = 0; i < cases.length; i += 2) {
+        const batch = cases.slice(i, i + 2);
+        results.push(
+          ...(await Promise.all(
+            batch.map(async (c) => {
+              mkdirSync(join(dir, c.name));
+              const file = fileIn(join(dir, c.name), "x.yaml", c.text);
+              const out = join(dir, c.name, "out");
+              const [validate, run] = await Promise.all([
+                pullstorm(["scenario", "validate", file]),
+                // Not the good one: a real run is not what this test is about.
+                c.problem
+                  ? pullstorm(["run", file, "--virtual", "--out", out])
+                  : Promise.resolve({ status: 0, stdout: "", stderr: "" } as CommandResult),
+              ]);
+              return { name: c.name, problem: c.problem, out, validate, run };
+            }),
+          )),
+        );
+      }
+      for (const r of results) {
+        if (!r.problem) {
+          expect(r.validate.status, r.validate.stderr).toBe(0);
+          continue;
+        }
+        expect(r.validate.status, `${r.name}: ${r.validate.stderr}`).toBe(2);
+        expect(r.run.status, `${r.name}: ${r.run.stderr}`).toBe(2);
+        expect(r.validate.stderr, r.name).toContain(r.problem);
+        // The same check, the same words: run says exactly what validate says.
+        expect(r.run.stderr, r.name).toBe(r.validate.stderr);
+        expect(existsSync(r.out), `${r.name}: ${r.out} left behind`).toBe(false);
+      }
     }));
 
   it("refuses a remote target before any connection (exit 2)", async () => {
