@@ -32,16 +32,20 @@ describe("built-in object keys are nobody's", () => {
     }
   });
 
-  it("serves an account whose plan is named constructor (default limits), and refuses __proto__ as a plan at start-up", async () => {
+  it("limits a plan named constructor as its policy says, refuses it where no policy names it, and refuses __proto__ as a plan at start-up", async () => {
     const { call, token } = inProcessRegistry({
       accounts: [{ name: "cy", password: "pw", plan: "constructor" }],
-      policy: { limits: { pulls: { default: { limit: 3, window: "1h" } } } },
+      policy: { limits: { pulls: { constructor: { limit: 3, window: "1h" } } } },
     });
     const t = await token("library/nginx", { basic: "cy:pw" });
     const res = await call("GET", "/v2/library/nginx/manifests/latest", { token: t });
     expect(res.status).toBe(200);
-    // The limits name no "constructor" plan: the default applies (not Object.prototype.constructor).
+    // The policy's own "constructor" limit, not Object.prototype.constructor.
     expect(res.headers["ratelimit-limit"]).toBe("3;w=3600");
+    // No policy names it: an unknown plan (it would be unlimited), not a prototype method.
+    expect(() =>
+      createRegistry({ accounts: [{ name: "x", password: "pw", plan: "constructor" }] }),
+    ).toThrow(/unknown plan "constructor"/);
     expect(() =>
       createRegistry({ accounts: [{ name: "x", password: "pw", plan: "__proto__" }] }),
     ).toThrow(ConfigError);
