@@ -6,10 +6,10 @@
 FROM node:24-slim AS pack
 WORKDIR /src
 COPY package.json package-lock.json ./
-# Every dependency, typescript included, without install scripts; the `node` devDependency
-# (the repository's own Node for npm scripts) has no binary then, so its link goes: the
-# image's Node (24) runs the build.
-RUN npm ci --ignore-scripts --no-audit --no-fund && rm -f node_modules/.bin/node
+# Every dependency, typescript included, without install scripts: the `node` devDependency
+# (the repository's own Node for npm scripts) then links no binary, and the image's Node (24)
+# runs the build.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
 RUN npm pack --pack-destination /pack && mv /pack/pullstorm-*.tgz /pack/pullstorm.tgz
 
@@ -25,5 +25,5 @@ COPY docs/examples ./docs/examples
 EXPOSE 5000
 # node is PID 1: `registry serve` (like `run`) handles SIGTERM and SIGINT itself, so
 # `docker stop` and Ctrl-C stop it at once (PID 1 gets no default signal action).
-ENTRYPOINT ["node", "dist/bin/pullstorm.js"]
+ENTRYPOINT ["node", "bin/pullstorm.js"]
 CMD ["registry", "serve", "--host", "0.0.0.0", "--port", "5000"]

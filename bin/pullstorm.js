@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// Entry point, in the repository and (compiled to dist/bin/pullstorm.js) in the
-// published package. No static imports: they are linked before any line runs, so
-// on an old Node a missing export would end in a stack trace before the check below.
-// Plain JavaScript that old Node versions parse (ES2020 and top-level await).
+// Entry point, in the repository and in the published package alike. No static
+// imports: they are linked before any line runs, so on an old Node a missing export
+// would end in a stack trace before the check below. Plain JavaScript that old Node
+// versions parse (ES2020 and top-level await).
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(
@@ -15,6 +15,12 @@ if (major < 22 || (major === 22 && minor < 18)) {
 // keeps the compiled modules between runs: start-up takes about half as long.
 const { enableCompileCache } = await import("node:module");
 enableCompileCache?.();
-// In the repository: the TypeScript sources, run by Node's type stripping. In the
-// package, tsc (rewriteRelativeImportExtensions) makes this "../cli/main.js", the build.
-await import("../cli/main.ts");
+
+// A checkout runs its TypeScript sources (Node's type stripping): npm start, npm run
+// serve, npx pullstorm and node bin/pullstorm.js never see a stale build. The package
+// ships no sources, only dist/, the JavaScript `npm pack` built (prepack); Node would
+// refuse to strip types under node_modules anyway.
+const { existsSync } = await import("node:fs");
+const sources = new URL("../cli/main.ts", import.meta.url);
+const fromSources = existsSync(sources) && !import.meta.url.includes("/node_modules/");
+await import(fromSources ? sources.href : new URL("../dist/cli/main.js", import.meta.url).href);

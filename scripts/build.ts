@@ -4,7 +4,7 @@
 // them), then the files read at run time beside their module are copied over.
 // dist/ is never committed; inside the repository everything runs the sources.
 import { spawnSync } from "node:child_process";
-import { chmodSync, cpSync, rmSync } from "node:fs";
+import { cpSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 
 const root = new URL("../", import.meta.url);
@@ -22,4 +22,3 @@ if (built.status !== 0) {
 }
 // report.html's own script and styles, read by reports/html.ts as ./html/*.
 cpSync(new URL("reports/html/", root), new URL("reports/html/", dist), { recursive: true });
-chmodSync(new URL("bin/pullstorm.js", dist), 0o755);

@@ -74,11 +74,11 @@ describe("the packed package, installed in a fresh project", () => {
       types: "./dist/index.d.ts",
       default: "./dist/index.js",
     });
-    expect(manifest.bin).toEqual({ pullstorm: "dist/bin/pullstorm.js" });
+    expect(manifest.bin).toEqual({ pullstorm: "bin/pullstorm.js" });
     const top = readdirSync(installed).sort();
-    expect(top).toEqual(["README.md", "dist", "package.json", "scenarios"]);
+    expect(top).toEqual(["README.md", "bin", "dist", "package.json", "scenarios"]);
     expect(readdirSync(join(installed, "dist"))).toEqual(
-      expect.arrayContaining(["index.js", "index.d.ts", "bin", "cli"]),
+      expect.arrayContaining(["index.js", "index.d.ts", "cli"]),
     );
     expect(readdirSync(join(installed, "scenarios"))).toEqual(
       expect.arrayContaining(["ci-fan-out.yaml", "scenario.schema.json"]),
