@@ -90,6 +90,11 @@ describe("the packed package, installed in a fresh project", () => {
     ]);
     const files = readdirSync(installed, { recursive: true }) as string[];
     expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
+    // Declarations import each other as `.js`, which every TypeScript resolves.
+    const tsImports = files
+      .filter((f) => f.endsWith(".d.ts"))
+      .filter((f) => /(["'])\.{1,2}\/[^"']*\.ts\1/.test(readFileSync(join(installed, f), "utf8")));
+    expect(tsImports).toEqual([]);
   });
 
   // `--no`: never fetch a "pullstorm" from the registry should the local one be missing.
