@@ -267,14 +267,12 @@ export function registryCommand(program: Command): void {
         );
         // SIGTERM (docker stop, npm run serve: the scripts `exec` node so npm's forwarded
         // signal reaches it) or SIGINT: close the listener and every connection, then the
-        // store. Should that stall (an unreachable Redis), exit anyway after 5 s; a
-        // second signal exits at once.
+        // store. Should that stall (an unreachable Redis), exit anyway after 5 s. A
+        // repeated signal changes nothing: Ctrl-C under `npm run serve` arrives twice,
+        // from the terminal and forwarded by npm.
         let stopping = false;
         const stop = (signal: string) => {
-          if (stopping) {
-            logger.warn({ signal }, "second signal: exiting now");
-            process.exit(1);
-          }
+          if (stopping) return;
           stopping = true;
           logger.info({ signal }, "stopping");
           setTimeout(() => {

@@ -228,9 +228,14 @@ function alive(pid: number): boolean {
 }
 
 describe.concurrent("npm run serve", () => {
-  it.each(["SIGTERM", "SIGINT"] as const)(
-    "stops when npm gets %s, leaving no registry behind",
-    async (signal) => {
+  it.each([
+    { signal: "SIGTERM", to: "npm" },
+    { signal: "SIGINT", to: "npm" },
+    // Ctrl-C in a terminal: the whole foreground group, and npm forwards it once more.
+    { signal: "SIGINT", to: "group" },
+  ] as const)(
+    "stops when $to gets $signal, leaving no registry behind",
+    async ({ signal, to }) => {
       // Its own process group, so that whatever is left can be killed at the end.
       const npm: ChildProcess = spawn(
         "npm",
@@ -259,7 +264,8 @@ describe.concurrent("npm run serve", () => {
         expect(registryPid).not.toBe(npm.pid);
         expect((await fetch(`${url}/v2/`)).status).toBe(401);
 
-        npm.kill(signal);
+        if (to === "npm") npm.kill(signal);
+        else process.kill(-(npm.pid as number), signal);
         const code = await Promise.race([
           exited,
           new Promise<"late">((r) => setTimeout(() => r("late"), 5_000)),
