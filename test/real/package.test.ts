@@ -126,6 +126,26 @@ describe("the packed package, installed in a fresh project", () => {
     expect(readFileSync(join(out, "report.html"), "utf8")).toContain("uPlot");
   });
 
+  it("k6 export bundles the compiled client (esbuild over dist/)", async () => {
+    const script = join(work, "k6.js");
+    const res = await runCommand(
+      "npx",
+      [
+        "--no",
+        "--",
+        "pullstorm",
+        "k6",
+        "export",
+        "node_modules/pullstorm/scenarios/ci-fan-out.yaml",
+      ].concat(["--design", "fewer-at-once", "--output", script]),
+      { cwd: project, env: ENV, timeoutMs: 60_000 },
+    );
+    expect(res.status, res.stderr + res.stdout).toBe(0);
+    const code = readFileSync(script, "utf8");
+    expect(code).toMatch(/from ["']k6\/http["']/);
+    expect(code).not.toMatch(/from ["']node:/);
+  });
+
   it('import { startFakeRegistry } from "pullstorm" serves /v2/ on loopback', async () => {
     writeFileSync(
       join(project, "use.mjs"),
