@@ -27,10 +27,16 @@ function oldNode(): { node?: string; reason: string } {
     : major > 22 || (major === 22 && minor >= 18)
       ? `${node} is Node ${version}, not older than 22.18 (set PULLSTORM_OLD_NODE)`
       : "";
-  if (reason && REQUIRE_TOOLS) throw new Error(`PULLSTORM_REQUIRE_TOOLS=1 but ${reason}`);
   return reason ? { reason } : { node, reason };
 }
 const OLD = oldNode();
+/** Locally a missing old Node skips its tests; in CI (PULLSTORM_REQUIRE_TOOLS=1) it fails them. */
+const NO_OLD_NODE = !OLD.node && !REQUIRE_TOOLS;
+const OLD_SKIPPED = NO_OLD_NODE ? ` (skipped: ${OLD.reason})` : "";
+function needOldNode(): string {
+  if (!OLD.node) throw new Error(`PULLSTORM_REQUIRE_TOOLS=1 but ${OLD.reason}`);
+  return OLD.node;
+}
 
 describe("the packed package, installed in a fresh project", () => {
   let work: string;
@@ -42,7 +48,8 @@ describe("the packed package, installed in a fresh project", () => {
     project = join(work, "project");
     mkdirSync(packed);
     mkdirSync(project);
-    // prepack builds dist/ (gitignored) in this checkout; nothing here runs it.
+    // prepack builds dist/ (gitignored) in this checkout, where nothing runs it
+    // (bin/pullstorm.js runs the sources there).
     const pack = await runCommand("npm", ["pack", "--pack-destination", packed, ...NPM_QUIET], {
       cwd: ROOT,
       env: ENV,
@@ -212,25 +219,21 @@ describe("the packed package, installed in a fresh project", () => {
     expect(res.status, res.stdout + res.stderr).toBe(0);
   });
 
-  it.skipIf(!OLD.node)(`an old Node gets one line and exit 2 ${OLD.reason}`, async () => {
+  it.skipIf(NO_OLD_NODE)(`an old Node gets one line and exit 2${OLD_SKIPPED}`, async () => {
     const bin = join(project, "node_modules", ".bin", "pullstorm");
-    const res = await runCommand(OLD.node as string, [bin, "--help"], { timeoutMs: 30_000 });
+    const res = await runCommand(needOldNode(), [bin, "--help"], { timeoutMs: 30_000 });
     expect(res.stderr).toMatch(OLD_NODE_MESSAGE);
     expect(res.stdout).toBe("");
     expect(res.status).toBe(2);
   });
 });
 
-it.skipIf(!OLD.node)(
-  `bin/pullstorm.js in the repository: an old Node gets one line and exit 2 ${OLD.reason}`,
+it.skipIf(NO_OLD_NODE)(
+  `bin/pullstorm.js in the repository: an old Node gets one line and exit 2${OLD_SKIPPED}`,
   async () => {
-    const res = await runCommand(
-      OLD.node as string,
-      [join(ROOT, "bin", "pullstorm.js"), "--help"],
-      {
-        timeoutMs: 30_000,
-      },
-    );
+    const res = await runCommand(needOldNode(), [join(ROOT, "bin", "pullstorm.js"), "--help"], {
+      timeoutMs: 30_000,
+    });
     expect(res.stderr).toMatch(OLD_NODE_MESSAGE);
     expect(res.stdout).toBe("");
     expect(res.status).toBe(2);
