@@ -1,18 +1,29 @@
 # pullstorm as a container, for hosts with a Docker engine (see docker-compose.yml):
 # the fake registry by default, or any pullstorm command (the compose runner runs a scenario).
+# The image holds the published package, not the source tree: the first stage packs it
+# (`npm pack`, whose prepack compiles dist/ with tsc), the second installs that tarball.
+
+FROM node:24-slim AS pack
+WORKDIR /src
+COPY package.json package-lock.json ./
+# Every dependency, typescript included, without install scripts: the `node` devDependency
+# (the repository's own Node for npm scripts) then links no binary, and the image's Node (24)
+# runs the build.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY . .
+RUN npm pack --pack-destination /pack && mv /pack/pullstorm-*.tgz /pack/pullstorm.tgz
+
 FROM node:24-slim
 WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts
-COPY index.ts ./
-COPY bin ./bin
-COPY cli ./cli
-COPY fake-registry ./fake-registry
-COPY simulator ./simulator
-COPY check-mirror ./check-mirror
-COPY reports ./reports
-COPY scenarios ./scenarios
+COPY --from=pack /pack/pullstorm.tgz /tmp/pullstorm.tgz
+# The tarball's files, then its production dependencies at the versions package-lock.json pins.
+COPY package-lock.json ./
+RUN tar -xzf /tmp/pullstorm.tgz --strip-components=1 -C /app && rm /tmp/pullstorm.tgz \
+  && npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# Scenario files the compose runner plays (data, not part of the package).
 COPY docs/examples ./docs/examples
 EXPOSE 5000
+# node is PID 1: `registry serve` (like `run`) handles SIGTERM and SIGINT itself, so
+# `docker stop` and Ctrl-C stop it at once (PID 1 gets no default signal action).
 ENTRYPOINT ["node", "bin/pullstorm.js"]
 CMD ["registry", "serve", "--host", "0.0.0.0", "--port", "5000"]

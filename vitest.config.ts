@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -39,6 +40,13 @@ const ALONE = [
 ];
 
 export default defineConfig({
+  // `import … from "pullstorm"` (docs/examples) means the sources here: the
+  // package's exports point at dist/, which only `npm run build` makes.
+  resolve: {
+    alias: [
+      { find: /^pullstorm$/, replacement: fileURLToPath(new URL("./index.ts", import.meta.url)) },
+    ],
+  },
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -349,11 +349,20 @@ export function registryCommand(program: Command): void {
         process.stdout.write(
           `pullstorm registry listening on ${running.url} (seed ${flags.seed}, ${core.catalog.size} images, auth ${flags.auth ? `on, service ${flags.service}` : "off"}, policy ${core.policy.preset}${flags.timeScale !== 1 ? `, time x${flags.timeScale}` : ""}${flags.store.kind === "redis" ? `, quotas in ${flags.store.url} fail-${flags.storeFailure}` : ""})\n`,
         );
+        // SIGTERM (docker stop, npm run serve: the scripts `exec` node so npm's forwarded
+        // signal reaches it) or SIGINT: close the listener and every connection, then the
+        // store. Should that stall (an unreachable Redis), exit anyway after 5 s. A
+        // repeated signal changes nothing: Ctrl-C under `npm run serve` arrives twice,
+        // from the terminal and forwarded by npm.
         let stopping = false;
         const stop = (signal: string) => {
           if (stopping) return;
           stopping = true;
           logger.info({ signal }, "stopping");
+          setTimeout(() => {
+            logger.warn("still stopping after 5 s: exiting now");
+            process.exit(1);
+          }, 5000).unref();
           running
             .close()
             .then(() => store?.close?.())

@@ -44,7 +44,8 @@ function sources(dir: string): string[] {
   const out: string[] = [];
   for (const name of readdirSync(join(root, dir))) {
     const path = dir ? `${dir}/${name}` : name;
-    if (["node_modules", "test", "docs", ".git", "tools"].includes(name) && !dir) continue;
+    // dist/: the package build, rewritten by test/real/package.test.ts's `npm pack` meanwhile.
+    if (["node_modules", "test", "docs", ".git", "tools", "dist"].includes(name) && !dir) continue;
     if (statSync(join(root, path)).isDirectory()) out.push(...sources(path));
     else if (/\.(ts|js)$/.test(name) && roomOf(path)) out.push(path);
   }

@@ -126,19 +126,27 @@ describe("docker-compose.yml", () => {
     ).toBe(true);
   });
 
-  it("the image it builds runs the CLI from the files compose refers to", () => {
+  it("the image it builds runs the CLI from the packed package and the files compose refers to", () => {
     const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8");
     expect(dockerfile).toMatch(/^FROM node:24/m);
-    expect(dockerfile).toMatch(/RUN npm ci --omit=dev/);
-    // What the services run must be in the image: the runner's scenario, the CLI's sources.
-    const copied = [...dockerfile.matchAll(/^COPY (\S+) /gm)].map((m) => m[1]);
+    // The package as `npm pack` makes it (prepack builds dist/), installed in the last stage
+    // with the lock's production dependencies; not the source tree.
+    expect(dockerfile).toMatch(/^RUN npm ci .*\n.*^RUN npm pack /ms);
+    expect(dockerfile).toMatch(/^COPY --from=pack \S+\.tgz /m);
+    expect(dockerfile).toMatch(/npm ci --omit=dev/);
+    const lastStage = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
+    for (const dir of ["bin", "cli", "fake-registry", "simulator", "reports", "index.ts"])
+      expect(lastStage).not.toMatch(new RegExp(`^COPY ${dir}\\b`, "m"));
+    // What the services run must be in the image: the runner's scenario, the package's bin.
+    const copied = [...lastStage.matchAll(/^COPY (\S+) /gm)].map((m) => m[1]);
     const scenarioFile = services.runner?.command?.[1] ?? "";
     expect(copied.some((c) => c && scenarioFile.startsWith(c))).toBe(true);
-    for (const dir of ["bin", "cli", "fake-registry", "simulator", "reports"])
-      expect(copied).toContain(dir);
     expect(dockerfile).toContain('ENTRYPOINT ["node", "bin/pullstorm.js"]');
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+    expect(pkg.bin.pullstorm).toBe("bin/pullstorm.js");
+    expect(pkg.files).toEqual(expect.arrayContaining(["bin", "dist"]));
     expect(dockerfile).toMatch(/^WORKDIR \/app$/m);
     const ignored = readFileSync(join(root, ".dockerignore"), "utf8").split("\n");
-    expect(ignored).toContain("node_modules");
+    expect(ignored).toEqual(expect.arrayContaining(["node_modules", "dist"]));
   });
 });

@@ -12,8 +12,10 @@ import type { K6Plan } from "./plan.ts";
  * the result is checked once more for any other import left unbundled.
  */
 
-export const K6_ENTRY = fileURLToPath(new URL("./k6-entry.ts", import.meta.url));
-export const PLAYER_ENTRY = fileURLToPath(new URL("./player.ts", import.meta.url));
+// The sources in the repository, the compiled JavaScript (dist/) in the published package.
+const EXT = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+export const K6_ENTRY = fileURLToPath(new URL(`./k6-entry${EXT}`, import.meta.url));
+export const PLAYER_ENTRY = fileURLToPath(new URL(`./player${EXT}`, import.meta.url));
 
 const BUILTINS = new Set(builtinModules);
 const K6_MODULE = /^k6(\/|$)/;
