@@ -95,6 +95,8 @@ describe("the packed package, installed in a fresh project", () => {
       "report.css",
       "report.js",
     ]);
+    // The licence text travels with the package (npm packs LICENSE whatever `files` says).
+    expect(readFileSync(join(installed, "LICENSE"), "utf8")).toContain("Apache License");
     const files = readdirSync(installed, { recursive: true }) as string[];
     expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
     // Declarations import each other as `.js`, which every TypeScript resolves.
