@@ -34,21 +34,23 @@ import type { DesignSummary, Report } from "./summary.ts";
 
 const UPSTREAM = "registry";
 
+/** The layer each refusal reason (the registry's refusal header) belongs to. */
+const REFUSAL_LAYERS: ReadonlyMap<string, BreakLayer> = new Map<string, BreakLayer>([
+  ["quota", "registry-quota"],
+  ["token-quota", "token-service"],
+  ["login-lockout", "login-lockout"],
+  ["abuse", "abuse-limit"],
+  ["edge", "edge"],
+  ["ban", "edge"],
+  ["misleading-denied", "misleading-denied"],
+  ["fault", "fault"],
+]);
+
 /** The layer behind a failed request: the registry's own word when it gave one, else the status. */
 export function layerOf(req: RequestEvent | undefined, pull: PullEvent): BreakLayer {
   if (pull.reason === "qps") return "client-qps";
   if (req?.refusal) {
-    const byRefusal: Record<string, BreakLayer> = {
-      quota: "registry-quota",
-      "token-quota": "token-service",
-      "login-lockout": "login-lockout",
-      abuse: "abuse-limit",
-      edge: "edge",
-      ban: "edge",
-      "misleading-denied": "misleading-denied",
-      fault: "fault",
-    };
-    const layer = byRefusal[req.refusal];
+    const layer = REFUSAL_LAYERS.get(req.refusal);
     if (layer) return req.host === UPSTREAM || req.actor !== "mirror" ? layer : "mirror";
   }
   if (pull.host && pull.host !== UPSTREAM) return "mirror";
@@ -179,16 +181,8 @@ const MIRROR_COUNTER = {
 /** Where a refusal came from, in the layer's words. */
 function refusalLayer(e: RequestEvent): BreakLayer | null {
   if (e.status !== 429 && e.status !== 403 && e.status !== 503) return null;
-  const byRefusal: Record<string, BreakLayer> = {
-    quota: "registry-quota",
-    "token-quota": "token-service",
-    "login-lockout": "login-lockout",
-    abuse: "abuse-limit",
-    edge: "edge",
-    ban: "edge",
-    "misleading-denied": "misleading-denied",
-  };
-  if (e.refusal) return byRefusal[e.refusal] ?? null;
+  // A fault is the scenario's doing, not a limit's.
+  if (e.refusal) return e.refusal === "fault" ? null : (REFUSAL_LAYERS.get(e.refusal) ?? null);
   if (e.status !== 429) return e.status === 403 && e.code === "DENIED" ? "misleading-denied" : null;
   if (e.kind === "token") return "token-service";
   return e.code === "HAP429" ? "abuse-limit" : e.code === "html" ? "edge" : "registry-quota";

@@ -83,7 +83,7 @@ describe("the packed package, installed in a fresh project", () => {
     });
     expect(manifest.bin).toEqual({ pullstorm: "bin/pullstorm.js" });
     const top = readdirSync(installed).sort();
-    expect(top).toEqual(["README.md", "bin", "dist", "package.json", "scenarios"]);
+    expect(top).toEqual(["LICENSE", "README.md", "bin", "dist", "package.json", "scenarios"]);
     expect(readdirSync(join(installed, "dist"))).toEqual(
       expect.arrayContaining(["index.js", "index.d.ts", "cli"]),
     );
