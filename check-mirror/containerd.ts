@@ -46,6 +46,24 @@ export interface PrivateContainerd {
   ): Promise<CommandResult>;
 }
 
+/**
+ * `ctr content fetch` of one linux/amd64 image over plain HTTP, with a
+ * certs.d-style hosts directory: how a node's containerd pulls in the
+ * calibration and fleet runs.
+ */
+export function ctrFetchArgs(hostsDir: string, reference: string): string[] {
+  return [
+    "content",
+    "fetch",
+    "--plain-http",
+    "--hosts-dir",
+    hostsDir,
+    "--platform",
+    "linux/amd64",
+    reference,
+  ];
+}
+
 /** Environment for ctr and containerd: no proxies, no inherited registry settings. */
 export function cleanEnv(home?: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" };

@@ -76,14 +76,9 @@ export class RunFold {
    */
   nearMisses(options: Pick<AnalysisOptions, "nearMissThreshold"> = {}): string[] {
     const threshold = nearMissThresholdOf(this.scenario, options);
-    return this.analyzers
-      .filter((a) => {
-        const verdict = (
-          this.summarizers[this.names.indexOf(a.design.name)] as DesignSummarizer
-        )?.result().verdict;
-        return verdict !== undefined && isNearMiss(verdict, a.peakUse(), threshold);
-      })
-      .map((a) => a.design.name);
+    return [...this.byDesign]
+      .filter(([, f]) => isNearMiss(f.summary.result().verdict, f.analysis.peakUse(), threshold))
+      .map(([name]) => name);
   }
 
   /** report.json and the analysis, once every event is in. */

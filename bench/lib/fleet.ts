@@ -21,7 +21,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PrivateContainerd } from "../../check-mirror/containerd.ts";
+import { ctrFetchArgs, type PrivateContainerd } from "../../check-mirror/containerd.ts";
 import { ScaledClock } from "../../fake-registry/core/clock.ts";
 import { runScenario } from "../../harness/run.ts";
 import type { Verdict } from "../../reports/summary.ts";
@@ -268,16 +268,7 @@ export async function measureCtr(
         for (const image of FLEET_IMAGES) {
           const r = await containerd.ctr(
             `${run}-node-${i + 1}`,
-            [
-              "content",
-              "fetch",
-              "--plain-http",
-              "--hosts-dir",
-              hostsDir,
-              "--platform",
-              "linux/amd64",
-              `${registryHost}/${image}`,
-            ],
+            ctrFetchArgs(hostsDir, `${registryHost}/${image}`),
             options.timeoutMs ?? 120_000,
           );
           if (r.status !== 0) return false;

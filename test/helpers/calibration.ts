@@ -3,9 +3,11 @@
 // simulator's models (fake registry <- MirrorModel <- PullClient), counting
 // what reaches the fake registry by who asked, kind, method, tag or digest and
 // status. docs/calibration.md has the scenarios and what both counted.
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
+import { ctrFetchArgs } from "../../check-mirror/containerd.ts";
 import type { RegistryRequest } from "../../fake-registry/core/types.ts";
 import type { FaultSet } from "../../fake-registry/faults/index.ts";
 import { createHttpServer } from "../../fake-registry/http/server.ts";
@@ -277,16 +279,10 @@ export async function runReal(
     const pull = async (node: string, reference: string, n: number) => {
       if (client === "ctr") {
         if (!env.containerd) throw new Error("containerd is not running");
-        return env.containerd.ctr(`${run}-${node}`, [
-          "content",
-          "fetch",
-          "--plain-http",
-          "--hosts-dir",
-          hostsDir,
-          "--platform",
-          "linux/amd64",
-          `${registryHost}/${reference}`,
-        ]);
+        return env.containerd.ctr(
+          `${run}-${node}`,
+          ctrFetchArgs(hostsDir, `${registryHost}/${reference}`),
+        );
       }
       return runCommand(
         "skopeo",
