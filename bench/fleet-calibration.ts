@@ -104,8 +104,11 @@ const say = (m: FleetMeasurement) => {
   const c = m.clock
     ? ` clock ${m.clock.keptUp ? "kept up" : "FELL BEHIND"} (p99 lag ${m.clock.lagP99SimSeconds} s, requests ${m.clock.requestP99SimSeconds} s)`
     : "";
+  const cpu = m.mirrorCpu
+    ? `; mirror ${m.mirrorCpu.cpuSeconds} s of processor time, ${m.mirrorCpu.msPerRequest} ms per client request`
+    : "";
   console.log(
-    `${m.driver} ${m.nodes} nodes: manifest GET ${m.upstream.manifestGet}, HEAD ${m.upstream.manifestHead}, blob GET ${m.upstream.blobGet}, tokens ${m.upstream.token}, pulls ${m.upstream.pulls}, fallback ${m.upstream.fallback}; ${m.nodesOk}/${m.nodes} nodes ok; load ${m.load.join(" -> ")}; ${m.wallSeconds} s${c}`,
+    `${m.driver} ${m.nodes} nodes: manifest GET ${m.upstream.manifestGet}, HEAD ${m.upstream.manifestHead}, blob GET ${m.upstream.blobGet}, tokens ${m.upstream.token}, pulls ${m.upstream.pulls}, fallback ${m.upstream.fallback}; ${m.nodesOk}/${m.nodes} nodes ok; load ${m.load.join(" -> ")}; ${m.wallSeconds} s${c}${cpu}`,
   );
 };
 
@@ -141,7 +144,7 @@ for (let r = 0; r < mixedRuns; r++)
   for (const design of mixedDesigns) {
     const m = await measureMixed(design, "live");
     console.log(
-      `mixed-fleet ${design} live: ${m.verdict}, upstream manifest GETs ${m.manifestGet}, pulls charged ${m.pulls}, pulls ok ${m.pullsOk}/${m.pullsTotal}; load ${m.load.join(" -> ")}; clock ${m.keptUp ? "kept up" : "FELL BEHIND"}${m.mirrorBackend ? `; mirror ${m.mirrorBackend}` : ""}`,
+      `mixed-fleet ${design} live: ${m.verdict}, upstream manifest GETs ${m.manifestGet}, pulls charged ${m.pulls}, pulls ok ${m.pullsOk}/${m.pullsTotal}; load ${m.load.join(" -> ")}; clock ${m.keptUp ? "kept up" : "FELL BEHIND"}${m.mirrorBackend ? `; mirror ${m.mirrorBackend}` : ""}${m.mirrorCpu ? `, ${m.mirrorCpu.msPerRequest} ms of processor time per client request` : ""}`,
     );
     recorded.mixed.push({ ...m, commit });
     await save();

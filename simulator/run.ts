@@ -413,6 +413,7 @@ async function runDesign(
         transport,
         sim,
         account: mirrorAccount,
+        timed: scenario.network.enabled,
         emit,
       });
       if (live) {

@@ -16,6 +16,7 @@ import {
   type Outcome,
   type Transport,
 } from "../simulator/engine/transport.ts";
+import { type MirrorCapacity, Processors } from "../simulator/mirror/cpu.ts";
 import { type MirrorFlavour, MirrorModel } from "../simulator/mirror/model.ts";
 import type { MirrorEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
 import { faults, INDEX_ACCEPT, quota } from "./helpers/mirror-model.ts";
@@ -79,6 +80,7 @@ function setup(
     credentials?: { user: string; password: string };
     cacheBytes?: number;
     storageLatencyMs?: number;
+    capacity?: MirrorCapacity;
     sim?: Sim;
     /** Each upstream answer takes this long (simulated): an origin far away. Drive requests inside `sim.run()`. */
     upstreamRttMs?: number;
@@ -109,6 +111,8 @@ function setup(
     sim,
     emit: (e) => events.push(e),
     design: "mirror-test",
+    // What the mirror does, not how fast: no processor queue unless a test asks for one.
+    capacity: options.capacity ?? { cores: 1, cpuPerRequestMs: 0 },
     ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
     ...(options.storageLatencyMs !== undefined
       ? { storageLatencyMs: options.storageLatencyMs }
@@ -355,6 +359,57 @@ describe("mirror model: blob misses per flavour", () => {
     // Both Stat upstream; the first streams and stores (2 GETs), the second, arriving during the copy, only streams.
     expect(await concurrent("distribution-2.8")).toEqual({ gets: 3, heads: 2 });
     expect(await concurrent("harbor")).toEqual({ gets: 1, heads: 0 });
+  });
+
+  it("capacity: client requests queue for the mirror's cores, and a request a core reaches late finds the blob stored", async () => {
+    // Two requests for one uncached blob, an origin 50 ms away, each request 200 ms of a core.
+    const run = async (cores: number) => {
+      const sim = new VirtualSim(1, 1_000_000);
+      const m = setup({ sim, upstreamRttMs: 50, capacity: { cores, cpuPerRequestMs: 200 } });
+      const work = (async () => {
+        const digest = await firstLayer(m);
+        const before = m.registry.stats.snapshot();
+        const start = sim.now();
+        const done: number[] = [];
+        const both = await Promise.all(
+          [0, 1].map(async () => {
+            const r = await m.request(`/v2/library/alpine/blobs/${digest}`);
+            done.push(sim.now() - start);
+            return r.status;
+          }),
+        );
+        expect(both).toEqual([200, 200]);
+        const after = m.registry.stats.snapshot();
+        return {
+          gets: count(after, "blob", "GET") - count(before, "blob", "GET"),
+          heads: count(after, "blob", "HEAD") - count(before, "blob", "HEAD"),
+          done,
+        };
+      })();
+      await sim.run();
+      return work;
+    };
+    // Two cores: both are handled at 200 ms and overlap upstream, as without a queue.
+    const two = await run(2);
+    expect({ gets: two.gets, heads: two.heads }).toEqual({ gets: 3, heads: 2 });
+    // One core: the second waits until 400 ms, when the first's copy is stored: served locally.
+    const one = await run(1);
+    expect({ gets: one.gets, heads: one.heads }).toEqual({ gets: 2, heads: 1 });
+    expect(Math.min(...one.done)).toBeGreaterThanOrEqual(200);
+    expect(Math.max(...one.done)).toBeGreaterThanOrEqual(400);
+  });
+
+  it("capacity: first come first served on the core free first; a bad capacity is refused", async () => {
+    const sim = new VirtualSim(1, 1_000_000);
+    const cpu = new Processors(sim, { cores: 2, cpuPerRequestMs: 10 });
+    const finished: number[] = [];
+    const work = Promise.all([0, 1, 2, 3, 4].map(() => cpu.use().then(() => finished.push(sim.now()))));
+    await sim.run();
+    await work;
+    expect(finished).toEqual([10, 10, 20, 20, 30]);
+    expect(() => new Processors(sim, { cores: 0, cpuPerRequestMs: 1 })).toThrow(/whole number of cores/);
+    expect(() => new Processors(sim, { cores: 1.5, cpuPerRequestMs: 1 })).toThrow(/whole number of cores/);
+    expect(() => new Processors(sim, { cores: 1, cpuPerRequestMs: -1 })).toThrow(/0 or more ms/);
   });
 
   it("distribution 2.8: a request whose Stat ends after the copy was stored is served from storage", async () => {

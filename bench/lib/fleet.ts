@@ -18,7 +18,15 @@
  * measures it (`npm run calibrate:fleet`); test/real/fleet-scale.test.ts and mixed-fleet.test.ts hold
  * the model to it.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ctrFetchArgs, type PrivateContainerd } from "../../check-mirror/containerd.ts";
@@ -30,8 +38,9 @@ import { serveTappedRegistry } from "../../simulator/mirror/live.ts";
 import { scenarioRegistry } from "../../simulator/registry-setup.ts";
 import { loadScenario, parseScenario } from "../../simulator/scenario/load.ts";
 import type { Scenario } from "../../simulator/scenario/schema.ts";
+import type { MirrorCapacity } from "../../simulator/mirror/cpu.ts";
 import type { SimEvent } from "../../vocabulary/events.ts";
-import { loadavg } from "./env.ts";
+import { cpuSeconds, loadavg } from "./env.ts";
 import { ROOT, resultsFile } from "./servers.ts";
 
 /** The fleet sizes measured. */
@@ -115,7 +124,84 @@ export interface FleetMeasurement {
   };
   /** Live and model: seconds from the start until the last pod started. */
   lastStartSeconds?: number;
+  /** Live: the real mirror's processor time per client request (the model's `capacity`). */
+  mirrorCpu?: MirrorCpu;
   date: string;
+}
+
+/** The scenario with its mirror's capacity set (the model's; live runs with a real mirror ignore it). */
+function withCapacity(scenario: Scenario, capacity: MirrorCapacity | undefined): Scenario {
+  if (!capacity) return scenario;
+  return {
+    ...scenario,
+    designs: scenario.designs.map((d) =>
+      d.mirror
+        ? {
+            ...d,
+            mirror: {
+              ...d.mirror,
+              capacity: { cores: capacity.cores, cpuPerRequest: capacity.cpuPerRequestMs },
+            },
+          }
+        : d,
+    ),
+  };
+}
+
+/** The processor time a live run's docker-registry used, per request its clients sent it. */
+export interface MirrorCpu {
+  cpuSeconds: number;
+  clientRequests: number;
+  msPerRequest: number;
+}
+
+/**
+ * Follows the processor time of this process's docker-registry children (the
+ * live run's mirror) from /proc, every 50 ms until `stop()`: the mirror is
+ * stopped at the end of the run, so its last reading before that is its total.
+ * Linux only; elsewhere it reads 0.
+ */
+export function watchMirrorCpu(): { stop(): number } {
+  const seen = new Map<number, number>();
+  const sample = () => {
+    let entries: string[];
+    try {
+      entries = readdirSync("/proc");
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+        if (name === "docker-registry" && ppid === process.pid)
+          seen.set(Number(entry), cpuSeconds(Number(entry)));
+      } catch {
+        // the process ended between the listing and the read
+      }
+    }
+  };
+  const timer = setInterval(sample, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return [...seen.values()].reduce((a, b) => a + b, 0);
+    },
+  };
+}
+
+function mirrorCpu(seconds: number, events: Iterable<SimEvent>): MirrorCpu | undefined {
+  let clientRequests = 0;
+  for (const e of events) if (e.type === "request" && e.host === "mirror") clientRequests++;
+  if (seconds <= 0 || clientRequests === 0) return undefined;
+  return {
+    cpuSeconds: seconds,
+    clientRequests,
+    msPerRequest: Math.round((seconds * 1000 * 100) / clientRequests) / 100,
+  };
 }
 
 function emptyCounts(): UpstreamCounts {
@@ -163,14 +249,20 @@ export async function measureEngine(
   nodes: number,
   mode: "live" | "virtual",
   timeScale = FLEET_TIME_SCALE,
+  /** Virtual: the model mirror's capacity instead of the measured default. */
+  capacity?: MirrorCapacity,
 ): Promise<FleetMeasurement> {
-  const scenario = fleetScenario(nodes);
+  if (capacity && mode === "live")
+    throw new Error("a live run measures the real mirror: its capacity is the machine's");
+  const scenario = withCapacity(fleetScenario(nodes), capacity);
   const before = load1();
   const started = performance.now();
+  const cpu = mode === "live" ? watchMirrorCpu() : undefined;
   const { report, events } = await runScenario(scenario, {
     mode,
     ...(mode === "live" ? { timeScale } : {}),
-  });
+  }).finally(() => cpu?.stop());
+  const used = cpu ? mirrorCpu(cpu.stop(), events) : undefined;
   const design = report.designs[0];
   if (!design) throw new Error("the fleet scenario has one design");
   const starts = events.filter((e) => e.type === "start" && e.ok);
@@ -195,6 +287,7 @@ export async function measureEngine(
         }
       : {}),
     lastStartSeconds: Math.max(0, ...starts.map((e) => e.t)),
+    ...(used ? { mirrorCpu: used } : {}),
     date: new Date().toISOString(),
   };
 }
@@ -416,6 +509,8 @@ export interface MixedMeasurement {
   /** Live: report.json's clock, and which mirror served (the mirror design). */
   keptUp: boolean;
   mirrorBackend?: string;
+  /** Live runs of the mirror design: the real mirror's processor time per client request. */
+  mirrorCpu?: MirrorCpu;
   /** The fixture's simulated length and the live time scale when measured: runs of another fixture are not compared. */
   durationSeconds: number;
   timeScale?: number;
@@ -440,12 +535,15 @@ export async function measureMixed(
 ): Promise<MixedMeasurement> {
   const before = load1();
   const scenario = loadScenario(MIXED_FLEET);
-  const { report } = await runScenario(scenario, {
+  const cpu = mode === "live" ? watchMirrorCpu() : undefined;
+  const { report, events } = await runScenario(scenario, {
     mode,
     designs: [design],
-    keepEvents: false,
+    // The mirror's processor time is per request its clients sent it: count them.
+    keepEvents: cpu !== undefined,
     ...(mode === "live" ? { timeScale } : {}),
-  });
+  }).finally(() => cpu?.stop());
+  const used = cpu ? mirrorCpu(cpu.stop(), events) : undefined;
   const d = report.designs.find((x) => x.name === design);
   if (!d) throw new Error(`the mixed fleet has no design ${design}`);
   return {
@@ -458,6 +556,7 @@ export async function measureMixed(
     pullsTotal: d.pulls.total,
     keptUp: report.clock.keptUp,
     ...(d.mirror ? { mirrorBackend: d.mirror.backend } : {}),
+    ...(used ? { mirrorCpu: used } : {}),
     durationSeconds: scenario.duration / 1000,
     ...(mode === "live" ? { timeScale } : {}),
     load: [before, load1()],

@@ -99,6 +99,7 @@ export async function startEndpoints(
         ),
         sim,
         account: mirrorAccount,
+        timed: scenario.network.enabled,
         ...(options.emit ? { emit: options.emit } : {}),
       });
       const served = await serveMirror(

@@ -6,6 +6,7 @@
 
 import { MIRROR_PROXY_SESSIONS } from "../client/runtimes.ts";
 import type { SessionQuirks } from "../client/session.ts";
+import type { MirrorCapacity } from "./cpu.ts";
 
 export type MirrorFlavour = "distribution-2.8" | "distribution-3" | "harbor";
 
@@ -37,8 +38,18 @@ export interface FlavourProfile {
   /** How long cached content lives (ms of simulated time) and from when it is counted. */
   ttlMs: number;
   ttlFrom: "stored" | "last-use";
+  /** The server's processors unless the design gives its own (`mirror.capacity`). */
+  capacity: MirrorCapacity;
   sources: string[];
 }
+
+/**
+ * docker-registry 2.8.2 measured here (bench/mirror-capacity.ts, docs/mirror-model.md
+ * "Capacity"): 3.4-3.9 ms of processor time per client request in cold starts of
+ * 100-180 clients, on a 2-core machine. Distribution 3 and Harbor are assumed
+ * to cost the same (not measured: no binary here).
+ */
+export const MEASURED_CAPACITY: MirrorCapacity = { cores: 2, cpuPerRequestMs: 3.5 };
 
 const WEEK_MS = 7 * 24 * 3_600_000;
 
@@ -54,6 +65,7 @@ const DISTRIBUTION_2_8: FlavourProfile = {
   errors: "wrap-500",
   ttlMs: WEEK_MS,
   ttlFrom: "stored",
+  capacity: MEASURED_CAPACITY,
   sources: [
     "distribution v2.8 registry/proxy (proxytagservice.go, proxymanifeststore.go, proxyblobstore.go, proxyregistry.go)",
     "docker-registry 2.8.2 observed in front of the fake registry (docs/mirror-model.md)",
@@ -80,6 +92,7 @@ export const FLAVOURS: Record<MirrorFlavour, FlavourProfile> = {
     errors: "pass-through",
     ttlMs: WEEK_MS,
     ttlFrom: "last-use",
+    capacity: MEASURED_CAPACITY,
     sources: [
       "goharbor/harbor src/controller/proxy/controller.go (UseLocalManifest: HEAD, local on rate limit; singleflight; proxyBlobSync)",
       "Harbor docs: proxy cache projects drop artifacts not pulled for 7 days",

@@ -10,7 +10,8 @@ import { MirrorModel } from "./model.ts";
 export const MIRROR_EGRESS = "127.0.0.250";
 
 /**
- * The mirror model a design asks for (flavour, cache size, storage latency),
+ * The mirror model a design asks for (flavour, cache size, storage latency,
+ * capacity: the flavour's measured one unless the design gives its own),
  * pulling through `transport`'s "registry" host from the mirror's own address,
  * as its own account when the design gives it one. Every engine builds it here.
  */
@@ -22,6 +23,8 @@ export function mirrorModelFor(
     sim: Sim;
     account: Account | undefined;
     emit?: EventSink;
+    /** The scenario's `network.enabled`: false makes requests instantaneous, the mirror's processors too. */
+    timed: boolean;
   },
 ): MirrorModel {
   const cacheBytes = mirror.cacheSize !== undefined ? parseSize(mirror.cacheSize) : undefined;
@@ -37,6 +40,16 @@ export function mirrorModelFor(
     sim: options.sim,
     ...(typeof cacheBytes === "number" ? { cacheBytes } : {}),
     ...(mirror.storageLatency !== undefined ? { storageLatencyMs: mirror.storageLatency } : {}),
+    ...(!options.timed
+      ? { capacity: { cores: 1, cpuPerRequestMs: 0 } }
+      : mirror.capacity
+        ? {
+            capacity: {
+              cores: mirror.capacity.cores,
+              cpuPerRequestMs: mirror.capacity.cpuPerRequest,
+            },
+          }
+        : {}),
     ...(options.emit ? { emit: options.emit } : {}),
     design: options.design,
   });

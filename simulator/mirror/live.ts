@@ -56,6 +56,7 @@ export async function chooseMirrorBackend(
     mirror.flavour === "harbor" ? "flavour harbor" : "",
     mirror.cacheSize !== undefined ? "cacheSize" : "",
     mirror.storageLatency !== undefined ? "storageLatency" : "",
+    mirror.capacity !== undefined ? "capacity" : "",
   ].filter(Boolean);
   if (modelOnly.length > 0)
     return {

@@ -13,6 +13,7 @@ import { blob } from "./blobs.ts";
 import { BlobStore, ManifestStore } from "./cache.ts";
 import { FLAVOURS, type FlavourProfile, type MirrorFlavour } from "./flavours.ts";
 import { type ManifestPull, manifestByDigest, manifestByTag } from "./manifests.ts";
+import { type MirrorCapacity, Processors } from "./cpu.ts";
 import { invalidDigest, invalidName, other, type Routed } from "./responses.ts";
 import type { MirrorState } from "./state.ts";
 import { tags } from "./tags.ts";
@@ -34,6 +35,8 @@ export interface MirrorModelOptions {
   emit?: EventSink;
   /** The design name events carry. */
   design?: string;
+  /** The server's processors (default: the flavour's, ./flavours.ts). */
+  capacity?: MirrorCapacity;
 }
 
 const API_VERSION = { "docker-distribution-api-version": "registry/2.0" };
@@ -58,6 +61,7 @@ export class MirrorModel implements InProcessHandler {
   private readonly sim: Sim;
   private readonly emit: EventSink | undefined;
   private readonly design: string;
+  private readonly processors: Processors;
 
   constructor(options: MirrorModelOptions) {
     this.flavour = options.flavour;
@@ -79,6 +83,7 @@ export class MirrorModel implements InProcessHandler {
       storing: new Set(),
       flights: new Map(),
     };
+    this.processors = new Processors(options.sim, options.capacity ?? profile.capacity);
     this.upstream = new Upstream({
       target: options.upstream,
       sim: options.sim,
@@ -105,6 +110,7 @@ export class MirrorModel implements InProcessHandler {
     req: RegistryRequest,
     _client: { ip: string },
   ): Promise<{ response: RegistryResponse; kind: EndpointKind }> {
+    await this.processors.use();
     const { kind, served } = await this.dispatch(req);
     Object.assign(served.response.headers, API_VERSION);
     if (served.outcome && this.emit) {

@@ -141,6 +141,18 @@ const mirrorSchema = z
       .optional()
       .describe("blob cache capacity, e.g. 10GB (LRU eviction)"),
     storageLatency: duration.optional().describe("added to every cache read (slow storage)"),
+    capacity: z
+      .object({
+        cores: z.number().int().min(1).max(1024).describe("the mirror server's processors"),
+        cpuPerRequest: duration.describe(
+          "processor time one client request needs, all the mirror does for it included (0: unlimited)",
+        ),
+      })
+      .strict()
+      .optional()
+      .describe(
+        "the mirror server's capacity: client requests queue for its cores (default: docker-registry 2.8.2 as measured, 2 cores x 3.5ms; docs/mirror-model.md, Capacity)",
+      ),
     configuredFor: z
       .union([runtimeSchema, z.array(runtimeSchema).min(1)], {
         error: "a runtime (containerd, dockerd, cri-o) or a non-empty list of them",

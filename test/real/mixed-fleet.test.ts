@@ -69,7 +69,7 @@ describe("the mixed fleet: live with the real mirror and virtual with the model 
   // manifest GETs no more than 25 % outside what they sent (one run against the next differs
   // by more than that: 90..139 for the mirror).
   it.for(["anonymous", "account-per-node", "mirror", "pinned-prepulled"])(
-    "%s: same verdict, upstream manifest GETs within 25 percent of live (mirror: verdict only, issue 12)",
+    "%s: same verdict, upstream manifest GETs within 25 percent of live",
     { timeout: 120_000 },
     async (name, ctx) => {
       if (!tools.available) return ctx.skip(tools.reason);
@@ -82,16 +82,7 @@ describe("the mixed fleet: live with the real mirror and virtual with the model 
       // At least two runs that kept up, recorded or fresh (npm run calibrate:fleet records them).
       expect(live.filter((l) => l.keptUp).length).toBeGreaterThanOrEqual(2);
       const model = await measureMixed(name, "virtual");
-      // The mirror design: the model's excess blob and token traffic (fleet-scale.test.ts)
-      // trips the abuse rule at the mirror's address, and dockerd's fallback adds manifest
-      // GETs (model 384, live 47..153; 161 before the first refusal). Same verdict, but the
-      // count is issue 12 item 3, open (docs/calibration.md "Fleet scale"): only the
-      // verdict is held for it here.
-      const held = mixedDisagreements(model, live).filter(
-        (d) => name !== "mirror" || !d.includes("upstream manifest GETs"),
-      );
-      if (name === "mirror" && held.length < mixedDisagreements(model, live).length)
-        console.warn(`known gap (issue 12): ${mixedDisagreements(model, live).join("; ")}`);
+      const held = mixedDisagreements(model, live);
       expect(
         held,
         `live runs: ${live.map((l) => `${l.verdict} ${l.manifestGet}${l.keptUp ? "" : " (fell behind)"}`).join(", ")}`,
