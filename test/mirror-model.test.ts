@@ -403,12 +403,18 @@ describe("mirror model: blob misses per flavour", () => {
     const sim = new VirtualSim(1, 1_000_000);
     const cpu = new Processors(sim, { cores: 2, cpuPerRequestMs: 10 });
     const finished: number[] = [];
-    const work = Promise.all([0, 1, 2, 3, 4].map(() => cpu.use().then(() => finished.push(sim.now()))));
+    const work = Promise.all(
+      [0, 1, 2, 3, 4].map(() => cpu.use().then(() => finished.push(sim.now()))),
+    );
     await sim.run();
     await work;
     expect(finished).toEqual([10, 10, 20, 20, 30]);
-    expect(() => new Processors(sim, { cores: 0, cpuPerRequestMs: 1 })).toThrow(/whole number of cores/);
-    expect(() => new Processors(sim, { cores: 1.5, cpuPerRequestMs: 1 })).toThrow(/whole number of cores/);
+    expect(() => new Processors(sim, { cores: 0, cpuPerRequestMs: 1 })).toThrow(
+      /whole number of cores/,
+    );
+    expect(() => new Processors(sim, { cores: 1.5, cpuPerRequestMs: 1 })).toThrow(
+      /whole number of cores/,
+    );
     expect(() => new Processors(sim, { cores: 1, cpuPerRequestMs: -1 })).toThrow(/0 or more ms/);
   });
 

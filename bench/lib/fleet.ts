@@ -34,11 +34,11 @@ import { ScaledClock } from "../../fake-registry/core/clock.ts";
 import { runScenario } from "../../harness/run.ts";
 import type { Verdict } from "../../reports/summary.ts";
 import { startProcessMirror } from "../../simulator/mirror/backends.ts";
+import type { MirrorCapacity } from "../../simulator/mirror/cpu.ts";
 import { serveTappedRegistry } from "../../simulator/mirror/live.ts";
 import { scenarioRegistry } from "../../simulator/registry-setup.ts";
 import { loadScenario, parseScenario } from "../../simulator/scenario/load.ts";
 import type { Scenario } from "../../simulator/scenario/schema.ts";
-import type { MirrorCapacity } from "../../simulator/mirror/cpu.ts";
 import type { SimEvent } from "../../vocabulary/events.ts";
 import { cpuSeconds, loadavg } from "./env.ts";
 import { ROOT, resultsFile } from "./servers.ts";
@@ -126,6 +126,12 @@ export interface FleetMeasurement {
   lastStartSeconds?: number;
   /** Live: the real mirror's processor time per client request (the model's `capacity`). */
   mirrorCpu?: MirrorCpu;
+  /**
+   * The network the run had: "scenario" (the scenario's `network:` defaults, the
+   * mirror's upstream leg shaped as the model's is) or "loopback upstream" (runs
+   * recorded before the timing model, 66193d9: the upstream leg as fast as loopback).
+   */
+  network?: "scenario" | "loopback upstream";
   date: string;
 }
 
@@ -288,6 +294,7 @@ export async function measureEngine(
       : {}),
     lastStartSeconds: Math.max(0, ...starts.map((e) => e.t)),
     ...(used ? { mirrorCpu: used } : {}),
+    ...(mode === "live" ? { network: "scenario" as const } : {}),
     date: new Date().toISOString(),
   };
 }
@@ -372,6 +379,8 @@ export async function measureCtr(
     await quiet(() => last);
     return {
       driver: "ctr",
+      // ctr's mirror pulls from the tap unshaped: its upstream is as fast as loopback.
+      network: "loopback upstream",
       nodes,
       // The mirror's start-up ping is not the fleet's: counted from the first pull on, as live runs do not either.
       upstream: tallyUpstream(events),

@@ -76,7 +76,9 @@ describe("fleet scale: the mirror model inside the real mirror's range", () => {
     const runs = [...recorded().filter(trusted), ...(fresh ? [fresh] : [])].filter(
       (r) => r.driver === "live" && r.nodes >= 100 && r.mirrorCpu,
     );
-    expect(runs.length, "live runs at 100+ nodes with the mirror's processor time").toBeGreaterThan(0);
+    expect(runs.length, "live runs at 100+ nodes with the mirror's processor time").toBeGreaterThan(
+      0,
+    );
     const ms = runs.map((r) => r.mirrorCpu?.msPerRequest as number);
     const [lo, hi] = [Math.min(...ms), Math.max(...ms)];
     // The default lies in what the real mirror used, give or take 15 % (a run on a busy
@@ -95,7 +97,9 @@ describe("fleet scale: the mirror model inside the real mirror's range", () => {
     const problems: string[] = [];
     const table: string[] = [];
     for (const capacity of [undefined, ...NEARBY]) {
-      const label = capacity ? `capacity ${capacity.cores} x ${capacity.cpuPerRequestMs} ms` : "measured capacity";
+      const label = capacity
+        ? `capacity ${capacity.cores} x ${capacity.cpuPerRequestMs} ms`
+        : "measured capacity";
       for (const nodes of FLEET_SIZES) {
         // Real is real whichever client drove it: pullstorm's live engine or real ctr processes.
         const real = runs.filter((r) => r.nodes === nodes && r.driver !== "model");
@@ -109,6 +113,22 @@ describe("fleet scale: the mirror model inside the real mirror's range", () => {
       }
     }
     expect(problems, table.join("\n")).toEqual([]);
+    // Against the live runs under the scenario's own network alone (the mirror's upstream
+    // leg shaped as the model's), the model sends less upstream at 150 nodes: printed, not
+    // held (issue 12, docs/calibration.md "Fleet scale").
+    const gaps: string[] = [];
+    for (const nodes of FLEET_SIZES) {
+      const same = runs.filter(
+        (r) => r.nodes === nodes && r.driver === "live" && r.network === "scenario",
+      );
+      if (same.length === 0) continue;
+      const model = await measureEngine(nodes, "virtual");
+      gaps.push(...outsideFleetRange(model, rangeOf(same), HELD));
+    }
+    if (gaps.length > 0)
+      console.warn(
+        `known gap (issue 12): against live runs under the same network only:\n${gaps.join("\n")}`,
+      );
   }, 120_000);
 
   it("without a capacity (every request handled the instant it arrives) the model leaves the real range: the queue is what moved it", async () => {
