@@ -4,12 +4,18 @@
 import { availableParallelism, loadavg } from "node:os";
 import { expect } from "vitest";
 
-/** Why this machine cannot be expected to keep a live clock (more than two runnable processes per core), or undefined. */
+/**
+ * Why this machine cannot be expected to keep a live clock (more than two
+ * runnable processes per core over the last minute or the last five, which
+ * covers a run of a minute or more: the load may have passed by its end), or
+ * undefined.
+ */
 export function overloaded(): string | undefined {
-  const [load = 0] = loadavg();
+  const [one = 0, five = 0] = loadavg();
+  const load = Math.max(one, five);
   const cores = availableParallelism();
   return load > 2 * cores
-    ? `machine overloaded (load average ${load.toFixed(1)} on ${cores} cores)`
+    ? `machine overloaded (load average ${one.toFixed(1)} over 1 min, ${five.toFixed(1)} over 5 min, on ${cores} cores)`
     : undefined;
 }
 
