@@ -44,10 +44,10 @@ export interface FlavourProfile {
 }
 
 /**
- * docker-registry 2.8.2 measured here (bench/mirror-capacity.ts, docs/mirror-model.md
- * "Capacity"): 3.4-3.9 ms of processor time per client request in cold starts of
- * 100-180 clients, on a 2-core machine. Distribution 3 and Harbor are assumed
- * to cost the same (not measured: no binary here).
+ * docker-registry 2.8.2 measured here (`npm run calibrate:fleet` reads its processor
+ * time from /proc, bench/lib/fleet.ts; docs/mirror-model.md "Capacity"): 3.35-4.49 ms
+ * per client request in cold starts of 50-180 clients, on a 2-core machine.
+ * Distribution 3 and Harbor are assumed to cost the same (not measured: no binary here).
  */
 export const MEASURED_CAPACITY: MirrorCapacity = { cores: 2, cpuPerRequestMs: 3.5 };
 
