@@ -54,11 +54,19 @@ export function loadavg(): [number, number, number] {
 
 /** CPU seconds (user + system, all threads) a process has used so far, from /proc/PID/stat. */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return procStat(readFileSync(`/proc/${pid}/stat`, "utf8")).cpuSeconds;
+}
+
+/** The command name, parent and CPU seconds (user + system) in the text of /proc/PID/stat. */
+export function procStat(stat: string): { name: string; ppid: number; cpuSeconds: number } {
   // Fields after the command name (which may hold spaces) start at the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return ticks / 100;
+  const close = stat.lastIndexOf(")");
+  const fields = stat.slice(close + 2).split(" ");
+  return {
+    name: stat.slice(stat.indexOf("(") + 1, close),
+    ppid: Number(fields[1]),
+    cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100,
+  };
 }
 
 /** A process's resident memory now and at its peak, MiB (VmRSS and VmHWM from /proc/PID/status). */

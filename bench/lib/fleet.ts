@@ -40,7 +40,7 @@ import { scenarioRegistry } from "../../simulator/registry-setup.ts";
 import { loadScenario, parseScenario } from "../../simulator/scenario/load.ts";
 import type { Scenario } from "../../simulator/scenario/schema.ts";
 import type { SimEvent } from "../../vocabulary/events.ts";
-import { cpuSeconds, loadavg } from "./env.ts";
+import { loadavg, procStat } from "./env.ts";
 import { ROOT, resultsFile } from "./servers.ts";
 
 /** The fleet sizes measured. */
@@ -179,11 +179,9 @@ export function watchMirrorCpu(): { stop(): number } {
     for (const entry of entries) {
       if (!/^\d+$/.test(entry)) continue;
       try {
-        const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-        if (name === "docker-registry" && ppid === process.pid)
-          seen.set(Number(entry), cpuSeconds(Number(entry)));
+        const stat = procStat(readFileSync(`/proc/${entry}/stat`, "utf8"));
+        if (stat.name === "docker-registry" && stat.ppid === process.pid)
+          seen.set(Number(entry), stat.cpuSeconds);
       } catch {
         // the process ended between the listing and the read
       }
@@ -197,6 +195,24 @@ export function watchMirrorCpu(): { stop(): number } {
       return [...seen.values()].reduce((a, b) => a + b, 0);
     },
   };
+}
+
+/** Runs a scenario; live, with its mirror's processor time watched and divided by its clients' requests. */
+async function runWatched<R extends { events: SimEvent[] }>(
+  mode: "live" | "virtual",
+  run: () => Promise<R>,
+): Promise<R & { used?: MirrorCpu }> {
+  if (mode !== "live") return run();
+  const cpu = watchMirrorCpu();
+  let seconds = 0;
+  let result: R;
+  try {
+    result = await run();
+  } finally {
+    seconds = cpu.stop();
+  }
+  const used = mirrorCpu(seconds, result.events);
+  return used ? { ...result, used } : result;
 }
 
 function mirrorCpu(seconds: number, events: Iterable<SimEvent>): MirrorCpu | undefined {
@@ -263,12 +279,9 @@ export async function measureEngine(
   const scenario = withCapacity(fleetScenario(nodes), capacity);
   const before = load1();
   const started = performance.now();
-  const cpu = mode === "live" ? watchMirrorCpu() : undefined;
-  const { report, events } = await runScenario(scenario, {
-    mode,
-    ...(mode === "live" ? { timeScale } : {}),
-  }).finally(() => cpu?.stop());
-  const used = cpu ? mirrorCpu(cpu.stop(), events) : undefined;
+  const { report, events, used } = await runWatched(mode, () =>
+    runScenario(scenario, { mode, ...(mode === "live" ? { timeScale } : {}) }),
+  );
   const design = report.designs[0];
   if (!design) throw new Error("the fleet scenario has one design");
   const starts = events.filter((e) => e.type === "start" && e.ok);
@@ -544,15 +557,15 @@ export async function measureMixed(
 ): Promise<MixedMeasurement> {
   const before = load1();
   const scenario = loadScenario(MIXED_FLEET);
-  const cpu = mode === "live" ? watchMirrorCpu() : undefined;
-  const { report, events } = await runScenario(scenario, {
-    mode,
-    designs: [design],
-    // The mirror's processor time is per request its clients sent it: count them.
-    keepEvents: cpu !== undefined,
-    ...(mode === "live" ? { timeScale } : {}),
-  }).finally(() => cpu?.stop());
-  const used = cpu ? mirrorCpu(cpu.stop(), events) : undefined;
+  const { report, used } = await runWatched(mode, () =>
+    runScenario(scenario, {
+      mode,
+      designs: [design],
+      // The mirror's processor time is per request its clients sent it: count them.
+      keepEvents: mode === "live",
+      ...(mode === "live" ? { timeScale } : {}),
+    }),
+  );
   const d = report.designs.find((x) => x.name === design);
   if (!d) throw new Error(`the mixed fleet has no design ${design}`);
   return {
