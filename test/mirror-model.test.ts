@@ -16,7 +16,7 @@ import {
   type Outcome,
   type Transport,
 } from "../simulator/engine/transport.ts";
-import { type MirrorCapacity, Processors } from "../simulator/mirror/cpu.ts";
+import { type MirrorCapacity, Processors, UNLIMITED } from "../simulator/mirror/cpu.ts";
 import { type MirrorFlavour, MirrorModel } from "../simulator/mirror/model.ts";
 import type { MirrorEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
 import { faults, INDEX_ACCEPT, quota } from "./helpers/mirror-model.ts";
@@ -112,7 +112,7 @@ function setup(
     emit: (e) => events.push(e),
     design: "mirror-test",
     // What the mirror does, not how fast: no processor queue unless a test asks for one.
-    capacity: options.capacity ?? { cores: 1, cpuPerRequestMs: 0 },
+    capacity: options.capacity ?? UNLIMITED,
     ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
     ...(options.storageLatencyMs !== undefined
       ? { storageLatencyMs: options.storageLatencyMs }

@@ -7,6 +7,9 @@ export interface MirrorCapacity {
   cpuPerRequestMs: number;
 }
 
+/** A server that takes every request the instant it arrives (`network: { enabled: false }`, tests of behaviour). */
+export const UNLIMITED: MirrorCapacity = { cores: 1, cpuPerRequestMs: 0 };
+
 /**
  * A server's processors in simulated time. Every client request needs
  * `cpuPerRequestMs` of one of `cores` processors before the mirror acts on it

@@ -4,6 +4,7 @@ import type { EventSink } from "../../vocabulary/events.ts";
 import type { Sim } from "../engine/sim.ts";
 import type { Transport } from "../engine/transport-types.ts";
 import type { Design } from "../scenario/schema.ts";
+import { UNLIMITED } from "./cpu.ts";
 import { MirrorModel } from "./model.ts";
 
 /** The mirror's own source address: what the origin counts when the mirror pulls anonymously. */
@@ -41,7 +42,7 @@ export function mirrorModelFor(
     ...(typeof cacheBytes === "number" ? { cacheBytes } : {}),
     ...(mirror.storageLatency !== undefined ? { storageLatencyMs: mirror.storageLatency } : {}),
     ...(!options.timed
-      ? { capacity: { cores: 1, cpuPerRequestMs: 0 } }
+      ? { capacity: UNLIMITED }
       : mirror.capacity
         ? {
             capacity: {

@@ -20,7 +20,7 @@ import {
   trusted,
   type UpstreamCounts,
 } from "../../bench/lib/fleet.ts";
-import type { MirrorCapacity } from "../../simulator/mirror/cpu.ts";
+import { type MirrorCapacity, UNLIMITED } from "../../simulator/mirror/cpu.ts";
 import { MEASURED_CAPACITY } from "../../simulator/mirror/flavours.ts";
 import { checkTools } from "../helpers/tools.ts";
 
@@ -136,7 +136,7 @@ describe("fleet scale: the mirror model inside the real mirror's range", () => {
   it("without a capacity (every request handled the instant it arrives) the model leaves the real range: the queue is what moved it", async () => {
     const runs = recorded().filter(trusted);
     const real = runs.filter((r) => r.nodes === 150 && r.driver !== "model");
-    const model = await measureEngine(150, "virtual", undefined, { cores: 1, cpuPerRequestMs: 0 });
+    const model = await measureEngine(150, "virtual", undefined, UNLIMITED);
     expect(outsideFleetRange(model, rangeOf(real), HELD)).not.toEqual([]);
   }, 60_000);
 });
