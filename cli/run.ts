@@ -5,9 +5,10 @@ import { runScenario } from "../harness/run.ts";
 import type { Report } from "../reports/summary.ts";
 import { renderTerminalSummary } from "../reports/terminal.ts";
 import { EventLog, writeRunReports } from "../reports/write.ts";
-import type { DesignProgress } from "../simulator/run.ts";
+import { type DesignProgress, LiveRunTooLong } from "../simulator/run.ts";
 import { readScenario } from "../simulator/scenario/load.ts";
 import { checkTarget } from "../simulator/target.ts";
+import { parseDuration } from "../vocabulary/config/units.ts";
 import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import { exitOnError, UsageError } from "./errors.ts";
 
@@ -18,6 +19,7 @@ interface RunFlags {
   virtual?: boolean;
   target?: string;
   timeScale?: number | "auto";
+  maxWall?: number;
   allowRemote?: boolean;
   maxRps?: number;
   json?: boolean;
@@ -74,6 +76,18 @@ export function runCommand(program: Command): void {
       "auto",
     )
     .option(
+      "--max-wall <duration>",
+      "live with --time-scale auto: refuse (exit 2, nothing run) when the scale this machine keeps up with would make the run longer than this, e.g. 30m, 2h",
+      (v: string) => {
+        const ms = parseDuration(v);
+        if (typeof ms !== "number" || ms <= 0)
+          throw new InvalidArgumentError(
+            `--max-wall ${typeof ms === "number" ? "must be longer than 0" : ms.error}`,
+          );
+        return ms;
+      },
+    )
+    .option(
       "--allow-remote",
       "with --target and --max-rps: allow a target that is not on this machine",
     )
@@ -117,6 +131,10 @@ export function runCommand(program: Command): void {
           });
           if (!check.ok) throw new UsageError(check.reason);
         }
+        if (flags.maxWall !== undefined && (flags.virtual || flags.timeScale !== "auto"))
+          throw new UsageError(
+            `--max-wall bounds the scale --time-scale auto picks; it does not apply to ${flags.virtual ? "--virtual" : `--time-scale ${flags.timeScale}`}`,
+          );
         const out = flags.out ?? join("pullstorm-results", `${scenario.name}-${stamp()}`);
         if (!existsSync(out)) made = out;
         mkdirSync(out, { recursive: true });
@@ -142,6 +160,7 @@ export function runCommand(program: Command): void {
           ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
           ...(flags.design ? { designs: flags.design } : {}),
           ...(timeScale ? { timeScale } : {}),
+          ...(flags.maxWall !== undefined ? { maxWallMs: flags.maxWall } : {}),
           ...(flags.target ? { target: flags.target } : {}),
           ...(flags.maxRps ? { maxRps: flags.maxRps } : {}),
           ...(flags.allowRemote ? { allowRemote: true } : {}),
@@ -191,12 +210,14 @@ export function runCommand(program: Command): void {
         );
         process.exitCode = exitCodeOf(report);
       } catch (error) {
-        // A scenario found bad while setting up (ConfigError) leaves no directory behind.
-        if (error instanceof ConfigError && made) {
+        // A scenario found bad while setting up (ConfigError), or a live run refused
+        // before it started (LiveRunTooLong), leaves no directory behind.
+        const nothingRun = error instanceof ConfigError || error instanceof LiveRunTooLong;
+        if (nothingRun && made) {
           eventsFile?.close();
           rmSync(made, { recursive: true, force: true });
         }
-        exitOnError(error);
+        exitOnError(error instanceof LiveRunTooLong ? new UsageError(error.message) : error);
       }
     });
 }

@@ -2,7 +2,7 @@ import type { Account } from "../fake-registry/auth/users.ts";
 import { ScaledClock } from "../fake-registry/core/clock.ts";
 import { serveRegistry } from "../fake-registry/index.ts";
 import type { Registry } from "../fake-registry/registry/registry.ts";
-import { parseDuration } from "../vocabulary/config/units.ts";
+import { formatDuration, parseDuration } from "../vocabulary/config/units.ts";
 import type { ClockEvent, SimEvent } from "../vocabulary/events.ts";
 import { CiFleet, Desktops } from "./actors/ci.ts";
 import { type ActorContext, egressAddress } from "./actors/common.ts";
@@ -54,6 +54,12 @@ export interface RunOptions {
    * scenario, at which the clock keeps up (simulator/clock.ts).
    */
   timeScale?: number | "auto";
+  /**
+   * Live with `timeScale: "auto"`: the longest wall time the run may take
+   * (default AUTO_MAX_WALL_MS). When the scale this machine keeps up with would
+   * make it longer, the run is refused (LiveRunTooLong) before it starts.
+   */
+  maxWallMs?: number;
   /** Live: an external registry instead of the embedded one (already vetted by the target guard). */
   target?: string;
   /** Cap on the request rate to the target (required for remote targets). */
@@ -74,6 +80,24 @@ export interface DesignProgress {
   pullsFailed: number;
   status429: number;
   done: boolean;
+}
+
+/** `--time-scale auto` refuses a live run that would take longer than this (wall ms) unless told otherwise. */
+export const AUTO_MAX_WALL_MS = 3_600_000;
+
+/**
+ * `--time-scale auto` found that this machine keeps up only at a scale that
+ * would make the live run longer than allowed: nothing was run.
+ */
+export class LiveRunTooLong extends Error {
+  override name = "LiveRunTooLong";
+  readonly choice: TimeScaleChoice;
+  readonly wallMs: number;
+  constructor(message: string, choice: TimeScaleChoice, wallMs: number) {
+    super(message);
+    this.choice = choice;
+    this.wallMs = wallMs;
+  }
 }
 
 /** Live runs default to about a minute of wall time. */
@@ -166,7 +190,7 @@ export interface TimeScaleChoice {
 /** The live run's time scale: the one given, or (auto) the largest this machine keeps up with. */
 export async function resolveTimeScale(
   scenario: Scenario,
-  options: { timeScale?: number | "auto"; signal?: AbortSignal },
+  options: { timeScale?: number | "auto"; maxWallMs?: number; signal?: AbortSignal },
   seed = scenario.seed,
 ): Promise<TimeScaleChoice> {
   const tolerance = clockTolerance(scenario);
@@ -186,11 +210,20 @@ export async function resolveTimeScale(
     ),
     peakWindowSeconds: loadWindowSeconds(tolerance),
   };
-  return {
+  const choice: TimeScaleChoice = {
     ...chooseTimeScale(calibration, tolerance, defaultTimeScale(scenario)),
     chosenBy: "auto",
     calibration,
   };
+  const wallMs = scenario.duration / choice.timeScale;
+  const maxWallMs = options.maxWallMs ?? AUTO_MAX_WALL_MS;
+  if (wallMs > maxWallMs)
+    throw new LiveRunTooLong(
+      `--time-scale auto: this machine keeps up with ${scenario.name} only at x${choice.timeScale}, so the live run would take ${formatDuration(Math.ceil(wallMs / 60_000) * 60_000)} of wall time, more than --max-wall ${formatDuration(maxWallMs)} allows; nothing was run. Run it in simulated time (--virtual), give a scale (--time-scale N: the clock check says if it fell behind), allow longer (--max-wall), or try again when the machine is less busy (${choice.reason})`,
+      choice,
+      wallMs,
+    );
+  return choice;
 }
 
 /**

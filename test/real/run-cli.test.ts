@@ -208,6 +208,32 @@ describe.concurrent("pullstorm run (CLI)", () => {
       }
     }));
 
+  it("auto refuses a live run longer than --max-wall (exit 2, nothing written) and --max-wall without auto", () =>
+    inTempDir("pullstorm-maxwall-", async (dir) => {
+      // node-churn is two simulated hours: at most x120 by default, so at least a minute of wall time.
+      const nodeChurn = join(import.meta.dirname, "..", "..", "scenarios", "node-churn.yaml");
+      const out = join(dir, "out");
+      const res = await pullstorm(["run", nodeChurn, "--max-wall", "5s", "--out", out]);
+      expect(res.status, res.stderr).toBe(2);
+      expect(res.stderr).toMatch(
+        /--time-scale auto: this machine keeps up with node-churn only at x[\d.]+, so the live run would take \d+m of wall time, more than --max-wall 5s allows; nothing was run\. Run it in simulated time \(--virtual\)/,
+      );
+      expect(res.stderr).not.toMatch(/\n\s+at /); // no stack
+      expect(existsSync(out), `${out} left behind`).toBe(false);
+      for (const args of [
+        ["--virtual", "--max-wall", "1h"],
+        ["--time-scale", "10", "--max-wall", "1h"],
+      ]) {
+        const r = await pullstorm(["run", MINI, ...args, "--out", out]);
+        expect(r.status, r.stderr).toBe(2);
+        expect(r.stderr).toMatch(/--max-wall bounds the scale --time-scale auto picks/);
+        expect(existsSync(out)).toBe(false);
+      }
+      const bad = await pullstorm(["run", MINI, "--max-wall", "soon", "--out", out]);
+      expect(bad.status).not.toBe(0);
+      expect(bad.stderr).toMatch(/--max-wall "soon" is not a duration/);
+    }));
+
   it("refuses a remote target before any connection (exit 2)", async () => {
     // What the guard decides is in test/runner.test.ts; here, that the CLI applies it.
     const res = await pullstorm(["run", MINI, "--target", "ftp://127.0.0.1:5000"]);
