@@ -33,6 +33,11 @@ export function writeAtomic(file: string, text: string): void {
   renameSync(`${file}.tmp`, file);
 }
 
+/** report.json's text, byte for byte. */
+export function reportJsonText(report: Report): string {
+  return `${JSON.stringify(report, null, 2)}\n`;
+}
+
 /** Writes the chosen report files of a run into its directory; returns the analysis and the file names. */
 export function writeRunReports(
   dir: string,
@@ -41,7 +46,7 @@ export function writeRunReports(
   formats: readonly FileFormat[] = FORMATS,
 ): string[] {
   const render: Record<FileFormat, () => string> = {
-    json: () => `${JSON.stringify(report, null, 2)}\n`,
+    json: () => reportJsonText(report),
     md: () => renderMarkdown(analysis),
     html: () => renderHtml(analysis),
     junit: () => renderJunit(analysis),

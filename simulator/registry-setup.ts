@@ -64,10 +64,16 @@ export function scenarioPolicy(scenario: Scenario): Policy {
 }
 
 /** The registry a design runs against: the scenario's policy, catalog and faults. */
-export function scenarioRegistry(scenario: Scenario, clock: Clock, seed: number): Registry {
+export function scenarioRegistry(
+  scenario: Scenario,
+  clock: Clock,
+  seed: number,
+  tokenSecret?: string,
+): Registry {
   const catalog = scenarioCatalog(scenario);
   const registry = createRegistry({
     seed,
+    ...(tokenSecret ? { tokenSecret } : {}),
     clock,
     policy: scenarioPolicy(scenario),
     images: catalog.images,

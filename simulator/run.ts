@@ -1,5 +1,6 @@
 import type { Account } from "../fake-registry/auth/users.ts";
 import { ScaledClock } from "../fake-registry/core/clock.ts";
+import type { RegistryRequest } from "../fake-registry/core/types.ts";
 import { serveRegistry } from "../fake-registry/index.ts";
 import type { Registry } from "../fake-registry/registry/registry.ts";
 import { formatDuration, parseDuration } from "../vocabulary/config/units.ts";
@@ -19,6 +20,7 @@ import { networkModel, requestMs } from "./engine/timing.ts";
 import {
   CLIENT_TIMEOUT_MS,
   HttpTransport,
+  type InProcessHandler,
   InProcessTransport,
   type Transport,
 } from "./engine/transport.ts";
@@ -66,6 +68,14 @@ export interface RunOptions {
   maxRps?: number;
   /** Remote targets and external mirrors off this machine are allowed (with maxRps). */
   allowRemote?: boolean;
+  /**
+   * Measurement (bench/virtual-scale.ts): virtual runs call this with every
+   * request the embedded registry core handles, before it handles it, with the
+   * registry clock's time. It must not change the request.
+   */
+  registryTap?: (request: RegistryRequest, client: { ip: string }, registryNowMs: number) => void;
+  /** Measurement: the embedded registry's token secret (default: random per registry). */
+  tokenSecret?: string;
   /** Aborts the run; what was collected is kept and the report marked interrupted. */
   signal?: AbortSignal;
   /** Every event as it happens: the engine's only output (reports fold these). */
@@ -340,7 +350,18 @@ async function runDesign(
     const clock = scaled ?? new SimClock(sim);
     const registry: Registry | undefined = options.target
       ? undefined
-      : scenarioRegistry(scenario, clock, options.seed);
+      : scenarioRegistry(scenario, clock, options.seed, options.tokenSecret);
+    // What the virtual clients and the mirror model reach: the core, tapped when measured.
+    const tap = options.registryTap;
+    const origin: InProcessHandler | undefined =
+      registry && tap
+        ? {
+            handle: (request, client) => {
+              tap(request, client, clock.now());
+              return registry.handle(request, client);
+            },
+          }
+        : registry;
     // Live: the scenario's images are made before the clock starts, so making them
     // (gzip, digests) does not slow the first pulls down.
     if (live && registry) await prewarmImages(registry.catalog, scenario);
@@ -363,7 +384,10 @@ async function runDesign(
       } else hosts.registry = options.target as string;
       transport = new HttpTransport(hosts, httpOptions);
     } else {
-      transport = new InProcessTransport({ registry: shaped(registry as Registry, linkFor) }, sim);
+      transport = new InProcessTransport(
+        { registry: shaped(origin as InProcessHandler, linkFor) },
+        sim,
+      );
     }
 
     // Accounts: none, one shared, or one per actor (created in the registry as actors appear).
@@ -462,7 +486,7 @@ async function runDesign(
       } else {
         transport = new InProcessTransport(
           {
-            registry: shaped(registry as Registry, linkFor),
+            registry: shaped(origin as InProcessHandler, linkFor),
             mirror: shaped(model, () => network.mirror),
           },
           sim,
