@@ -149,6 +149,12 @@ interface Point {
   core: CoreRate | null;
   coreHandleRate: number | null;
   ratio: number | null;
+  /**
+   * The share of the wall time the core's own work would take: requests the
+   * core handled / its rate / wall seconds. Equals `ratio` when every simulated
+   * request reaches the core; lower when a mirror model answers most of them.
+   */
+  coreShare: number | null;
   targets?: { ratio: number; peakRssMiB: number; ratioPass: boolean; rssPass: boolean };
   runs: Run[];
 }
@@ -351,6 +357,8 @@ async function main(): Promise<void> {
           core,
           coreHandleRate: core?.coreHandleRate ?? null,
           ratio,
+          coreShare:
+            top && core ? round(core.handled / core.coreHandleRate / top.wallSeconds, 3) : null,
           ...(nodes === TARGET.nodes && top && ratio !== null
             ? {
                 targets: {
@@ -409,6 +417,7 @@ async function main(): Promise<void> {
       events: p.events,
       coreHandleRate: p.coreHandleRate,
       ratio: p.ratio,
+      coreShare: p.coreShare,
     }));
     process.stdout.write(
       `${JSON.stringify({ results, target: TARGET, file, loadavg: loadavg() })}\n`,
@@ -426,6 +435,7 @@ async function main(): Promise<void> {
     p.simulatedRequestsPerSecond === null ? "-" : fmt(p.simulatedRequestsPerSecond),
     p.coreHandleRate === null ? "-" : fmt(p.coreHandleRate),
     p.ratio === null ? "-" : fmt(p.ratio, 2),
+    p.coreShare === null ? "-" : fmt(p.coreShare, 2),
     p.wallRatio === null ? "-" : `x${fmt(p.wallRatio, 1)}`,
     p.rssRatio === null ? "-" : `x${fmt(p.rssRatio, 1)}`,
     p.targets
@@ -446,6 +456,7 @@ async function main(): Promise<void> {
         "requests/s",
         "core handle()/s",
         "ratio",
+        "core share",
         "wall growth",
         "RSS growth",
         "target",
