@@ -22,8 +22,30 @@ export interface Challenge {
   scope?: string;
 }
 
-/** Parses a Bearer challenge; undefined for other schemes or without a realm. */
+/**
+ * A cache for pure readings of strings that repeat on every request (a path, a
+ * challenge): emptied when full, so it stays small whatever the run's size.
+ */
+function memo<T>(read: (key: string) => T, max = 4096): (key: string) => T {
+  const cache = new Map<string, T>();
+  return (key) => {
+    const hit = cache.get(key);
+    if (hit !== undefined || cache.has(key)) return hit as T;
+    const value = read(key);
+    if (cache.size >= max) cache.clear();
+    cache.set(key, value);
+    return value;
+  };
+}
+
+const bearerChallenge = memo(readBearerChallenge);
+
+/** Parses a Bearer challenge; undefined for other schemes or without a realm. The answer is shared: do not change it. */
 export function parseBearerChallenge(header: string | undefined): Challenge | undefined {
+  return header ? bearerChallenge(header) : undefined;
+}
+
+function readBearerChallenge(header: string | undefined): Challenge | undefined {
   if (!header || !/^bearer\s/i.test(header.trim())) return undefined;
   const params: Record<string, string> = {};
   for (const m of header.matchAll(/([a-zA-Z_]+)="([^"]*)"/g))
@@ -37,7 +59,9 @@ export function parseBearerChallenge(header: string | undefined): Challenge | un
 }
 
 /** What a request path is for (the query, if any, is ignored). */
-export function kindOf(path: string): EndpointKind {
+export const kindOf: (path: string) => EndpointKind = memo(readKind);
+
+function readKind(path: string): EndpointKind {
   const p = decodePath(path.split("?")[0] ?? "/");
   if (p === undefined) return "other";
   if (p === "/token") return "token";
