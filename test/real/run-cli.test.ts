@@ -216,7 +216,7 @@ describe.concurrent("pullstorm run (CLI)", () => {
       const res = await pullstorm(["run", nodeChurn, "--max-wall", "5s", "--out", out]);
       expect(res.status, res.stderr).toBe(2);
       expect(res.stderr).toMatch(
-        /--time-scale auto: this machine keeps up with node-churn only at x[\d.]+, so the live run would take \d+m of wall time, more than --max-wall 5s allows; nothing was run\. Run it in simulated time \(--virtual\)/,
+        /--time-scale auto: this machine keeps up with node-churn only at x[\d.]+, so the live run would take [\d.]+[mhd] of wall time, more than --max-wall 5s allows; nothing was run\. Run it in simulated time \(--virtual\)/,
       );
       expect(res.stderr).not.toMatch(/\n\s+at /); // no stack
       expect(existsSync(out), `${out} left behind`).toBe(false);
