@@ -15,8 +15,11 @@ import type { Sim } from "./engine/sim.ts";
 import type { Scenario } from "./scenario/schema.ts";
 
 /** Registry time for virtual runs: it starts at a fixed instant and follows the simulation. */
+/** Registry time when a virtual run's clock reads 0. */
+export const SIM_START = Date.UTC(2025, 0, 6, 8, 0);
+
 export class SimClock implements Clock {
-  readonly startedAt = Date.UTC(2025, 0, 6, 8, 0);
+  readonly startedAt = SIM_START;
   private readonly sim: Sim;
   constructor(sim: Sim) {
     this.sim = sim;

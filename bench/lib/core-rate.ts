@@ -32,7 +32,7 @@ import { parseArgs } from "node:util";
 import { ManualClock } from "../../fake-registry/core/clock.ts";
 import type { RegistryRequest } from "../../fake-registry/core/types.ts";
 import { kindOf } from "../../simulator/client/wire.ts";
-import { contentOf, SimClock, scenarioRegistry } from "../../simulator/registry-setup.ts";
+import { contentOf, SIM_START, scenarioRegistry } from "../../simulator/registry-setup.ts";
 import { playScenario } from "../../simulator/run.ts";
 import { readScenario } from "../../simulator/scenario/load.ts";
 import type { Scenario } from "../../simulator/scenario/schema.ts";
@@ -109,7 +109,7 @@ async function replay(
   every: number,
   warmTokens: boolean,
 ): Promise<{ seconds: number; timings: Timings }> {
-  const startedAt = new SimClock({ now: () => 0 } as never).startedAt;
+  const startedAt = SIM_START;
   const clock = new ManualClock(startedAt);
   const registry = scenarioRegistry(scenario, clock, seed, SECRET);
   // The sample is one request in `every`: so are its limits, so that it meets them when
