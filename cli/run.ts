@@ -20,10 +20,20 @@ interface RunFlags {
   target?: string;
   timeScale?: number | "auto";
   maxWall?: number;
+  jobs?: number;
   allowRemote?: boolean;
   maxRps?: number;
   json?: boolean;
   nearMiss?: number;
+}
+
+function positiveInteger(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${name} must be a whole number of at least 1`);
+    return n;
+  };
 }
 
 function positiveNumber(name: string) {
@@ -88,6 +98,11 @@ export function runCommand(program: Command): void {
       },
     )
     .option(
+      "--jobs <n>",
+      "--virtual: how many designs play at once, on worker threads (default 1: one after the other); events.jsonl and the reports are the same byte for byte",
+      positiveInteger("--jobs"),
+    )
+    .option(
       "--allow-remote",
       "with --target and --max-rps: allow a target that is not on this machine",
     )
@@ -131,6 +146,10 @@ export function runCommand(program: Command): void {
           });
           if (!check.ok) throw new UsageError(check.reason);
         }
+        if (flags.jobs !== undefined && !flags.virtual)
+          throw new UsageError(
+            "--jobs applies to --virtual runs (live designs already run side by side)",
+          );
         if (flags.maxWall !== undefined && (flags.virtual || flags.timeScale !== "auto"))
           throw new UsageError(
             `--max-wall bounds the scale --time-scale auto picks; it does not apply to ${flags.virtual ? "--virtual" : `--time-scale ${flags.timeScale}`}`,
@@ -161,6 +180,7 @@ export function runCommand(program: Command): void {
           ...(flags.design ? { designs: flags.design } : {}),
           ...(timeScale ? { timeScale } : {}),
           ...(flags.maxWall !== undefined ? { maxWallMs: flags.maxWall } : {}),
+          ...(flags.jobs !== undefined ? { jobs: flags.jobs } : {}),
           ...(flags.target ? { target: flags.target } : {}),
           ...(flags.maxRps ? { maxRps: flags.maxRps } : {}),
           ...(flags.allowRemote ? { allowRemote: true } : {}),

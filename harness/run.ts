@@ -6,10 +6,11 @@
  */
 import type { Analysis, LoadBreak, RunReport } from "../reports/analysis-types.ts";
 import { RunFold } from "../reports/fold.ts";
-import { playScenario, type RunOptions } from "../simulator/run.ts";
+import type { RunOptions } from "../simulator/run.ts";
 import type { Scenario } from "../simulator/scenario/schema.ts";
 import type { SimEvent } from "../vocabulary/events.ts";
 import { nearMissLoadBreak } from "./breakpoint.ts";
+import { playDesigns } from "./parallel.ts";
 
 export interface HarnessOptions extends RunOptions {
   /**
@@ -25,6 +26,11 @@ export interface HarnessOptions extends RunOptions {
    * that design, `nearMissLoadBreak`); default true. Not after an interrupt.
    */
   loadBreakpoints?: boolean;
+  /**
+   * Virtual: how many designs play at once, on worker threads (harness/parallel.ts;
+   * default 1, one after the other). The events and reports are the same either way.
+   */
+  jobs?: number;
 }
 
 export async function runScenario(
@@ -38,7 +44,7 @@ export async function runScenario(
   const events: SimEvent[] = [];
   const fold = new RunFold(scenario, names);
   let folding = true;
-  const { designs: _designs, ...meta } = await playScenario(scenario, {
+  const { designs: _designs, ...meta } = await playDesigns(scenario, {
     ...options,
     onEvent: (e) => {
       if (keep) events.push(e);
