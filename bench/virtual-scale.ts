@@ -216,7 +216,7 @@ async function runOnce(
     );
     const wallSeconds = (performance.now() - started) / 1000;
     const loadavgAfter = loadavg();
-    const timedOut = result.signal === "SIGKILL";
+    const { timedOut } = result;
     let usage: ChildUsage | undefined;
     try {
       usage = JSON.parse(readFileSync(usageFile, "utf8")) as ChildUsage;

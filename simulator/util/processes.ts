@@ -59,19 +59,25 @@ export interface CommandResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** It ran past `timeoutMs` and was stopped (SIGTERM, then SIGKILL). */
+  timedOut: boolean;
 }
+
+/** After a timeout's SIGTERM, how long a command has to clean up (stop its own children) before SIGKILL. */
+export const TERM_GRACE_MS = 5_000;
 
 /**
  * Runs a command to completion without blocking the event loop (unlike
  * `spawnSync`, which would freeze a fake registry served by this same process).
- * Killed with SIGKILL after `timeoutMs`.
+ * After `timeoutMs` it gets SIGTERM, so that it can stop what it started (a
+ * pullstorm run stops its docker-registry), then SIGKILL TERM_GRACE_MS later.
  */
 export function runCommand(
   command: string,
   args: string[],
-  options: SpawnOptions & { timeoutMs?: number } = {},
+  options: SpawnOptions & { timeoutMs?: number; termGraceMs?: number } = {},
 ): Promise<CommandResult> {
-  const { timeoutMs = 60_000, ...spawnOptions } = options;
+  const { timeoutMs = 60_000, termGraceMs = TERM_GRACE_MS, ...spawnOptions } = options;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], ...spawnOptions });
     let stdout = "";
@@ -82,14 +88,24 @@ export function runCommand(
     child.stderr?.on("data", (d: Buffer) => {
       stderr += d.toString();
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", (error) => {
+    let timedOut = false;
+    let kill: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGTERM");
+      kill = setTimeout(() => child.kill("SIGKILL"), termGraceMs);
+    }, timeoutMs);
+    const done = () => {
       clearTimeout(timer);
+      clearTimeout(kill);
+    };
+    child.on("error", (error) => {
+      done();
       reject(error);
     });
     child.on("close", (status, signal) => {
-      clearTimeout(timer);
-      resolve({ status, signal, stdout, stderr });
+      done();
+      resolve({ status, signal, stdout, stderr, timedOut });
     });
   });
 }
