@@ -4,8 +4,8 @@
  * is given (the bytes events.jsonl will hold), and tells the main thread its
  * progress, then its RunMeta or its error.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
+import { EventLog } from "../reports/write.ts";
 import { playScenario } from "../simulator/run.ts";
 import type { Scenario } from "../simulator/scenario/schema.ts";
 import type { DesignJob, FromWorker, ToWorker } from "./parallel.ts";
@@ -20,16 +20,8 @@ port.on("message", (m: ToWorker) => {
 });
 const post = (m: FromWorker) => port.postMessage(m);
 
-const fd = openSync(job.eventsFile, "w");
-let pending: string[] = [];
-let chars = 0;
-const flush = () => {
-  if (pending.length === 0) return;
-  pending.push("");
-  writeSync(fd, pending.join("\n"));
-  pending = [];
-  chars = 0;
-};
+// events.jsonl's own writer: the same lines, in large synchronous writes.
+const log = new EventLog(job.eventsFile);
 try {
   const meta = await playScenario(job.scenario as Scenario, {
     mode: "virtual",
@@ -37,18 +29,13 @@ try {
     designs: [job.design],
     signal: controller.signal,
     ...(job.tokenSecret ? { tokenSecret: job.tokenSecret } : {}),
-    onEvent: (e) => {
-      const line = JSON.stringify(e);
-      pending.push(line);
-      chars += line.length + 1;
-      if (chars >= 1 << 20) flush();
-    },
+    onEvent: (e) => log.write(e),
     onProgress: (design, status) => post({ type: "progress", design, status }),
   });
-  flush();
+  log.close();
   post({ type: "done", meta });
 } catch (error) {
-  flush();
+  log.close();
   const e = error as Error & { problems?: string[] };
   post({
     type: "error",
@@ -56,6 +43,4 @@ try {
     message: e?.message ?? String(error),
     ...(Array.isArray(e?.problems) ? { problems: e.problems } : {}),
   });
-} finally {
-  closeSync(fd);
 }

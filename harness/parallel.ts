@@ -55,6 +55,9 @@ class DesignThread {
   readonly job: DesignJob;
   private readonly onProgress: RunOptions["onProgress"];
 
+  /** Its worker has answered (done or failed). */
+  finished = false;
+
   constructor(job: DesignJob, onProgress: RunOptions["onProgress"]) {
     this.job = job;
     this.onProgress = onProgress;
@@ -62,7 +65,14 @@ class DesignThread {
       this.settle = { resolve, reject };
     });
     // Observed by whoever awaits it in design order; never an unhandled rejection before that.
-    this.done.catch(() => undefined);
+    this.done.then(
+      () => {
+        this.finished = true;
+      },
+      () => {
+        this.finished = true;
+      },
+    );
   }
 
   start(stopped: boolean): void {
@@ -141,20 +151,11 @@ export async function playDesigns(
   );
   // At most jobs - 1 workers at once, started in design order as earlier ones finish.
   const startNext = () => {
-    const running = threads.filter((t) => t.started).length;
-    const finished = threads.filter((t) => t.started && isSettled.has(t)).length;
+    const running = threads.filter((t) => t.started && !t.finished).length;
     const next = threads.find((t) => !t.started);
-    if (next && running - finished < jobs - 1) next.start(options.signal?.aborted ?? false);
+    if (next && running < jobs - 1) next.start(options.signal?.aborted ?? false);
   };
-  const isSettled = new Set<DesignThread>();
-  for (const t of threads)
-    t.done.then(
-      () => {
-        isSettled.add(t);
-        startNext();
-      },
-      () => isSettled.add(t),
-    );
+  for (const t of threads) t.done.then(startNext, () => undefined);
   const onAbort = () => {
     for (const t of threads) t.stop();
   };

@@ -101,13 +101,6 @@ export const AUTO_MAX_WALL_MS = 3_600_000;
  */
 export class LiveRunTooLong extends Error {
   override name = "LiveRunTooLong";
-  readonly choice: TimeScaleChoice;
-  readonly wallMs: number;
-  constructor(message: string, choice: TimeScaleChoice, wallMs: number) {
-    super(message);
-    this.choice = choice;
-    this.wallMs = wallMs;
-  }
 }
 
 /** Live runs default to about a minute of wall time. */
@@ -230,8 +223,6 @@ export async function resolveTimeScale(
   if (wallMs > maxWallMs)
     throw new LiveRunTooLong(
       `--time-scale auto: this machine keeps up with ${scenario.name} only at x${choice.timeScale}, so the live run would take ${formatDuration(Math.ceil(wallMs / 60_000) * 60_000)} of wall time, more than --max-wall ${formatDuration(maxWallMs)} allows; nothing was run. Run it in simulated time (--virtual), give a scale (--time-scale N: the clock check says if it fell behind), allow longer (--max-wall), or try again when the machine is less busy (${choice.reason})`,
-      choice,
-      wallMs,
     );
   return choice;
 }
