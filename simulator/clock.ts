@@ -158,7 +158,8 @@ export function autoTimeScale(
   // A round number: two significant digits.
   const digits = 10 ** (Math.floor(Math.log10(fits)) - 1);
   return {
-    timeScale: Math.max(1, Math.floor(fits / digits) * digits),
+    // toPrecision: 71 x 0.1 is 7.1000000000000005 in floating point, and the summary said so.
+    timeScale: Math.max(1, Number((Math.floor(fits / digits) * digits).toPrecision(2))),
     limitedBy: fitsLoad < fitsLatency ? "load" : "machine",
   };
 }

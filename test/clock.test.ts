@@ -94,6 +94,8 @@ describe("the keptUp rule", () => {
       limitedBy: "machine",
     });
     expect(autoTimeScale({ lagP99Ms: 900, requestP99Ms: 5 }, tol, 120).timeScale).toBe(1);
+    // Two significant digits, exactly: x7.15 fits, x7.1 is chosen (not 7.1000000000000005).
+    expect(autoTimeScale({ lagP99Ms: 5, requestP99Ms: 69.93 }, tol, 120).timeScale).toBe(7.1);
     const chosen = chooseTimeScale(
       { seconds: 1.5, lagP99WallMs: 5, requestP99WallMs: 25, requests: 100, msPerRequest: 0.1 },
       tol,
