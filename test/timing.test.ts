@@ -19,6 +19,7 @@ import { InProcessTransport, isNetworkError } from "../simulator/engine/transpor
 import { parseScenario } from "../simulator/scenario/load.ts";
 import { parseBandwidth } from "../vocabulary/config/units.ts";
 import type { SimEvent } from "../vocabulary/events.ts";
+import { nextTurn, pendingTurns } from "../vocabulary/turns.ts";
 
 const MINI = readFileSync(join(import.meta.dirname, "fixtures", "mini-churn.yaml"), "utf8");
 
@@ -145,6 +146,52 @@ describe("time on the wire, virtual", () => {
     await work;
     expect(times.manifest).toBeCloseTo(45 + ((times.manifestBytes ?? 0) / 100_000) * 1000, 6);
     expect(times.blob).toBeCloseTo(45 + (size / 100_000) * 1000, 6);
+  });
+});
+
+describe("the virtual scheduler", () => {
+  it("moves time on only when no request still owes a turn of the event loop, however many it takes", async () => {
+    // One request forks: one branch sleeps (so the request counts as asleep),
+    // the other waits three turns (a token signed, then checked) before it reads the clock.
+    const sim = new VirtualSim(1, 10_000);
+    let seen: number | undefined;
+    const work = sim.trackCall(async () => {
+      await Promise.all([
+        sim.sleep(100),
+        (async () => {
+          for (let i = 0; i < 3; i++) await nextTurn();
+          seen = sim.now();
+        })(),
+      ]);
+    });
+    // An actor whose timer (at 50 ms) is the next thing due.
+    const actor = (async () => {
+      await sim.sleep(50);
+    })();
+    await sim.run();
+    await Promise.all([work, actor]);
+    expect(seen).toBe(0);
+    expect(pendingTurns()).toBe(0);
+  });
+
+  it("runs many timers without a turn of the event loop each: a chain of 10,000 sleeps costs no macrotask", async () => {
+    const sim = new VirtualSim(1, 1e9);
+    let immediates = 0;
+    const actor = sim.trackCall(async () => {
+      for (let i = 0; i < 10_000; i++) await sim.sleep(1);
+    });
+    const counter = (async () => {
+      // counts the turns the run takes: each is at least one pass of the check phase
+      for (;;) {
+        await new Promise<void>((r) => setImmediate(r));
+        immediates++;
+        if (sim.stopped) break;
+      }
+    })();
+    await sim.run();
+    await Promise.all([actor, counter]);
+    expect(sim.now()).toBe(10_000);
+    expect(immediates).toBeLessThan(100);
   });
 });
 

@@ -1,6 +1,7 @@
 import { createHmac, createSecretKey, type KeyObject, randomBytes, randomUUID } from "node:crypto";
 import type * as Jose from "jose";
 import { LRUCache } from "lru-cache";
+import { nextTurn } from "../../vocabulary/turns.ts";
 import type { Access } from "./scope.ts";
 
 /** What a verified token says about its bearer. */
@@ -194,9 +195,6 @@ interface CachedToken {
 function signatureOf(token: string): string {
   return token.slice(token.lastIndexOf(".") + 1);
 }
-
-/** Resolves on the next turn of the event loop (where a WebCrypto job's answer used to arrive). */
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** base64url of `{"alg":"HS256","typ":"JWT"}`, the protected header of every token. */
 const HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");

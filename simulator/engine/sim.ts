@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { mulberry32 } from "../../vocabulary/random.ts";
+import { pendingTurns } from "../../vocabulary/turns.ts";
 
 /**
  * Simulated time for actors. Actors are ordinary async code that `await
@@ -84,7 +85,15 @@ function less(x: Timer, y: Timer): boolean {
   return x.at < y.at || (x.at === y.at && x.seq < y.seq);
 }
 
+/** Resolves on the next turn of the event loop, after whatever is due there (a token's turn). */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Resolves, within this turn of the event loop, once every microtask queued
+ * before and after it has run: Node runs process.nextTick callbacks only when
+ * the microtask queue is empty. The simulator queues none of its own.
+ */
+const drained = () => new Promise<void>((resolve) => process.nextTick(resolve));
 
 /** Discrete-event time: `run()` advances from timer to timer until `endMs` or until nothing is left. */
 export class VirtualSim implements Sim {
@@ -188,11 +197,15 @@ export class VirtualSim implements Sim {
     this.aborted = true;
   }
 
-  /** Lets continuations run until no request is in flight. */
+  /**
+   * Lets continuations run until every tracked request is asleep: the
+   * microtasks first (no turn of the event loop needed when nothing else is
+   * due, the common case: a timer wakes a request that goes on to its next
+   * sleep), then turns of the loop while a request waits for one.
+   */
   private async quiesce(): Promise<void> {
-    await settle();
-    while (this.inflight > this.trackedSleepers) await settle();
-    await settle();
+    await drained();
+    while (this.inflight > this.trackedSleepers || pendingTurns() > 0) await settle();
   }
 }
 
