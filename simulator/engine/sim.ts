@@ -95,6 +95,9 @@ const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
  */
 const drained = () => new Promise<void>((resolve) => process.nextTick(resolve));
 
+/** The scheduler takes a turn of the event loop at least once per this many timers. */
+const TURN_EVERY = 64;
+
 /** Discrete-event time: `run()` advances from timer to timer until `endMs` or until nothing is left. */
 export class VirtualSim implements Sim {
   private current = 0;
@@ -106,6 +109,8 @@ export class VirtualSim implements Sim {
   private readonly timers = new TimerHeap();
   private done = false;
   private aborted = false;
+  /** Quiesces so far: every TURN_EVERY-th takes a whole turn of the event loop. */
+  private drains = 0;
   readonly random: () => number;
   private readonly endMs: number;
 
@@ -204,7 +209,11 @@ export class VirtualSim implements Sim {
    * sleep), then turns of the loop while a request waits for one.
    */
   private async quiesce(): Promise<void> {
-    await drained();
+    // Every so often a whole turn, so the process still hears a signal (SIGINT
+    // stops a run) and a worker's messages between timers; where the turn
+    // falls changes nothing simulated.
+    if (++this.drains % TURN_EVERY === 0) await settle();
+    else await drained();
     while (this.inflight > this.trackedSleepers || pendingTurns() > 0) await settle();
   }
 }
