@@ -9,6 +9,7 @@ import type { Registry } from "../fake-registry/registry/registry.ts";
 import { ContentStore } from "../simulator/client/content-store.ts";
 import { PullClient } from "../simulator/client/pull-client.ts";
 import { RUNTIMES } from "../simulator/client/runtimes.ts";
+import { tokenRequest } from "../simulator/client/wire.ts";
 import { VirtualSim } from "../simulator/engine/sim.ts";
 import { InProcessTransport } from "../simulator/engine/transport.ts";
 import type { SimEvent } from "../vocabulary/events.ts";
@@ -195,5 +196,43 @@ describe("pull client", () => {
     expect(
       requests.some((e) => e.type === "request" && e.kind === "token" && e.status === 200),
     ).toBe(true);
+  });
+});
+
+describe("the token request", () => {
+  const challenge = {
+    realm: "http://registry.test/token?foo=1",
+    service: "registry.docker.io",
+    scope: "repository:library/alpine:pull",
+  };
+  const ci = { user: "ci", password: "pw" };
+
+  it("is what each client sends: containerd's service and scope; distribution's proxy its sorted query with the account", () => {
+    expect(tokenRequest(challenge, undefined, ci, "client")).toEqual({
+      path: "/token?service=registry.docker.io&scope=repository%3Alibrary%2Falpine%3Apull",
+      headers: { authorization: `Basic ${Buffer.from("ci:pw").toString("base64")}` },
+    });
+    expect(
+      tokenRequest({ ...challenge, scope: undefined }, "repository:x:pull", undefined, "proxy"),
+    ).toEqual({
+      path: "/token?foo=1&scope=repository%3Ax%3Apull&service=registry.docker.io",
+      headers: {},
+    });
+    expect(tokenRequest(challenge, undefined, ci, "proxy")?.path).toBe(
+      "/token?account=ci&foo=1&scope=repository%3Alibrary%2Falpine%3Apull&service=registry.docker.io",
+    );
+  });
+
+  it("is read once per challenge, scope and account (the same answer again), never another account's", () => {
+    const a = tokenRequest(challenge, undefined, ci, "client");
+    expect(tokenRequest({ ...challenge }, undefined, { ...ci }, "client")).toBe(a);
+    const other = tokenRequest(challenge, undefined, { user: "ci", password: "other" }, "client");
+    expect(other).not.toBe(a);
+    expect(other?.headers.authorization).toBe(
+      `Basic ${Buffer.from("ci:other").toString("base64")}`,
+    );
+    expect(tokenRequest(challenge, undefined, undefined, "client")?.headers).toEqual({});
+    expect(tokenRequest(challenge, undefined, ci, "proxy")).not.toBe(a);
+    expect(tokenRequest({ ...challenge, realm: "::bad" }, undefined, ci, "client")).toBeUndefined();
   });
 });

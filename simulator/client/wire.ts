@@ -24,25 +24,32 @@ export interface Challenge {
 
 /**
  * A cache for pure readings of strings that repeat on every request (a path, a
- * challenge): emptied when full, so it stays small whatever the run's size.
+ * challenge, a token request): emptied when full, so it stays small whatever
+ * the run's size.
  */
-function memo<T>(read: (key: string) => T, max = 4096): (key: string) => T {
-  const cache = new Map<string, T>();
-  return (key) => {
-    const hit = cache.get(key);
-    if (hit !== undefined || cache.has(key)) return hit as T;
+class Memo<T> {
+  private readonly cache = new Map<string, T>();
+  private readonly max: number;
+  constructor(max = 4096) {
+    this.max = max;
+  }
+
+  /** The value for `key`, read by `read(key)` the first time. */
+  get(key: string, read: (key: string) => T): T {
+    const hit = this.cache.get(key);
+    if (hit !== undefined || this.cache.has(key)) return hit as T;
     const value = read(key);
-    if (cache.size >= max) cache.clear();
-    cache.set(key, value);
+    if (this.cache.size >= this.max) this.cache.clear();
+    this.cache.set(key, value);
     return value;
-  };
+  }
 }
 
-const bearerChallenge = memo(readBearerChallenge);
+const challenges = new Memo<Challenge | undefined>();
 
 /** Parses a Bearer challenge; undefined for other schemes or without a realm. The answer is shared: do not change it. */
 export function parseBearerChallenge(header: string | undefined): Challenge | undefined {
-  return header ? bearerChallenge(header) : undefined;
+  return header ? challenges.get(header, readBearerChallenge) : undefined;
 }
 
 function readBearerChallenge(header: string | undefined): Challenge | undefined {
@@ -59,7 +66,11 @@ function readBearerChallenge(header: string | undefined): Challenge | undefined 
 }
 
 /** What a request path is for (the query, if any, is ignored). */
-export const kindOf: (path: string) => EndpointKind = memo(readKind);
+export function kindOf(path: string): EndpointKind {
+  return kinds.get(path, readKind);
+}
+
+const kinds = new Memo<EndpointKind>();
 
 function readKind(path: string): EndpointKind {
   const p = decodePath(path.split("?")[0] ?? "/");
@@ -81,8 +92,25 @@ export interface Credentials {
  */
 export type TokenRequestStyle = "client" | "proxy";
 
-/** The token request for a challenge: the realm's path on the same host, its query, Basic auth with credentials. */
+/**
+ * The token request for a challenge: the realm's path on the same host, its
+ * query, Basic auth with credentials. The answer is shared (the same request
+ * is asked for again on every token fetch): do not change it.
+ */
 export function tokenRequest(
+  challenge: Challenge,
+  scope: string | undefined,
+  credentials: Credentials | undefined,
+  style: TokenRequestStyle,
+): { path: string; headers: Record<string, string> } | undefined {
+  const key = `${style}\n${challenge.realm}\n${challenge.service ?? "\0"}\n${challenge.scope ?? "\0"}\n${scope ?? "\0"}\n${credentials ? `${credentials.user}\n${credentials.password}` : "\0"}`;
+  return tokenRequests.get(key, () => readTokenRequest(challenge, scope, credentials, style));
+}
+
+/** Larger: one entry per account (an account per node is a design). */
+const tokenRequests = new Memo<ReturnType<typeof readTokenRequest>>(16_384);
+
+function readTokenRequest(
   challenge: Challenge,
   scope: string | undefined,
   credentials: Credentials | undefined,
