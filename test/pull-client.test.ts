@@ -218,7 +218,7 @@ describe("the token request", () => {
       path: "/token?foo=1&scope=repository%3Ax%3Apull&service=registry.docker.io",
       headers: {},
     });
-    expect(tokenRequest(challenge, undefined, ci, "proxy")?.path).toBe(
+    expect(tokenRequest(challenge, challenge.scope, ci, "proxy")?.path).toBe(
       "/token?account=ci&foo=1&scope=repository%3Alibrary%2Falpine%3Apull&service=registry.docker.io",
     );
   });
