@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ScaledClock } from "../fake-registry/core/clock.ts";
 import { createHttpServer } from "../fake-registry/http/server.ts";
 import { PRESETS } from "../fake-registry/policy/presets.ts";
+import { refusalResponse } from "../fake-registry/policy/refusal.ts";
+import type { QuotaRule } from "../fake-registry/policy/types.ts";
 import { ipv6Prefix64 } from "../fake-registry/policy/subject.ts";
 import { inProcessRegistry } from "./helpers/inprocess.ts";
 
@@ -649,5 +651,49 @@ describe("scaled clock", () => {
     wall += 60_000; // one wall minute
     expect(clock.now() - start).toBe(6 * H);
     expect(() => new ScaledClock(0)).toThrow(/positive/);
+  });
+});
+
+describe("refusal bodies", () => {
+  const facts = (refusal: QuotaRule["refusal"], key = "ci-bot") => ({
+    identity: { type: "account" as const, key, ip: "127.0.0.9", plan: "personal" },
+    rule: { refusal, retryAfter: true } as unknown as QuotaRule,
+    limit: 200,
+    windowSeconds: 21600,
+    retryAfterSeconds: 30,
+    wallNow: Date.UTC(2026, 11, 4, 12, 0, 0),
+  });
+
+  it("fill every placeholder, leave a body without any as it is, and say when to retry", () => {
+    const text = refusalResponse(
+      facts({
+        type: "text",
+        status: 429,
+        body: "{user} {limit}/{window}s, again in {retryAfter}s ({retryAt}); {user}",
+      }),
+    );
+    expect(text.body).toBe(
+      "ci-bot 200/21600s, again in 30s (Fri, 04 Dec 2026 12:00:30 GMT); ci-bot",
+    );
+    expect(text.headers["retry-after"]).toBe("30");
+    const fixed = refusalResponse(facts({ type: "html", status: 429, body: "<h1>429</h1>" }));
+    expect(fixed.body).toBe("<h1>429</h1>");
+    const oci = refusalResponse(
+      facts({
+        type: "oci",
+        status: 429,
+        code: "TOOMANYREQUESTS",
+        anonymous: "-",
+        account: "as '{user}'",
+      }),
+    );
+    expect(JSON.parse(String(oci.body))).toEqual({
+      errors: [{ code: "TOOMANYREQUESTS", message: "as 'ci-bot'", detail: null }],
+    });
+  });
+
+  it("fill in order: a name that spells a later placeholder is filled too, as before", () => {
+    const r = refusalResponse(facts({ type: "text", status: 429, body: "{user}" }, "x{limit}"));
+    expect(r.body).toBe("x200");
   });
 });

@@ -11,16 +11,22 @@ export interface RefusalFacts {
   wallNow: number;
 }
 
+/** The placeholders a refusal template may name, each with its value. */
+const PLACEHOLDERS: Array<[string, (facts: RefusalFacts) => string]> = [
+  ["{user}", (f) => f.identity.key],
+  ["{limit}", (f) => String(f.limit ?? "")],
+  ["{window}", (f) => String(f.windowSeconds ?? "")],
+  ["{retryAfter}", (f) => String(f.retryAfterSeconds)],
+  ["{retryAt}", (f) => new Date(f.wallNow + f.retryAfterSeconds * 1000).toUTCString()],
+];
+
+/** The template with its placeholders filled in (a template without any, a fixed body, as it is). */
 function fill(template: string, facts: RefusalFacts): string {
-  return template
-    .replaceAll("{user}", facts.identity.key)
-    .replaceAll("{limit}", String(facts.limit ?? ""))
-    .replaceAll("{window}", String(facts.windowSeconds ?? ""))
-    .replaceAll("{retryAfter}", String(facts.retryAfterSeconds))
-    .replaceAll(
-      "{retryAt}",
-      new Date(facts.wallNow + facts.retryAfterSeconds * 1000).toUTCString(),
-    );
+  if (!template.includes("{")) return template;
+  let out = template;
+  for (const [name, value] of PLACEHOLDERS)
+    if (out.includes(name)) out = out.replaceAll(name, value(facts));
+  return out;
 }
 
 /** The response a rule's refusal shape gives: OCI JSON, plain text (HAP429) or an HTML error page. */

@@ -173,6 +173,8 @@ export class VirtualSim implements Sim {
 
   /** Runs `fn` as tracked work: its sleeps are known to the scheduler. */
   trackCall<T>(fn: () => Promise<T>): Promise<T> {
+    // Nested (a mirror's upstream request inside a client's): already tracked, counted once.
+    if (this.tracking.getStore() === true) return fn();
     return this.track(this.tracking.run(true, fn));
   }
 
