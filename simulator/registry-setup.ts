@@ -140,6 +140,6 @@ export function seedStore(
   ref: ImageRef | string,
   content: { digest: string; blobs: string[] },
 ): void {
-  for (const b of content.blobs) store.blobs.add(b);
-  store.images.set(typeof ref === "string" ? ref : formatReference(ref), content.digest);
+  for (const b of content.blobs) store.addBlob(b);
+  store.setImage(typeof ref === "string" ? ref : formatReference(ref), content.digest);
 }

@@ -557,8 +557,8 @@ async function runDesign(
       ))
         seed(desktopTemplate, await warmOf(image));
     const desktops = new Desktops(ctx, (store) => {
-      for (const b of desktopTemplate.blobs) store.blobs.add(b);
-      for (const [k, v] of desktopTemplate.images) store.images.set(k, v);
+      for (const b of desktopTemplate.blobs) store.addBlob(b);
+      for (const [k, v] of desktopTemplate.images) store.setImage(k, v);
     });
 
     // The workload, played on the actors.

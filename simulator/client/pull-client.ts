@@ -208,7 +208,7 @@ export class PullClient {
     const refText = formatReference(ref);
     // A top-level digest enters the store only with everything under it: the image is here.
     if (store.blobs.has(digest)) {
-      store.images.set(refText, digest);
+      store.setImage(refText, digest);
       return { ok: true, digest, cached: true, host };
     }
     if (!top) {
@@ -264,8 +264,8 @@ export class PullClient {
     const failure = await this.fetchBlobs(lane, ref, blobs);
     if (failure)
       return { ok: false, response: failure.response, host: failure.host, stage: "content" };
-    for (const d of [...fetched, ...blobs]) store.blobs.add(d);
-    store.images.set(refText, digest);
+    for (const d of [...fetched, ...blobs]) store.addBlob(d);
+    store.setImage(refText, digest);
     return { ok: true, digest, cached: false, host };
   }
 

@@ -69,8 +69,8 @@ export function actorContext(plan: K6Plan, env: PlayerEnv): ActorContext {
 
 export function seedWarm(store: ContentStore, entries: WarmEntry[]): void {
   for (const { ref, content } of entries) {
-    for (const b of content.blobs) store.blobs.add(b);
-    store.images.set(ref, content.digest);
+    for (const b of content.blobs) store.addBlob(b);
+    store.setImage(ref, content.digest);
   }
 }
 
