@@ -6,8 +6,8 @@ import { ScaledClock } from "../fake-registry/core/clock.ts";
 import { createHttpServer } from "../fake-registry/http/server.ts";
 import { PRESETS } from "../fake-registry/policy/presets.ts";
 import { refusalResponse } from "../fake-registry/policy/refusal.ts";
-import type { QuotaRule } from "../fake-registry/policy/types.ts";
 import { ipv6Prefix64 } from "../fake-registry/policy/subject.ts";
+import type { QuotaRule } from "../fake-registry/policy/types.ts";
 import { inProcessRegistry } from "./helpers/inprocess.ts";
 
 const H = 3_600_000;
