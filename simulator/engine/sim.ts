@@ -85,15 +85,15 @@ function less(x: Timer, y: Timer): boolean {
   return x.at < y.at || (x.at === y.at && x.seq < y.seq);
 }
 
-/** Resolves on the next turn of the event loop, after whatever is due there (a token's turn). */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 /**
- * Resolves, within this turn of the event loop, once every microtask queued
- * before and after it has run: Node runs process.nextTick callbacks only when
- * the microtask queue is empty. The simulator queues none of its own.
+ * Calls `fn` in this turn of the event loop once the microtask queue is
+ * empty: Node runs process.nextTick callbacks when it is, and a callback
+ * queued from a microtask waits for every microtask queued before and after
+ * it (one queued from another nextTick callback would not: it runs first).
  */
-const drained = () => new Promise<void>((resolve) => process.nextTick(resolve));
+function afterMicrotasks(fn: () => void): void {
+  queueMicrotask(() => process.nextTick(fn));
+}
 
 /** The scheduler takes a turn of the event loop at least once per this many timers. */
 const TURN_EVERY = 64;
@@ -109,7 +109,7 @@ export class VirtualSim implements Sim {
   private readonly timers = new TimerHeap();
   private done = false;
   private aborted = false;
-  /** Quiesces so far: every TURN_EVERY-th takes a whole turn of the event loop. */
+  /** Timers woken so far: after every TURN_EVERY-th, a whole turn of the event loop. */
   private drains = 0;
   readonly random: () => number;
   private readonly endMs: number;
@@ -180,23 +180,11 @@ export class VirtualSim implements Sim {
 
   /** Runs until simulated time reaches the end; returns when every actor is idle or the end has passed. */
   async run(): Promise<void> {
-    await this.quiesce();
-    for (;;) {
-      if (this.aborted) break;
-      const next = this.timers.pop();
-      if (!next) break;
-      if (next.at > this.endMs) {
-        this.current = this.endMs;
-        break;
-      }
-      this.current = next.at;
-      next.resolve();
-      await this.quiesce();
-    }
+    await new Promise<void>((finished) => this.advance(finished));
     this.done = true;
     // Wake every sleeper so actors can see `stopped` and finish.
     for (let t = this.timers.pop(); t; t = this.timers.pop()) t.resolve();
-    await this.quiesce();
+    await new Promise<void>((finished) => this.advance(finished, false));
   }
 
   /** Interrupts `run()` at the current simulated time (SIGINT). */
@@ -205,18 +193,34 @@ export class VirtualSim implements Sim {
   }
 
   /**
-   * Lets continuations run until every tracked request is asleep: the
-   * microtasks first (no turn of the event loop needed when nothing else is
-   * due, the common case: a timer wakes a request that goes on to its next
-   * sleep), then turns of the loop while a request waits for one.
+   * The scheduler, as callbacks (no promise or async frame per timer): waits
+   * until every tracked request is asleep, then wakes the next timer and goes
+   * round again once the microtask queue is empty (`afterMicrotasks`): the
+   * woken work has run to its next sleep, with no turn of the event loop
+   * needed when nothing else is due (the common case). While a request waits for a turn (a token's), it takes turns.
+   * Every TURN_EVERY timers it takes one anyway, so the process still hears a
+   * signal (SIGINT stops a run) and a worker's messages; where a turn falls
+   * changes nothing simulated. `timers` false: only wait, wake nothing.
    */
-  private async quiesce(): Promise<void> {
-    // Every so often a whole turn, so the process still hears a signal (SIGINT
-    // stops a run) and a worker's messages between timers; where the turn
-    // falls changes nothing simulated.
-    if (++this.drains % TURN_EVERY === 0) await settle();
-    else await drained();
-    while (this.inflight > this.trackedSleepers || pendingTurns() > 0) await settle();
+  private advance(finished: () => void, timers = true): void {
+    const step = (): void => {
+      if (this.inflight > this.trackedSleepers || pendingTurns() > 0) {
+        setImmediate(step);
+        return;
+      }
+      const next = timers && !this.aborted ? this.timers.pop() : undefined;
+      if (next && next.at <= this.endMs) {
+        this.current = next.at;
+        next.resolve();
+        if (++this.drains % TURN_EVERY === 0) setImmediate(step);
+        else afterMicrotasks(step);
+        return;
+      }
+      if (next) this.current = this.endMs;
+      finished();
+    };
+    // First let whatever is under way reach its sleep.
+    afterMicrotasks(step);
   }
 }
 
