@@ -56,36 +56,43 @@ export function writeRunReports(
 }
 
 /**
- * events.jsonl as a run produces it: one JSON line per event, gathered into
- * large writes made synchronously, so a fast virtual run neither pays for a
- * write per event nor queues the whole file in memory behind a stream.
+ * events.jsonl as a run produces it: one JSON line per event, encoded into a
+ * buffer as it comes and written synchronously whenever the buffer is full,
+ * so a fast virtual run neither pays for a write per event nor queues the
+ * whole file in memory behind a stream, and no event's line outlives its
+ * encoding (the lines of a megabyte no longer wait in an array for a join).
  */
 export class EventLog {
   private fd: number | undefined;
-  private pending: string[] = [];
-  private pendingChars = 0;
-  private readonly flushChars: number;
+  private readonly buffer: Buffer;
+  private used = 0;
 
-  constructor(file: string, options: { flushChars?: number } = {}) {
+  constructor(file: string, options: { bufferBytes?: number } = {}) {
     this.fd = openSync(file, "w");
-    this.flushChars = options.flushChars ?? 1 << 20;
+    this.buffer = Buffer.allocUnsafe(options.bufferBytes ?? 1 << 20);
   }
 
   /** Appends one event; ignored once closed (stragglers of a live run). */
   write(event: SimEvent): void {
     if (this.fd === undefined) return;
     const line = JSON.stringify(event);
-    this.pending.push(line);
-    this.pendingChars += line.length + 1;
-    if (this.pendingChars >= this.flushChars) this.flush();
+    // UTF-8 takes at most 3 bytes per UTF-16 unit, and the newline one more.
+    const most = line.length * 3 + 1;
+    if (this.used + most > this.buffer.length) {
+      this.flush();
+      if (most > this.buffer.length) {
+        writeAll(this.fd, Buffer.from(`${line}\n`));
+        return;
+      }
+    }
+    this.used += this.buffer.write(line, this.used);
+    this.buffer[this.used++] = 0x0a;
   }
 
   private flush(): void {
-    if (this.fd === undefined || this.pending.length === 0) return;
-    this.pending.push("");
-    writeSync(this.fd, this.pending.join("\n"));
-    this.pending = [];
-    this.pendingChars = 0;
+    if (this.fd === undefined || this.used === 0) return;
+    writeAll(this.fd, this.buffer.subarray(0, this.used));
+    this.used = 0;
   }
 
   close(): void {
@@ -93,6 +100,11 @@ export class EventLog {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+/** Writes every byte (a write may take fewer than it is given). */
+function writeAll(fd: number, bytes: Buffer): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
 }
 
 /** Each line of a text file, read in chunks (a large events.jsonl is never held whole). */
