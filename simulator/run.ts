@@ -557,7 +557,7 @@ async function runDesign(
       ))
         seed(desktopTemplate, await warmOf(image));
     const desktops = new Desktops(ctx, (store) => {
-      for (const b of desktopTemplate.blobs) store.addBlob(b);
+      for (const b of desktopTemplate.blobs()) store.addBlob(b);
       for (const [k, v] of desktopTemplate.images) store.setImage(k, v);
     });
 

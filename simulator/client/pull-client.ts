@@ -207,7 +207,7 @@ export class PullClient {
     }
     const refText = formatReference(ref);
     // A top-level digest enters the store only with everything under it: the image is here.
-    if (store.blobs.has(digest)) {
+    if (store.hasBlob(digest)) {
       store.setImage(refText, digest);
       return { ok: true, digest, cached: true, host };
     }
@@ -241,7 +241,7 @@ export class PullClient {
           host,
           stage: "content",
         };
-      if (!store.blobs.has(entry.digest)) {
+      if (!store.hasBlob(entry.digest)) {
         const got = await this.request(
           lane,
           lane.fetch,
@@ -259,7 +259,7 @@ export class PullClient {
       fetched.push(entry.digest);
     }
     const blobs = [manifest.config?.digest, ...(manifest.layers ?? []).map((l) => l.digest)].filter(
-      (d): d is string => Boolean(d) && !store.blobs.has(d as string),
+      (d): d is string => Boolean(d) && !store.hasBlob(d as string),
     );
     const failure = await this.fetchBlobs(lane, ref, blobs);
     if (failure)
