@@ -206,6 +206,9 @@ describe.concurrent("live runs with a real mirror", () => {
     });
     const d = report.designs.find((x) => x.name === "mirrored");
     expect(d?.mirror).toMatchObject({ backend: "model", flavour: "distribution-2.8" });
+    // Ten simulated minutes in 2.5 wall seconds: on a machine too busy to keep that clock
+    // the pulls may not reach the mirror in time, and the run must have said so.
+    if (!keptUpOrSaidSo(report)) return;
     expect(d?.mirror?.misses).toBeGreaterThan(0);
     const text = renderTerminalSummary(analysis, work, { color: false });
     expect(text).toMatch(/mirrored\s+model distribution-2.8/);
