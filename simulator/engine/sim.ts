@@ -110,7 +110,7 @@ export class VirtualSim implements Sim {
   private done = false;
   private aborted = false;
   /** Timers woken so far: after every TURN_EVERY-th, a whole turn of the event loop. */
-  private drains = 0;
+  private woken = 0;
   readonly random: () => number;
   private readonly endMs: number;
 
@@ -197,10 +197,11 @@ export class VirtualSim implements Sim {
    * until every tracked request is asleep, then wakes the next timer and goes
    * round again once the microtask queue is empty (`afterMicrotasks`): the
    * woken work has run to its next sleep, with no turn of the event loop
-   * needed when nothing else is due (the common case). While a request waits for a turn (a token's), it takes turns.
-   * Every TURN_EVERY timers it takes one anyway, so the process still hears a
-   * signal (SIGINT stops a run) and a worker's messages; where a turn falls
-   * changes nothing simulated. `timers` false: only wait, wake nothing.
+   * needed when nothing else is due (the common case). While a request waits
+   * for a turn (a token's), it takes turns. Every TURN_EVERY timers it takes
+   * one anyway, so the process still hears a signal (SIGINT stops a run) and
+   * a worker's messages; where a turn falls changes nothing simulated.
+   * `timers` false: only wait, wake nothing.
    */
   private advance(finished: () => void, timers = true): void {
     const step = (): void => {
@@ -212,7 +213,7 @@ export class VirtualSim implements Sim {
       if (next && next.at <= this.endMs) {
         this.current = next.at;
         next.resolve();
-        if (++this.drains % TURN_EVERY === 0) setImmediate(step);
+        if (++this.woken % TURN_EVERY === 0) setImmediate(step);
         else afterMicrotasks(step);
         return;
       }
