@@ -4,9 +4,10 @@
  * parses about 120 digests out of the manifests it pulls, the same ones every
  * other node parses; a Set of them was a node's largest piece of memory
  * (about 2.4 KiB of hash table, plus its own copies of the strings), and the
- * bitmap over the run's few hundred digests is a few dozen bytes. Grows with
- * the distinct digests the process meets (the catalogs of the scenarios it
- * runs), never with the fleet.
+ * bitmap over the run's few hundred digests is a few dozen bytes. Image
+ * references are kept in the same table, for one copy of each. Grows with the
+ * distinct digests and references the process meets (the catalogs of the
+ * scenarios it runs), never with the fleet.
  */
 const numbers = new Map<string, number>();
 const digests: string[] = [];
@@ -21,15 +22,9 @@ function numberOf(digest: string): number {
   return n;
 }
 
-/** The shared copy of a reference string (the same few dozen on every node). */
-const references = new Map<string, string>();
-
-function shared(ref: string): string {
-  const known = references.get(ref);
-  if (known !== undefined) return known;
-  if (references.size >= 1 << 16) references.clear();
-  references.set(ref, ref);
-  return ref;
+/** The one copy of a string the table holds (a digest, or a reference: the same few dozen on every node). */
+function shared(s: string): string {
+  return digests[numberOf(s)] as string;
 }
 
 const NONE = new Uint32Array(0);
@@ -121,7 +116,7 @@ export class ContentStore {
   setImage(ref: string, digest: string): void {
     const known = this.images.get(ref);
     if (known === digest) return;
-    this.images.set(known === undefined ? shared(ref) : ref, digests[numberOf(digest)] as string);
+    this.images.set(known === undefined ? shared(ref) : ref, shared(digest));
   }
 
   hasImage(ref: string): boolean {
