@@ -5,9 +5,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { CLOCK_CHECK } from "../../reports/clock.ts";
+import type { Report as SummaryReport } from "../../reports/summary.ts";
 import { type ClockedReport, keptUpOrSaidSo } from "../helpers/clock.ts";
 import { inTempDir } from "../helpers/files.ts";
-import { pullstorm } from "../helpers/processes.ts";
+import { pullstorm, startPullstorm, waitFor } from "../helpers/processes.ts";
 
 const MINI = join(import.meta.dirname, "..", "fixtures", "mini-churn.yaml");
 const NODE_CHURN = join(import.meta.dirname, "..", "..", "scenarios", "node-churn.yaml");
@@ -100,5 +102,76 @@ describe("the live clock (CLI)", () => {
         expect(l.status, l.stdout).toBe(0);
       }),
     2_200_000,
+  );
+
+  it(
+    "an interrupted live node-churn: exit 130, designs that hold are incomplete (never breaks), none of their expectations fail, every file written",
+    () =>
+      inTempDir("pullstorm-sigint-", async (out) => {
+        const scenario = join(import.meta.dirname, "..", "..", "scenarios", "node-churn.yaml");
+        // x16: the churn runs from 880 to 2,080 simulated seconds (55 to 130 wall seconds
+        // after the clocks start). Interrupted 110 s after the start line (about 1,760
+        // simulated seconds), inside the churn: pods are pulling when it stops. At x40 the
+        // in-process registry's bursts made near-instant requests take 1.1-1.5 s simulated
+        // (p99, 28-37 wall ms) alone on a quiet 2-core machine, and the run said it fell
+        // behind; at x20, 0.59 s; x16 leaves that margin again.
+        const proc = startPullstorm(["run", scenario, "--time-scale", "16", "--out", out]);
+        try {
+          await waitFor(
+            () => proc.output().includes("design(s) ->"),
+            30_000,
+            () => proc.output(),
+          );
+          await new Promise((r) => setTimeout(r, 110_000));
+        } finally {
+          const code = await proc.stop("SIGINT");
+          expect(code, proc.output()).toBe(130);
+        }
+        for (const f of [
+          "events.jsonl",
+          "scenario.yaml",
+          "report.json",
+          "report.md",
+          "report.html",
+          "junit.xml",
+        ])
+          expect(existsSync(join(out, f)), f).toBe(true);
+        const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as SummaryReport;
+        expect(report.interrupted).toBe(true);
+        const byName = new Map(report.designs.map((d) => [d.name, d]));
+        for (const d of report.designs) {
+          // Every design was stopped, and a break it keeps happened before the stop.
+          expect(d.interruptedAtSeconds, d.name).toBeGreaterThan(0);
+          expect(d.interruptedAtSeconds as number).toBeLessThan(7200);
+          if (d.verdict === "breaks")
+            expect(d.firstBreakSeconds as number).toBeLessThanOrEqual(
+              d.interruptedAtSeconds as number,
+            );
+          else expect(d.verdict, d.name).toBe("incomplete");
+        }
+        if (!keptUpOrSaidSo(report, proc.output())) return;
+        const junit = readFileSync(join(out, "junit.xml"), "utf8");
+        for (const name of ["account-per-node", "the-fix"]) {
+          // They hold over a full run (test/scenarios-run.test.ts): never "breaks" from being stopped.
+          expect(byName.get(name)?.verdict, name).toBe("incomplete");
+          const mine = report.expectations.filter(
+            (e) => e.design === name && e.check !== CLOCK_CHECK,
+          );
+          expect(mine.length, name).toBeGreaterThan(0);
+          for (const e of mine) {
+            expect(e.skipped, `${name}: ${e.check}`).toMatch(
+              /^incomplete: no break before the interrupt at /,
+            );
+            expect(e.passed).toBe(false);
+          }
+          expect(junit).toMatch(
+            new RegExp(`<testsuite name="node-churn\\.${name}"[^>]*failures="0"`),
+          );
+        }
+        expect(readFileSync(join(out, "report.md"), "utf8")).toMatch(
+          /\*\*account-per-node\*\* incomplete \(no break before the interrupt at /,
+        );
+      }),
+    220_000,
   );
 });
