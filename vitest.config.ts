@@ -36,6 +36,7 @@ const REAL = [
 const ALONE = [
   "test/real/clock-cli.test.ts",
   "test/real/live-runner.test.ts",
+  "test/real/mirror-backends.test.ts",
   "test/real/fleet-scale.test.ts",
   "test/real/mixed-fleet.test.ts",
 ];
