@@ -1,14 +1,19 @@
+import { randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
+import { RunnerMetrics } from "../dashboard/metrics.ts";
+import { type RunningDashboard, startDashboard } from "../dashboard/server.ts";
+import { LiveView } from "../dashboard/view.ts";
 import { runScenario } from "../harness/run.ts";
+import type { RunFold } from "../reports/fold.ts";
 import type { Report } from "../reports/summary.ts";
 import { renderTerminalSummary } from "../reports/terminal.ts";
 import { EventLog, writeRunReports } from "../reports/write.ts";
-import { type DesignProgress, LiveRunTooLong } from "../simulator/run.ts";
+import { type DesignProgress, type LiveDesignControl, LiveRunTooLong } from "../simulator/run.ts";
 import { readScenario } from "../simulator/scenario/load.ts";
 import { checkTarget } from "../simulator/target.ts";
-import { parseDuration } from "../vocabulary/config/units.ts";
+import { formatDuration, parseDuration } from "../vocabulary/config/units.ts";
 import { ConfigError } from "../vocabulary/config/yaml-file.ts";
 import { exitOnError, UsageError } from "./errors.ts";
 
@@ -25,6 +30,21 @@ interface RunFlags {
   maxRps?: number;
   json?: boolean;
   nearMiss?: number;
+  dashboard?: { host: string; port: number };
+  dashboardLinger?: number;
+  controlToken?: string;
+}
+
+/** `--dashboard [HOST:]PORT`: loopback unless a host is named. */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):)?(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || !Number.isInteger(port) || port > 65535)
+    throw new InvalidArgumentError(
+      `--dashboard ${JSON.stringify(value)}: expected [HOST:]PORT, e.g. 8080 or 127.0.0.1:8080 (0: any free port)`,
+    );
+  const host = (m[1] ?? "127.0.0.1").replace(/^\[|\]$/g, "");
+  return { host, port };
 }
 
 function positiveInteger(name: string) {
@@ -121,11 +141,37 @@ export function runCommand(program: Command): void {
         return n;
       },
     )
+    .option(
+      "--dashboard <[host:]port>",
+      "live: serve the game-day console (live page, facilitator controls, runner /metrics) on this address; loopback unless a host is named",
+      parseListen,
+    )
+    .option(
+      "--dashboard-linger <duration>",
+      "with --dashboard: keep serving the page and the reports this long after the run (Ctrl-C ends it sooner)",
+      (v: string) => {
+        const ms = parseDuration(v);
+        if (typeof ms !== "number" || ms < 0)
+          throw new InvalidArgumentError(
+            `--dashboard-linger ${typeof ms === "number" ? "must not be negative" : ms.error}`,
+          );
+        return ms;
+      },
+      600_000,
+    )
+    .option(
+      "--control-token <token>",
+      "with --dashboard: the token the console's controls present (default: a random one, printed in the console's URL)",
+    )
     .option("--json", "print report.json to stdout instead of the summary")
     .action(async (file: string, flags: RunFlags) => {
       // Set once the output directory is made by this run: removed again if the scenario turns out bad.
       let made: string | undefined;
       let eventsFile: EventLog | undefined;
+      let dashboard: RunningDashboard | undefined;
+      let view: LiveView | undefined;
+      let runnerMetrics: RunnerMetrics | undefined;
+      let liveDesign: ((control: LiveDesignControl) => void) | undefined;
       try {
         // The same check as `scenario validate`: nothing is written for a bad scenario.
         const { scenario, warnings } = readScenario(file);
@@ -154,7 +200,46 @@ export function runCommand(program: Command): void {
           throw new UsageError(
             `--max-wall bounds the scale --time-scale auto picks; it does not apply to ${flags.virtual ? "--virtual" : `--time-scale ${flags.timeScale}`}`,
           );
+        if (flags.dashboard && flags.virtual)
+          throw new UsageError(
+            "--dashboard watches a live run; a --virtual run is over in seconds: open its report.html",
+          );
+        if (flags.controlToken !== undefined && !flags.dashboard)
+          throw new UsageError("--control-token is the console's: it goes with --dashboard");
+        if (flags.controlToken !== undefined && !/^[\x21-\x7e]{16,200}$/.test(flags.controlToken))
+          throw new UsageError(
+            "--control-token must be 16 to 200 visible ASCII characters (no spaces)",
+          );
         const out = flags.out ?? join("pullstorm-results", `${scenario.name}-${stamp()}`);
+        // The console listens before anything is written: a taken port is a usage error.
+        const names = scenario.designs
+          .filter((d) => !flags.design || flags.design.includes(d.name))
+          .map((d) => d.name);
+        const seed = flags.seed ?? scenario.seed;
+        const controlToken = flags.controlToken ?? randomBytes(24).toString("base64url");
+        if (flags.dashboard) {
+          view = new LiveView(scenario, names, { mode: "live", seed });
+          runnerMetrics = new RunnerMetrics(names);
+          dashboard = await startDashboard({
+            ...flags.dashboard,
+            token: controlToken,
+            view,
+            metrics: runnerMetrics,
+          }).catch((error: NodeJS.ErrnoException) => {
+            throw new UsageError(
+              `--dashboard ${flags.dashboard?.host}:${flags.dashboard?.port}: ${error.code === "EADDRINUSE" ? "address in use" : error.code === "EADDRNOTAVAIL" ? "no such address on this machine" : error.message}`,
+            );
+          });
+          const paused = new Map<string, LiveDesignControl>();
+          view.pausedBy((design) => paused.get(design)?.paused ?? false);
+          liveDesign = (control) => {
+            paused.set(control.design, control);
+            dashboard?.addDesign(control);
+          };
+          process.stderr.write(
+            `pullstorm: live console at ${dashboard.url}#token=${controlToken}\n  (watching needs no token; the controls need the one in that address)\n`,
+          );
+        }
         if (!existsSync(out)) made = out;
         mkdirSync(out, { recursive: true });
         // The scenario as run, so `pullstorm report DIR` can re-render without the original file.
@@ -186,9 +271,18 @@ export function runCommand(program: Command): void {
           ...(flags.allowRemote ? { allowRemote: true } : {}),
           ...(flags.nearMiss !== undefined ? { nearMissThreshold: flags.nearMiss } : {}),
           signal: controller.signal,
+          ...(dashboard
+            ? {
+                controlToken,
+                onLiveDesign: (control: LiveDesignControl) => liveDesign?.(control),
+                onFold: (fold: RunFold) => view?.attach(fold),
+              }
+            : {}),
           // Stragglers after the end (in-flight live requests) are dropped, never written to a closed file.
           onEvent: (e) => {
             eventsFile?.write(e);
+            view?.add(e);
+            runnerMetrics?.add(e);
             if (e.type === "clock" && e.phase === "scale" && !scaleSaid) {
               scaleSaid = true;
               process.stderr.write(`  time x${Math.round(e.timeScale * 10) / 10}: ${e.reason}\n`);
@@ -229,6 +323,14 @@ export function runCommand(program: Command): void {
               }),
         );
         process.exitCode = exitCodeOf(report);
+        if (dashboard) {
+          dashboard.ended({
+            interrupted: report.interrupted,
+            reports: files.filter((f) => f.startsWith("report.") || f === "junit.xml"),
+            out: resolve(out),
+          });
+          await linger(dashboard.url, flags.dashboardLinger ?? 600_000);
+        }
       } catch (error) {
         // A scenario found bad while setting up (ConfigError), or a live run refused
         // before it started (LiveRunTooLong), leaves no directory behind.
@@ -238,8 +340,29 @@ export function runCommand(program: Command): void {
           rmSync(made, { recursive: true, force: true });
         }
         exitOnError(error instanceof LiveRunTooLong ? new UsageError(error.message) : error);
+      } finally {
+        await dashboard?.close();
       }
     });
+}
+
+/** The console keeps serving the ended run's page and reports for `ms`, or until Ctrl-C. */
+async function linger(url: string, ms: number): Promise<void> {
+  if (ms <= 0) return;
+  process.stderr.write(
+    `pullstorm: the live console serves the reports at ${url} for ${formatDuration(ms)} (Ctrl-C to leave now)\n`,
+  );
+  await new Promise<void>((done) => {
+    const stop = () => {
+      clearTimeout(timer);
+      process.removeListener("SIGINT", stop);
+      process.removeListener("SIGTERM", stop);
+      done();
+    };
+    const timer = setTimeout(stop, ms);
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
 }
 
 export function exitCodeOf(report: Report): number {

@@ -31,6 +31,8 @@ export interface HarnessOptions extends RunOptions {
    * default 1, one after the other). The events and reports are the same either way.
    */
   jobs?: number;
+  /** The run's fold, before the first event: a live console finishes it on demand (dashboard/view.ts). */
+  onFold?: (fold: RunFold) => void;
 }
 
 export async function runScenario(
@@ -43,9 +45,11 @@ export async function runScenario(
   const keep = options.keepEvents !== false;
   const events: SimEvent[] = [];
   const fold = new RunFold(scenario, names);
+  options.onFold?.(fold);
   let folding = true;
+  const { onFold: _onFold, ...rest } = options;
   const { designs: _designs, ...meta } = await playDesigns(scenario, {
-    ...options,
+    ...rest,
     onEvent: (e) => {
       if (keep) events.push(e);
       if (folding) fold.add(e);

@@ -1,3 +1,4 @@
+import type { MarkAction } from "../vocabulary/events.ts";
 import type { ReportClock } from "./clock.ts";
 import type { DesignSummary, ExpectationResult, Percentiles, Report } from "./summary.ts";
 
@@ -293,6 +294,8 @@ export interface Analysis {
   nearMissThreshold: number;
   findings: Finding[];
   chains: FindingChain[];
+  /** Moments marked during a live run from the dashboard (report.json's `marks`); empty when none. */
+  marks: Mark[];
 }
 
 /**
@@ -308,4 +311,15 @@ export interface RunReport extends Report {
   holding: HoldingRank[];
   chains: FindingChain[];
   findings: Finding[];
+  /** Moments marked during a live run from the dashboard (notes, faults, pauses), in order; absent when none. */
+  marks?: Mark[];
+}
+
+/** A marked moment as the reports list it: one per design (each design's own simulated time). */
+export interface Mark {
+  /** Simulated seconds, on this design's clock. */
+  t: number;
+  design: string;
+  action: MarkAction;
+  text: string;
 }

@@ -13,6 +13,7 @@ import type {
   HeavyHitter,
   HoldingRank,
   LoadBreak,
+  Mark,
   MirrorEffectiveness,
   PeakUse,
   TimelineBucket,
@@ -472,7 +473,10 @@ export class DesignAnalyzer {
 
   /** The design's analysis, with its summary from report.json. */
   finish(report: Report): DesignAnalysis {
-    const { design, duration, bucketSeconds, timeline, starts, mirror } = this;
+    const { design, duration, bucketSeconds, starts, mirror } = this;
+    // Waiting and backoff are counted into a copy: finishing leaves the fold as it was, so a
+    // live console may finish it again and again while events still arrive (dashboard/).
+    const timeline = this.timeline.map((b) => ({ ...b }));
     this.facts.refusals = [...this.refusals.values()].sort((a, b) => a.first.seq - b.first.seq);
     this.facts.pulledPairs = this.pairs.size;
     const summary = report.designs.find((d) => d.name === design.name);
@@ -631,6 +635,8 @@ export interface AnalysisOptions {
   nearMissThreshold?: number;
   /** Per design: where it breaks as the load is scaled (harness/breakpoint.ts nearMissLoadBreak). */
   loadBreaks?: Record<string, LoadBreak>;
+  /** Moments marked during a live run (reports/fold.ts collects them from mark events). */
+  marks?: Mark[];
 }
 
 /** The near-miss threshold of a run: the option, else the scenario's, else 0.8. */
@@ -721,6 +727,7 @@ export function analysisOf(
     nearMissThreshold: threshold,
     findings,
     chains: chainsOf(findings),
+    marks: options.marks ?? [],
   };
 }
 

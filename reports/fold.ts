@@ -8,9 +8,12 @@ import {
   isNearMiss,
   nearMissThresholdOf,
 } from "./analysis.ts";
-import type { Analysis, RunReport } from "./analysis-types.ts";
+import type { Analysis, Mark, RunReport } from "./analysis-types.ts";
 import { ClockFold } from "./clock.ts";
 import { DesignSummarizer, type ReportMeta, reportOf } from "./summary.ts";
+
+/** Marks kept per run (a facilitator's notes and control actions, one per design each). */
+export const MAX_MARKS = 10_000;
 
 /**
  * The one fold of a run's event stream: report.json's summaries and the
@@ -29,6 +32,8 @@ export class RunFold {
   private readonly clock: ClockFold;
   private seq = 0;
   private readonly interrupted = new Set<string>();
+  /** Marked moments (mark events), in arrival order, at most MAX_MARKS. */
+  private readonly marks: Mark[] = [];
 
   constructor(scenario: Scenario, designs: string[]) {
     this.scenario = scenario;
@@ -58,6 +63,12 @@ export class RunFold {
     if (!fold) return;
     if (e.type === "clock") {
       this.clock.add(e);
+      return;
+    }
+    if (e.type === "mark") {
+      // Kept after an interrupt too: a note taken while the run stops is still the game day's.
+      if (this.marks.length < MAX_MARKS)
+        this.marks.push({ t: e.t, design: e.design, action: e.action, text: e.text });
       return;
     }
     if (this.interrupted.has(e.design)) return;
@@ -92,7 +103,8 @@ export class RunFold {
       { ...meta, designs: this.names },
       this.clock.finish(meta),
     );
-    const analysis = analysisOf(this.scenario, this.analyzers, base, options);
+    const marks = [...this.marks];
+    const analysis = analysisOf(this.scenario, this.analyzers, base, { ...options, marks });
     const report: RunReport = {
       ...base,
       designs: base.designs.map((d) => {
@@ -104,6 +116,7 @@ export class RunFold {
       holding: analysis.holding,
       chains: analysis.chains,
       findings: analysis.findings,
+      ...(marks.length > 0 ? { marks } : {}),
     };
     return { report, analysis };
   }

@@ -11,8 +11,9 @@ import type {
 } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
 import { chainLines, findingText } from "./findings-text.ts";
+import { MARK_ACTION_TEXT, markRows } from "./marks.ts";
 import { type ExpectationResult, failed, p95StartOf } from "./summary.ts";
-import { resultText } from "./terminal.ts";
+import { formatDuration, resultText } from "./terminal.ts";
 
 /**
  * report.html: the run as a game-day write-up, in one self-contained file.
@@ -54,17 +55,24 @@ function loadAssets(): Assets {
   return assets;
 }
 
+/** uPlot's script and stylesheet, ready to inline, and its version (the live console uses them too). */
+export function uplotAssets(): { js: string; css: string; version: string } {
+  const { uplotJs, uplotCss, uplotVersion } = loadAssets();
+  return { js: uplotJs, css: uplotCss, version: uplotVersion };
+}
+
 /** A script's text can only end its element with `</script`; in JS that sequence can be written `<\/script`. */
-function inlineScript(code: string): string {
+export function inlineScript(code: string): string {
   return code.replace(/<\/(script)/gi, "<\\/$1").replace(/<!--/g, "<\\!--");
 }
 
-function inlineStyle(css: string): string {
+export function inlineStyle(css: string): string {
   if (/<\/style/i.test(css)) throw new Error("stylesheet contains </style");
   return css;
 }
 
-const sha256 = (text: string) =>
+/** A CSP source allowing exactly this inline block. */
+export const sha256 = (text: string) =>
   `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
 
 /** Text and attribute values. */
@@ -226,7 +234,26 @@ ${items}
     : `<p class="note">The scenario states no expectations.</p>`
 }
 ${faults}
+${marksTable(a)}
 </section>`;
+}
+
+/** The game-day marks (notes and control actions from the live console), when there are any. */
+function marksTable(a: Analysis): string {
+  if (a.marks.length === 0) return "";
+  return `<h4 id="marks">Game-day marks</h4>
+<p>Marked from the live console during the run, at simulated time:</p>
+<table>
+<thead><tr><th>At</th><th>What</th><th>Designs</th><th>Note</th></tr></thead>
+<tbody>
+${markRows(a.marks)
+  .map(
+    (m) =>
+      `<tr><td class="num">${esc(formatDuration(m.t))}</td><td>${esc(MARK_ACTION_TEXT[m.action])}</td><td>${esc(m.designs.join(", "))}</td><td>${esc(m.text)}</td></tr>`,
+  )
+  .join("\n")}
+</tbody>
+</table>`;
 }
 
 function outcome(a: Analysis): string {

@@ -1,6 +1,7 @@
 import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
 import { chainLines, findingText } from "./findings-text.ts";
+import { MARK_ACTION_TEXT, markRows } from "./marks.ts";
 import { failed, p95StartOf } from "./summary.ts";
 import {
   actualText,
@@ -160,6 +161,27 @@ export function renderMarkdown(analysis: Analysis): string {
           ]),
       ),
     );
+
+  if (analysis.marks.length > 0) {
+    blank();
+    md.push("## Game-day marks");
+    blank();
+    md.push(
+      "Marked from the live console during the run (notes and control actions), at simulated time:",
+    );
+    blank();
+    md.push(
+      ...table(
+        ["at", "what", "designs", "note"],
+        markRows(analysis.marks).map((m) => [
+          formatDuration(m.t),
+          MARK_ACTION_TEXT[m.action],
+          m.designs.join(", "),
+          m.text,
+        ]),
+      ),
+    );
+  }
 
   blank();
   md.push("## Blast radius");

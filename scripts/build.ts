@@ -32,3 +32,5 @@ for (const file of readdirSync(dist, { recursive: true, encoding: "utf8" })) {
 }
 // report.html's own script and styles, read by reports/html.ts as ./html/*.
 cpSync(new URL("reports/html/", root), new URL("reports/html/", dist), { recursive: true });
+// The live console's page script and styles, read by dashboard/page.ts as ./page/*.
+cpSync(new URL("dashboard/page/", root), new URL("dashboard/page/", dist), { recursive: true });

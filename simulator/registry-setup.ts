@@ -72,11 +72,13 @@ export function scenarioRegistry(
   clock: Clock,
   seed: number,
   tokenSecret?: string,
+  controlToken?: string,
 ): Registry {
   const catalog = scenarioCatalog(scenario);
   const registry = createRegistry({
     seed,
     ...(tokenSecret ? { tokenSecret } : {}),
+    ...(controlToken ? { controlToken } : {}),
     clock,
     policy: scenarioPolicy(scenario),
     images: catalog.images,

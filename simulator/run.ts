@@ -4,7 +4,7 @@ import type { RegistryRequest } from "../fake-registry/core/types.ts";
 import { serveRegistry } from "../fake-registry/index.ts";
 import type { Registry } from "../fake-registry/registry/registry.ts";
 import { formatDuration, parseDuration } from "../vocabulary/config/units.ts";
-import type { ClockEvent, SimEvent } from "../vocabulary/events.ts";
+import type { ClockEvent, MarkAction, SimEvent } from "../vocabulary/events.ts";
 import { CiFleet, Desktops } from "./actors/ci.ts";
 import { type ActorContext, egressAddress } from "./actors/common.ts";
 import { KubeletNode } from "./actors/kubelet.ts";
@@ -82,6 +82,30 @@ export interface RunOptions {
   onEvent?: (event: SimEvent) => void;
   /** One status line per design, now and then. */
   onProgress?: (design: string, status: DesignProgress) => void;
+  /**
+   * Live: the embedded registries' control API asks for this token
+   * (`Authorization: Bearer`) from every caller (the dashboard's controls).
+   */
+  controlToken?: string;
+  /** Live: each design's controls (pause, resume, mark), once its clock has started. */
+  onLiveDesign?: (control: LiveDesignControl) => void;
+}
+
+/** What a live console may do to one running design (dashboard/). */
+export interface LiveDesignControl {
+  design: string;
+  /** The embedded registry (its control API under /_pullstorm/); absent with a --target. */
+  registryUrl?: string;
+  /** This design's simulated seconds now. */
+  now(): number;
+  readonly paused: boolean;
+  /** True once the design has finished (or was stopped): its controls do nothing. */
+  readonly ended: boolean;
+  /** Simulated time and the registry's time stand still: no sleep ends, no window moves. */
+  pause(): void;
+  resume(): void;
+  /** A mark event at this design's simulated time: in events.jsonl and the reports' timeline. */
+  mark(action: MarkAction, text: string): void;
 }
 
 export interface DesignProgress {
@@ -322,6 +346,8 @@ async function runDesign(
     });
   let probe: { stop(): void } | undefined;
   let arrived = false;
+  // Set once the design has finished or failed: its live controls do nothing after that.
+  let ended = false;
   try {
     if (live && options.scaleEvent) {
       const { chosenBy, reason, calibration } = options.scaleEvent;
@@ -341,7 +367,7 @@ async function runDesign(
     const clock = scaled ?? new SimClock(sim);
     const registry: Registry | undefined = options.target
       ? undefined
-      : scenarioRegistry(scenario, clock, options.seed, options.tokenSecret);
+      : scenarioRegistry(scenario, clock, options.seed, options.tokenSecret, options.controlToken);
     // What the virtual clients and the mirror model reach: the core, tapped when measured.
     const tap = options.registryTap;
     const origin: InProcessHandler | undefined =
@@ -580,6 +606,40 @@ async function runDesign(
       (sim as LiveSim).anchor();
       scaled?.anchor();
     }
+    if (live && options.onLiveDesign) {
+      const liveSim = sim as LiveSim;
+      options.onLiveDesign({
+        design: design.name,
+        ...(hosts.registry && registry ? { registryUrl: hosts.registry } : {}),
+        now: () => liveSim.now() / 1000,
+        get paused() {
+          return liveSim.paused;
+        },
+        get ended() {
+          return ended;
+        },
+        pause: () => {
+          if (ended) return;
+          liveSim.pause();
+          scaled?.pause();
+        },
+        resume: () => {
+          if (ended) return;
+          scaled?.resume();
+          liveSim.resume();
+        },
+        mark: (action, text) => {
+          if (!ended)
+            emit({
+              type: "mark",
+              t: Math.round(liveSim.now()) / 1000,
+              design: design.name,
+              action,
+              text,
+            });
+        },
+      });
+    }
     const directors = directWorkload({ scenario, design, sim, stage, refOf });
 
     const report = (done: boolean) =>
@@ -616,16 +676,19 @@ async function runDesign(
       options.signal?.removeEventListener("abort", abort);
     } else {
       const live = sim as LiveSim;
+      // The end in simulated time (a pause moves it on), not measured as a client's wait.
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, scenario.duration / scale);
         const abort = () => {
-          clearTimeout(timer);
           interrupt();
           resolve();
         };
         if (options.signal?.aborted) abort();
-        else options.signal?.addEventListener("abort", abort, { once: true });
+        else {
+          options.signal?.addEventListener("abort", abort, { once: true });
+          live.sleep(scenario.duration - live.now(), { unmeasured: true }).then(resolve);
+        }
       });
+      ended = true;
       live.stop();
       // Let in-flight requests settle, bounded.
       await Promise.race([Promise.allSettled(directors), new Promise((r) => setTimeout(r, 5_000))]);
@@ -638,6 +701,7 @@ async function runDesign(
     desktops.finish();
     report(true);
   } catch (e) {
+    ended = true;
     if (!arrived) options.startLine?.withdraw();
     throw e;
   } finally {

@@ -28,9 +28,22 @@ const ROOMS: Array<{ room: string; holds: string[]; may: string[] }> = [
     may: ["reports", "simulator", "fake-registry", "vocabulary"],
   },
   {
+    room: "dashboard",
+    holds: ["dashboard/"],
+    may: ["reports", "simulator", "fake-registry", "vocabulary"],
+  },
+  {
     room: "front",
     holds: ["cli/", "index.ts", "bench/"],
-    may: ["harness", "check-mirror", "reports", "simulator", "fake-registry", "vocabulary"],
+    may: [
+      "harness",
+      "dashboard",
+      "check-mirror",
+      "reports",
+      "simulator",
+      "fake-registry",
+      "vocabulary",
+    ],
   },
   { room: "bin", holds: ["bin/"], may: ["front"] },
 ];

@@ -172,6 +172,23 @@ export interface InterruptEvent {
   design: string;
 }
 
+/** What a game-day facilitator did or noted during a live run (the dashboard's controls). */
+export type MarkAction = "note" | "fault" | "fault-cleared" | "policy" | "pause" | "resume";
+
+/**
+ * A moment marked during a live run, at this design's simulated time: a
+ * facilitator's note, or a control action taken from the live console
+ * (dashboard/). Every design gets its own copy (each has its own clock); the
+ * reports' timeline lists them.
+ */
+export interface MarkEvent {
+  type: "mark";
+  t: number;
+  design: string;
+  action: MarkAction;
+  text: string;
+}
+
 export type SimEvent =
   | RequestEvent
   | PullEvent
@@ -179,6 +196,7 @@ export type SimEvent =
   | MirrorEvent
   | SetupEvent
   | ClockEvent
-  | InterruptEvent;
+  | InterruptEvent
+  | MarkEvent;
 
 export type EventSink = (event: SimEvent) => void;

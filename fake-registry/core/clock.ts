@@ -34,6 +34,7 @@ export class ScaledClock implements Clock {
   readonly startedAt: number;
   readonly scale: number;
   private wallStart: number | undefined;
+  private pausedAt: number | undefined;
   private readonly wallNow: () => number;
   constructor(
     scale: number,
@@ -51,9 +52,19 @@ export class ScaledClock implements Clock {
   anchor(): void {
     this.wallStart ??= this.wallNow();
   }
+  /** Registry time stands still (a paused game day) until resume(); tokens keep wall time. */
+  pause(): void {
+    this.pausedAt ??= this.wallNow();
+  }
+  /** Registry time runs on from where it stood. */
+  resume(): void {
+    if (this.pausedAt === undefined) return;
+    if (this.wallStart !== undefined) this.wallStart += this.wallNow() - this.pausedAt;
+    this.pausedAt = undefined;
+  }
   now(): number {
     if (this.wallStart === undefined) return this.startedAt;
-    return this.startedAt + (this.wallNow() - this.wallStart) * this.scale;
+    return this.startedAt + ((this.pausedAt ?? this.wallNow()) - this.wallStart) * this.scale;
   }
   tokenNow(): number {
     return this.wallNow();

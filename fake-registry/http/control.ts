@@ -111,7 +111,7 @@ export async function controlPlugin(app: FastifyInstance, options: ControlOption
 
   const hosts = new Set((options.hosts ?? []).map((h) => h.toLowerCase()));
   app.addHook("onRequest", async (request, reply) => {
-    const refused = refusal(request, registry.controlToken, hosts);
+    const refused = controlRefusal(request, registry.controlToken, hosts);
     if (refused) return answer(request, reply, refused);
   });
 
@@ -278,8 +278,11 @@ export async function controlPlugin(app: FastifyInstance, options: ControlOption
   });
 }
 
-/** Why a control request is refused (the answer to send), or undefined when it may proceed. */
-function refusal(
+/**
+ * Why a control request is refused (the answer to send), or undefined when it
+ * may proceed. Also the live console's check for its controls (dashboard/server.ts).
+ */
+export function controlRefusal(
   request: FastifyRequest,
   token: string | undefined,
   hosts: ReadonlySet<string>,

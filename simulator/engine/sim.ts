@@ -230,11 +230,21 @@ export class VirtualSim implements Sim {
  * clock starts at construction, or, with `anchored`, stands at 0 until `anchor()`
  * (the k6 export's registry waits for the script's start).
  */
+/** A live sleep: its wall due time (moved on by a pause) and its timer while armed. */
+interface LiveTimer {
+  resolve: () => void;
+  due: number;
+  measured: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
 export class LiveSim implements Sim {
   private start: number | undefined;
   private readonly scale: number;
-  private readonly timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
+  private readonly timers = new Set<LiveTimer>();
   private done = false;
+  /** Wall time (performance.now()) the clock was paused at; undefined while it runs. */
+  private pausedAt: number | undefined;
   private readonly onLag: ((wallMs: number) => void) | undefined;
   readonly random: () => number;
 
@@ -259,25 +269,66 @@ export class LiveSim implements Sim {
     return this.done;
   }
 
-  now(): number {
-    return this.start === undefined ? 0 : (performance.now() - this.start) * this.scale;
+  get paused(): boolean {
+    return this.pausedAt !== undefined;
   }
 
-  sleep(ms: number): Promise<void> {
+  /** Wall time as the clock sees it: frozen at the pause while paused. */
+  private wall(): number {
+    return this.pausedAt ?? performance.now();
+  }
+
+  now(): number {
+    return this.start === undefined ? 0 : (this.wall() - this.start) * this.scale;
+  }
+
+  /**
+   * Stops simulated time (a game day's facilitator): now() stands still and no
+   * sleep ends until resume(); requests already on the wire still finish.
+   */
+  pause(): void {
+    if (this.done || this.pausedAt !== undefined) return;
+    this.pausedAt = performance.now();
+    for (const entry of this.timers) clearTimeout(entry.timer);
+  }
+
+  /** Simulated time runs on from where it stood: every pending sleep is due as much later as the pause lasted. */
+  resume(): void {
+    const at = this.pausedAt;
+    if (at === undefined) return;
+    this.pausedAt = undefined;
+    const paused = performance.now() - at;
+    if (this.start !== undefined) this.start += paused;
+    for (const entry of this.timers) {
+      entry.due += paused;
+      this.arm(entry);
+    }
+  }
+
+  /** `unmeasured`: the run's own end, not a client's wait (its lateness is not the clock meter's). */
+  sleep(ms: number, options: { unmeasured?: boolean } = {}): Promise<void> {
     if (this.done) return Promise.resolve();
     return new Promise((resolve) => {
-      const wallMs = Math.max(0, ms / this.scale);
-      const due = performance.now() + wallMs;
-      const entry = {
+      const entry: LiveTimer = {
         resolve,
-        timer: setTimeout(() => {
-          this.timers.delete(entry);
-          this.onLag?.(Math.max(0, performance.now() - due));
-          resolve();
-        }, wallMs),
+        due: this.wall() + Math.max(0, ms / this.scale),
+        measured: !options.unmeasured,
+        timer: undefined,
       };
       this.timers.add(entry);
+      if (this.pausedAt === undefined) this.arm(entry);
     });
+  }
+
+  private arm(entry: LiveTimer): void {
+    entry.timer = setTimeout(
+      () => {
+        this.timers.delete(entry);
+        if (entry.measured) this.onLag?.(Math.max(0, performance.now() - entry.due));
+        entry.resolve();
+      },
+      Math.max(0, entry.due - performance.now()),
+    );
   }
 
   track<T>(work: Promise<T>): Promise<T> {
@@ -295,6 +346,7 @@ export class LiveSim implements Sim {
   /** Ends the run: pending sleeps return at once. */
   stop(): void {
     this.done = true;
+    this.pausedAt = undefined;
     for (const entry of this.timers) {
       clearTimeout(entry.timer);
       entry.resolve();

@@ -1,0 +1,183 @@
+// The live game-day console in real headless Chromium, during a live run of
+// scenarios/node-churn.yaml (issue 16): the page names the scenario, loads
+// nothing from the network, its numbers move as the run goes on; a fault
+// injected from the page reaches the registries (requests refused by the
+// fault layer), and it and a note land in events.jsonl and in the final
+// report's timeline; when the run ends the page says so and links the reports.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Browser, chromium } from "playwright-core";
+import { afterAll, describe, expect, it } from "vitest";
+import type { RunReport } from "../../reports/analysis-types.ts";
+import { inTempDir } from "../helpers/files.ts";
+import { startPullstorm, waitFor } from "../helpers/processes.ts";
+import { checkTools } from "../helpers/tools.ts";
+
+const NODE_CHURN = join(import.meta.dirname, "..", "..", "scenarios", "node-churn.yaml");
+
+/** The value of one runner metric series on /metrics, or 0. */
+async function metric(url: string, series: string): Promise<number> {
+  const text = await (await fetch(`${url}metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.split(" ")[1]) : 0;
+}
+
+describe("the live console (pullstorm run --dashboard) in headless Chromium", () => {
+  const tools = checkTools("chromium");
+  let browser: Browser | undefined;
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it("shows the run as it goes, offline; a fault injected from the page reaches the registry, events.jsonl and the report's timeline", async (ctx) => {
+    if (!tools.available) return ctx.skip(tools.reason);
+    await inTempDir("pullstorm-dashboard-", async (out) => {
+      // Two designs at x30: the churn (from 880 simulated seconds) starts 29 wall seconds in.
+      const proc = startPullstorm([
+        "run",
+        NODE_CHURN,
+        "--design",
+        "anonymous-one-nat",
+        "--design",
+        "account-per-node",
+        "--time-scale",
+        "30",
+        "--dashboard",
+        "127.0.0.1:0",
+        "--dashboard-linger",
+        "60s",
+        "--out",
+        out,
+      ]);
+      try {
+        await waitFor(
+          () => /live console at http:\/\/127\.0\.0\.1:\d+\/#token=\S+/.test(proc.output()),
+          30_000,
+          () => proc.output(),
+        );
+        const address = /live console at (http:\/\/127\.0\.0\.1:\d+\/)#token=(\S+)/.exec(
+          proc.output(),
+        ) as RegExpExecArray;
+        const [, url, token] = address as unknown as [string, string, string];
+
+        browser = await chromium.launch({
+          executablePath: "/usr/bin/chromium",
+          args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+        });
+        const page = await (
+          await browser.newContext({ viewport: { width: 1600, height: 1000 } })
+        ).newPage();
+        const errors: string[] = [];
+        const offsite: string[] = [];
+        page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+        page.on("console", (m) => {
+          if (m.type() === "error") errors.push(`console: ${m.text()}`);
+        });
+        // Anything but the console's own origin is recorded and refused: the page must need none.
+        await page.route("**/*", (route) => {
+          const requested = route.request().url();
+          if (requested.startsWith(url) || /^(data|blob):/.test(requested)) return route.continue();
+          offsite.push(requested);
+          return route.abort();
+        });
+        await page.goto(`${url}#token=${token}`, { waitUntil: "load" });
+        await page.locator("#scenario", { hasText: /^node-churn$/ }).waitFor({ timeout: 30_000 });
+        // The token left the address bar; the controls are enabled.
+        expect(page.url()).not.toContain(token);
+        expect(await page.textContent("#token-state")).toMatch(/Controls enabled/);
+
+        // The numbers move: a design's simulated time grows while the page stays open.
+        const simTime = () =>
+          page.$eval('[data-design="account-per-node"]', (el) => Number(el.getAttribute("data-t")));
+        await page.waitForSelector('[data-design="account-per-node"]', { timeout: 60_000 });
+        const first = await simTime();
+        await waitFor(
+          async () => (await simTime()) > first + 30,
+          20_000,
+          () => proc.output(),
+        );
+
+        // Into the churn, then a 5xx burst from the page.
+        await waitFor(
+          async () => (await simTime()) > 900,
+          60_000,
+          () => proc.output(),
+        );
+        await page.selectOption("#fault", "error-burst");
+        await page.click("#inject");
+        await page
+          .locator("#control-result", { hasText: /api\/faults: 201/ })
+          .waitFor({ timeout: 10_000 });
+        // The registries answer with the fault: the runner's /metrics counts it (bounded wait).
+        await waitFor(
+          async () =>
+            (await metric(
+              url,
+              'pullstorm_runner_requests_total{design="account-per-node",layer="fault"}',
+            )) > 0,
+          60_000,
+          () => proc.output(),
+        );
+        await page.fill("#note", "on-call paged: 503s from the registry");
+        await page.click("#mark");
+        await page
+          .locator("#control-result", { hasText: /api\/mark: 201/ })
+          .waitFor({ timeout: 10_000 });
+        await page
+          .locator("#log li", { hasText: "on-call paged" })
+          .first()
+          .waitFor({ timeout: 10_000 });
+
+        // Stop the run: the page says it ended and links the reports the runner serves.
+        proc.child.kill("SIGINT");
+        await page.waitForSelector("#ended:not([hidden])", { timeout: 60_000 });
+        expect(await page.textContent("#ended")).toMatch(/The run has ended/);
+        const href = await page.getAttribute('#ended a[href$="report.html"]', "href");
+        expect(href).toBe("/reports/report.html");
+        const served = await page.request.get(`${url}reports/report.html`);
+        expect(served.status()).toBe(200);
+        expect(await served.text()).toContain("Game-day marks");
+        expect(await page.isDisabled("#inject")).toBe(true);
+
+        expect(offsite, "requests off the console's origin").toEqual([]);
+        expect(errors).toEqual([]);
+      } finally {
+        const code = await proc.stop("SIGINT");
+        expect(code, proc.output()).toBe(130);
+      }
+
+      // What the page did is in the run's record.
+      const events = readFileSync(join(out, "events.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              type: string;
+              action?: string;
+              text?: string;
+              refusal?: string;
+              t: number;
+              design: string;
+            },
+        );
+      const marks = events.filter((e) => e.type === "mark");
+      const fault = marks.find((e) => e.action === "fault" && e.design === "account-per-node");
+      expect(fault?.text).toMatch(/^error-burst status=503/);
+      expect(marks.some((e) => e.action === "note" && e.text?.includes("on-call paged"))).toBe(
+        true,
+      );
+      const refused = events.filter((e) => e.type === "request" && e.refusal === "fault");
+      expect(refused.length).toBeGreaterThan(0);
+      // Refused by the fault only after it was injected.
+      for (const e of refused.filter((x) => x.design === "account-per-node"))
+        expect(e.t).toBeGreaterThanOrEqual((fault?.t ?? 0) - 1);
+      expect(existsSync(join(out, "report.json"))).toBe(true);
+      const report = JSON.parse(readFileSync(join(out, "report.json"), "utf8")) as RunReport;
+      expect(report.marks?.some((m) => m.action === "fault")).toBe(true);
+      const md = readFileSync(join(out, "report.md"), "utf8");
+      expect(md).toMatch(/## Game-day marks[\s\S]*fault injected[\s\S]*error-burst status=503/);
+      expect(md).toContain("on-call paged: 503s from the registry");
+    });
+  }, 300_000);
+});
