@@ -103,7 +103,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   });
 
   const timer = setInterval(() => {
-    if (streams.size === 0 && ended) return;
+    // Folded only for someone watching (a scrape of /metrics folds on its own).
+    if (streams.size === 0) return;
     const snapshot = current();
     for (const reply of streams) send(reply, "snapshot", snapshot);
   }, options.intervalMs ?? 1000);
