@@ -128,6 +128,31 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
           .first()
           .waitFor({ timeout: 10_000 });
 
+        // Pause: every design's simulated time stands still until resumed.
+        await page.click("#pause");
+        await page
+          .locator("#control-result", { hasText: /api\/pause: 200/ })
+          .waitFor({ timeout: 10_000 });
+        await page.locator('[data-design="account-per-node"] dd', { hasText: "(paused)" }).waitFor({
+          timeout: 10_000,
+        });
+        const paused = await simTime();
+        await new Promise((r) => setTimeout(r, 2500));
+        expect(await simTime()).toBe(paused);
+        await page.click("#resume");
+        await waitFor(
+          async () => (await simTime()) > paused + 10,
+          20_000,
+          () => proc.output(),
+        );
+
+        // Swap the policy preset from the page: every registry takes it.
+        await page.selectOption("#preset", "unlimited");
+        await page.click("#swap");
+        await page
+          .locator("#control-result", { hasText: /api\/policy: 200/ })
+          .waitFor({ timeout: 10_000 });
+
         // Stop the run: the page says it ended and links the reports the runner serves.
         proc.child.kill("SIGINT");
         await page.waitForSelector("#ended:not([hidden])", { timeout: 60_000 });
@@ -178,6 +203,12 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
       const md = readFileSync(join(out, "report.md"), "utf8");
       expect(md).toMatch(/## Game-day marks[\s\S]*fault injected[\s\S]*error-burst status=503/);
       expect(md).toContain("on-call paged: 503s from the registry");
+      for (const what of ["clock paused", "clock resumed", "policy swapped"])
+        expect(md, what).toContain(`| ${what} |`);
+      // Paused and resumed at one simulated moment: no simulated time passed while paused.
+      const pause = marks.find((e) => e.action === "pause" && e.design === "account-per-node");
+      const resume = marks.find((e) => e.action === "resume" && e.design === "account-per-node");
+      expect((resume?.t ?? 0) - (pause?.t ?? 0)).toBeLessThan(0.5);
     });
   }, 300_000);
 });
