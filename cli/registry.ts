@@ -1,5 +1,8 @@
+import { randomBytes } from "node:crypto";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import pino from "pino";
+import { RegistryView } from "../dashboard/registry-view.ts";
+import { type RunningDashboard, startDashboard } from "../dashboard/server.ts";
 import { type Account, parseUser } from "../fake-registry/auth/users.ts";
 import {
   createQuotaStore,
@@ -15,7 +18,8 @@ import { PRESETS } from "../fake-registry/policy/presets.ts";
 import type { QuotaStore, StoreFailureMode } from "../fake-registry/policy/store.ts";
 import { formatDuration, parseSize } from "../vocabulary/config/units.ts";
 import { ConfigError } from "../vocabulary/config/yaml-file.ts";
-import { exitOnError } from "./errors.ts";
+import { exitOnError, UsageError } from "./errors.ts";
+import { parseListen } from "./run.ts";
 
 function integer(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -57,6 +61,7 @@ interface ServeFlags {
   policy?: string;
   timeScale: number;
   controlToken?: string;
+  dashboard?: { host: string; port: number };
   faults?: string;
   store: StoreSpec;
   storeFailure: StoreFailureMode;
@@ -287,6 +292,11 @@ export function registryCommand(program: Command): void {
       integer("--max-connections", 1, 1_000_000),
       DEFAULT_CONNECTION_LIMITS.maxConnections,
     )
+    .option(
+      "--dashboard <[host:]port>",
+      "serve the live game-day console for this registry (answers and refusals per second, quota headroom per identity, fault and policy controls with the control token) on this address; loopback unless a host is named",
+      parseListen,
+    )
     .addOption(
       new Option("--log-level <level>", "request log level (logs go to stderr as JSON)")
         .choices(["trace", "debug", "info", "warn", "error", "silent"])
@@ -300,6 +310,9 @@ export function registryCommand(program: Command): void {
             `--request-timeout (${flags.requestTimeout}) must be at least --headers-timeout (${flags.headersTimeout})`,
           ]);
         const logger = pino({ level: flags.logLevel }, pino.destination(2));
+        const controlToken =
+          flags.controlToken ??
+          (flags.dashboard ? randomBytes(24).toString("base64url") : undefined);
         const quotas = createQuotaStore(flags.store, {
           failure: flags.storeFailure,
           timeScale: flags.timeScale,
@@ -326,13 +339,16 @@ export function registryCommand(program: Command): void {
           preset: flags.preset,
           timeScale: flags.timeScale,
           ...(flags.policy ? { policyFile: flags.policy } : {}),
-          ...(flags.controlToken ? { controlToken: flags.controlToken } : {}),
+          // The console's controls go through the control API with a token: one is made when none is given.
+          ...(controlToken ? { controlToken } : {}),
           ...(flags.faults ? { faultsFile: flags.faults } : {}),
           maxClients: flags.maxClients,
         });
         // Flags, catalog and policy are checked; now Redis, before listening.
         await quotas.start();
+        const watch = flags.dashboard ? new RegistryView(core.clock) : undefined;
         const running = await serveRegistry(core, {
+          ...(watch ? { handler: watch.handler(core) } : {}),
           host: flags.host,
           port: flags.port,
           logger,
@@ -349,6 +365,25 @@ export function registryCommand(program: Command): void {
         process.stdout.write(
           `pullstorm registry listening on ${running.url} (seed ${flags.seed}, ${core.catalog.size} images, auth ${flags.auth ? `on, service ${flags.service}` : "off"}, policy ${core.policy.preset}${flags.timeScale !== 1 ? `, time x${flags.timeScale}` : ""}${flags.store.kind === "redis" ? `, quotas in ${flags.store.url} fail-${flags.storeFailure}` : ""})\n`,
         );
+        let dashboard: RunningDashboard | undefined;
+        if (watch && flags.dashboard && controlToken) {
+          dashboard = await startDashboard({
+            ...flags.dashboard,
+            token: controlToken,
+            view: watch,
+          }).catch(async (error: NodeJS.ErrnoException) => {
+            await running.close();
+            throw new UsageError(
+              `--dashboard ${flags.dashboard?.host}:${flags.dashboard?.port}: ${error.code === "EADDRINUSE" ? "address in use" : error.code === "EADDRNOTAVAIL" ? "no such address on this machine" : error.message}`,
+            );
+          });
+          dashboard.addDesign(
+            watch.control(running.url, (mark) => logger.info({ mark }, "marked from the console")),
+          );
+          process.stdout.write(
+            `pullstorm: live console at ${dashboard.url}#token=${controlToken}\n`,
+          );
+        }
         // SIGTERM (docker stop, npm run serve: the scripts `exec` node so npm's forwarded
         // signal reaches it) or SIGINT: close the listener and every connection, then the
         // store. Should that stall (an unreachable Redis), exit anyway after 5 s. A
@@ -363,8 +398,8 @@ export function registryCommand(program: Command): void {
             logger.warn("still stopping after 5 s: exiting now");
             process.exit(1);
           }, 5000).unref();
-          running
-            .close()
+          (dashboard?.close() ?? Promise.resolve())
+            .then(() => running.close())
             .then(() => store?.close?.())
             .then(
               () => process.exit(0),

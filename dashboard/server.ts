@@ -15,15 +15,16 @@ import type { LiveDesignControl } from "../simulator/run.ts";
 import type { MarkAction } from "../vocabulary/events.ts";
 import type { RunnerMetrics } from "./metrics.ts";
 import { dashboardPage } from "./page.ts";
-import type { LiveView, Snapshot } from "./view.ts";
+import type { Snapshot, Watched } from "./view.ts";
 
 export interface DashboardOptions {
   host: string;
   port: number;
   /** The control token: every control request presents it. */
   token: string;
-  view: LiveView;
-  metrics: RunnerMetrics;
+  view: Watched;
+  /** The runner's metrics on /metrics (a registry alone has its own /metrics). */
+  metrics?: RunnerMetrics;
   /** Wall ms between snapshots pushed to the page (default 1000). */
   intervalMs?: number;
 }
@@ -82,11 +83,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   const send = (reply: FastifyReply, event: string, data: unknown) =>
     reply.raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 
-  let last: Snapshot | undefined;
   const current = (): Snapshot => {
-    last = view.snapshot();
-    metrics.update(last);
-    return last;
+    const snapshot = view.snapshot();
+    metrics?.update(snapshot);
+    return snapshot;
   };
 
   app.get("/stream", (request, reply) => {
@@ -98,7 +98,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
       "x-content-type-options": "nosniff",
     });
     streams.add(reply);
-    send(reply, "snapshot", last ?? current());
+    send(reply, "snapshot", current());
     request.raw.on("close", () => streams.delete(reply));
   });
 
@@ -110,6 +110,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   }, options.intervalMs ?? 1000);
 
   app.get("/metrics", async (_request, reply) => {
+    if (!metrics)
+      return reply
+        .code(404)
+        .send({ error: "a registry alone: its metrics are on the registry's own /metrics" });
     current();
     return reply.header("content-type", metrics.contentType).send(await metrics.text());
   });
@@ -223,7 +227,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   );
 
   app.post("/api/pause", { onRequest: guard }, async (_request, reply) => {
-    const running = live().filter((d) => !d.paused);
+    const running = live().filter((d) => !d.paused && d.pausable !== false);
+    const fixed = live().filter((d) => d.pausable === false);
+    if (running.length === 0 && fixed.length > 0)
+      return reply.code(409).send({
+        error:
+          "this registry runs on the wall clock (no --time-scale): its time cannot stand still",
+      });
     for (const d of running) {
       d.mark("pause", "scenario clock paused from the console");
       d.pause();

@@ -44,7 +44,16 @@ export interface DesignView {
   mirror: { servedBy: string; hitRatio: number } | null;
   clock: { lagP99SimSeconds: number | null; requestP99SimSeconds: number | null } | null;
   /** Requests per simulated second to the origin registry, by layer, per bucket. */
-  rates: { bucketSeconds: number; t: number[] } & Record<RateLayer, number[]>;
+  rates: Rates;
+}
+
+/** Requests per simulated second by layer, one number a bucket (`t`: the buckets' starts). */
+export type Rates = { bucketSeconds: number; t: number[] } & Record<RateLayer, number[]>;
+
+/** What the console server shows: a run (LiveView) or a registry alone (registry-view.ts). */
+export interface Watched {
+  snapshot(): Snapshot;
+  end(ended: NonNullable<Snapshot["ended"]>): void;
 }
 
 export interface IdentityView {
@@ -67,6 +76,14 @@ export interface Snapshot {
   identities: IdentityView[];
   findings: Array<{ id: string; design: string; severity: string; code: string; text: string }>;
   marks: Mark[];
+  /** A registry alone (registry serve --dashboard): what it answered; no designs. */
+  registry?: {
+    /** Registry seconds since it started. */
+    t: number;
+    paused: boolean;
+    totals: Record<RateLayer, number>;
+    rates: Rates;
+  };
   /** Set when the run has ended. */
   ended?: { interrupted: boolean; reports: string[]; out: string };
 }
@@ -77,7 +94,7 @@ interface DesignRates {
   refusedBy: Map<string, string>;
 }
 
-export class LiveView {
+export class LiveView implements Watched {
   private readonly scenario: Scenario;
   private fold: RunFold | undefined;
   private readonly meta: { mode: "live" | "virtual"; seed: number };

@@ -99,6 +99,8 @@ export interface LiveDesignControl {
   /** This design's simulated seconds now. */
   now(): number;
   readonly paused: boolean;
+  /** False when this clock cannot stand still (a registry alone on the wall clock); default true. */
+  readonly pausable?: boolean;
   /** True once the design has finished (or was stopped): its controls do nothing. */
   readonly ended: boolean;
   /** Simulated time and the registry's time stand still: no sleep ends, no window moves. */

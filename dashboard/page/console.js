@@ -162,6 +162,25 @@
     return card;
   }
 
+  function registryCard(r) {
+    const card = el(
+      "article",
+      { class: "card", "data-design": "registry", "data-t": r.t },
+      el("h3", {}, el("span", {}, "registry")),
+    );
+    const dl = el("dl", {});
+    const row = (k, v) => dl.append(el("dt", {}, k), el("dd", {}, v));
+    row("registry time", `${fmtTime(r.t)}${r.paused ? " (paused)" : ""}`);
+    const refused = config.layers
+      .filter((l) => l !== "ok" && l !== "other")
+      .reduce((n, l) => n + r.totals[l], 0);
+    row("answers", `${config.layers.reduce((n, l) => n + r.totals[l], 0)}, ${refused} refused`);
+    for (const l of config.layers)
+      if (l !== "ok" && r.totals[l] > 0) row(`refused by ${l}`, r.totals[l]);
+    card.append(dl);
+    return card;
+  }
+
   function render(s) {
     $("scenario").textContent = s.scenario.name;
     document.title = `${s.scenario.name}: pullstorm live console`;
@@ -174,10 +193,12 @@
       ? `Running: ${fmtTime(t)} of ${fmtTime(s.scenario.durationSeconds)} simulated. ${broken.length ? `Broken so far: ${broken.join(", ")}.` : "No design has broken yet."}`
       : `The run has ended${s.ended?.interrupted ? " (interrupted)" : ""}.`;
     const grid = $("designs");
-    const cards = s.designs.map((d) => {
-      const card = designCard(d);
-      return { card, d };
-    });
+    const cards = s.registry
+      ? [{ card: registryCard(s.registry), d: { name: "registry", rates: s.registry.rates } }]
+      : s.designs.map((d) => ({ card: designCard(d), d }));
+    if (s.registry)
+      $("status").textContent =
+        `Serving: ${fmtTime(s.registry.t)} of registry time${s.registry.paused ? " (paused)" : ""}.`;
     grid.replaceChildren(...cards.map((c) => c.card));
     for (const { card, d } of cards) chartFor(card, d);
     $("identities").tBodies[0].replaceChildren(
@@ -187,8 +208,8 @@
           {},
           el("td", {}, i.design),
           el("td", {}, i.identity),
-          el("td", { class: "num" }, i.remaining),
-          el("td", { class: "num" }, `${i.limit} / ${fmtTime(i.windowSeconds)}`),
+          el("td", { class: "num" }, i.limit ? i.remaining : "-"),
+          el("td", { class: "num" }, i.limit ? `${i.limit} / ${fmtTime(i.windowSeconds)}` : "-"),
           el("td", { class: "num" }, i.refused),
           el("td", {}, i.refusedBy || ""),
         ),

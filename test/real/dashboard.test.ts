@@ -212,3 +212,117 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
     });
   }, 300_000);
 });
+
+describe("the live console of a registry alone (pullstorm registry serve --dashboard)", () => {
+  it("shows what the registry answers; its controls, with the token, reach the registry's control API; both listeners stop on SIGTERM", async () => {
+    const proc = startPullstorm([
+      "registry",
+      "serve",
+      "--port",
+      "0",
+      "--time-scale",
+      "60",
+      "--log-level",
+      "warn",
+      "--dashboard",
+      "127.0.0.1:0",
+    ]);
+    try {
+      await waitFor(
+        () => /live console at \S+#token=\S+/.test(proc.output()),
+        20_000,
+        () => proc.output(),
+      );
+      const registry = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(
+        proc.output(),
+      )?.[1] as string;
+      const [, url, token] = /live console at (\S+)#token=(\S+)/.exec(proc.output()) as unknown as [
+        string,
+        string,
+        string,
+      ];
+      const snapshot = async () => {
+        const response = await fetch(`${url}stream`);
+        const reader = response.body?.getReader();
+        let text = "";
+        while (!text.includes("\n\n")) {
+          const chunk = await reader?.read();
+          if (!chunk || chunk.done) break;
+          text += Buffer.from(chunk.value).toString();
+        }
+        await reader?.cancel();
+        return JSON.parse(/data: (.*)\n/.exec(text)?.[1] ?? "{}") as {
+          registry: { t: number; totals: Record<string, number> };
+          marks: Array<{ action: string; text: string }>;
+          identities: Array<{ identity: string; refusedBy: string | null }>;
+        };
+      };
+      for (let i = 0; i < 3; i++) expect((await fetch(`${registry}/v2/`)).status).toBe(401);
+      const before = await snapshot();
+      expect(before.registry.totals.ok).toBe(3);
+
+      const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+      // Without the token the console refuses, and so does the registry's control API.
+      expect(
+        (
+          await fetch(`${url}api/faults`, {
+            method: "POST",
+            body: '{"fault":"outage"}',
+            headers: { "content-type": "application/json" },
+          })
+        ).status,
+      ).toBe(403);
+      expect((await fetch(`${registry}/_pullstorm/faults`)).status).toBe(403);
+      const injected = await fetch(`${url}api/faults`, {
+        method: "POST",
+        headers: auth,
+        body: JSON.stringify({ fault: "outage" }),
+      });
+      expect(injected.status).toBe(201);
+      expect((await fetch(`${registry}/v2/`)).status).toBe(503);
+      // A scaled registry's clock stands still while paused.
+      expect(
+        (
+          await fetch(`${url}api/pause`, {
+            method: "POST",
+            headers: { authorization: auth.authorization },
+          })
+        ).status,
+      ).toBe(200);
+      const paused = (await snapshot()).registry.t;
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await snapshot()).registry.t).toBe(paused);
+      await fetch(`${url}api/resume`, {
+        method: "POST",
+        headers: { authorization: auth.authorization },
+      });
+      expect(
+        (
+          await fetch(`${url}api/faults`, {
+            method: "DELETE",
+            headers: { authorization: auth.authorization },
+          })
+        ).status,
+      ).toBe(200);
+      expect((await fetch(`${registry}/v2/`)).status).toBe(401);
+
+      const after = await snapshot();
+      expect(after.registry.totals.fault).toBe(1);
+      expect(after.registry.totals.ok).toBe(4);
+      expect(after.registry.t).toBeGreaterThan(paused);
+      expect(after.identities.find((i) => i.identity === "127.0.0.1")?.refusedBy).toBe("fault");
+      expect(after.marks.map((m) => m.action)).toEqual([
+        "fault",
+        "pause",
+        "resume",
+        "fault-cleared",
+      ]);
+      expect(await proc.stop("SIGTERM"), proc.output()).toBe(0);
+      // Both listeners are gone with the process.
+      await expect(fetch(url)).rejects.toThrow();
+      await expect(fetch(`${registry}/v2/`)).rejects.toThrow();
+    } finally {
+      await proc.stop("SIGKILL");
+    }
+  }, 60_000);
+});
