@@ -233,6 +233,7 @@ export function runCommand(program: Command): void {
           const paused = new Map<string, LiveDesignControl>();
           view.pausedBy((design) => paused.get(design)?.paused ?? false);
           liveDesign = (control) => {
+            view?.begin();
             paused.set(control.design, control);
             dashboard?.addDesign(control);
           };

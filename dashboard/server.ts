@@ -56,6 +56,12 @@ const FAULT_PRESETS: Record<string, Record<string, unknown>> = {
 
 const NOTE_MAX = 500;
 
+/** Faults and policies go to the registries' control API: with --target (or before the clocks start) there is none. */
+const NO_REGISTRY = {
+  error:
+    "no registry here the console can control: faults and policies go to the embedded registries' control API (a --target registry is someone else's), once the run's clocks have started",
+};
+
 export async function startDashboard(options: DashboardOptions): Promise<RunningDashboard> {
   const { view, metrics, token } = options;
   const designs: LiveDesignControl[] = [];
@@ -179,6 +185,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
         return reply.code(400).send({
           error: `name a fault (${Object.keys(FAULT_PRESETS).join(", ")}) or give a spec`,
         });
+      if (!live().some((d) => d.registryUrl)) return reply.code(409).send(NO_REGISTRY);
       const answers = await onRegistries("POST", "/_pullstorm/faults", chosen);
       const failed = answers.filter((a) => a.status !== 201);
       for (const a of answers) {
@@ -218,6 +225,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
       const { preset } = request.body;
       if (typeof preset !== "string" || preset.length === 0 || preset.length > 100)
         return reply.code(400).send({ error: 'name a preset: { "preset": "ghcr" }' });
+      if (!live().some((d) => d.registryUrl)) return reply.code(409).send(NO_REGISTRY);
       const answers = await onRegistries("PUT", "/_pullstorm/policy", { preset });
       const failed = answers.filter((a) => a.status !== 200);
       if (failed.length === 0 && answers.length > 0)

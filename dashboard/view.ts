@@ -72,6 +72,8 @@ export interface Snapshot {
   mode: "live" | "virtual";
   timeScale: number | null;
   running: boolean;
+  /** True until the run's clocks start (measuring the machine, starting mirrors, making images). */
+  settingUp?: boolean;
   designs: DesignView[];
   identities: IdentityView[];
   findings: Array<{ id: string; design: string; severity: string; code: string; text: string }>;
@@ -103,6 +105,7 @@ export class LiveView implements Watched {
   private timeScale: number | null = null;
   private paused: (design: string) => boolean = () => false;
   private ended: Snapshot["ended"];
+  private begun = false;
 
   constructor(
     scenario: Scenario,
@@ -120,6 +123,11 @@ export class LiveView implements Watched {
   /** The run's fold (harness onFold), once the run has begun. */
   attach(fold: RunFold): void {
     this.fold = fold;
+  }
+
+  /** The run's clocks have started (the first design's controls arrived). */
+  begin(): void {
+    this.begun = true;
   }
 
   /** Where the console learns whether a design's clock is paused. */
@@ -164,9 +172,9 @@ export class LiveView implements Watched {
       timeScale: this.timeScale,
       running: this.ended === undefined,
     };
-    if (!this.fold)
+    if (!this.fold || (!this.begun && this.ended === undefined))
       // Still setting up (measuring the machine, starting mirrors): nothing to show yet.
-      return { ...head, designs: [], identities: [], findings: [], marks: [] };
+      return { ...head, settingUp: true, designs: [], identities: [], findings: [], marks: [] };
     const { report, analysis } = this.fold.finish({
       ...this.meta,
       interrupted: false,

@@ -40,6 +40,8 @@ describe("the console's view of a run", () => {
     const fold = new RunFold(scenario, names);
     const view = new LiveView(scenario, names, { mode: "virtual", seed: report.seed });
     view.attach(fold);
+    expect(view.snapshot().settingUp).toBe(true);
+    view.begin();
     let snapshots = 0;
     let breaks = 0;
     events.forEach((e, i) => {

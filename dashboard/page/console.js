@@ -189,9 +189,11 @@
     $("description").textContent = s.scenario.description;
     const t = Math.max(0, ...s.designs.map((d) => d.t));
     const broken = s.designs.filter((d) => d.verdict === "breaks").map((d) => d.name);
-    $("status").textContent = s.running
-      ? `Running: ${fmtTime(t)} of ${fmtTime(s.scenario.durationSeconds)} simulated. ${broken.length ? `Broken so far: ${broken.join(", ")}.` : "No design has broken yet."}`
-      : `The run has ended${s.ended?.interrupted ? " (interrupted)" : ""}.`;
+    $("status").textContent = s.settingUp
+      ? "Setting up: measuring this machine, starting mirrors and making images; the clocks start together."
+      : s.running
+        ? `Running: ${fmtTime(t)} of ${fmtTime(s.scenario.durationSeconds)} simulated. ${broken.length ? `Broken so far: ${broken.join(", ")}.` : "No design has broken yet."}`
+        : `The run has ended${s.ended?.interrupted ? " (interrupted)" : ""}.`;
     const grid = $("designs");
     const cards = s.registry
       ? [{ card: registryCard(s.registry), d: { name: "registry", rates: s.registry.rates } }]
