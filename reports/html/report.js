@@ -25,6 +25,15 @@
   const FAULT_FILL = "rgba(237, 161, 43, 0.16)";
   const FAULT_EDGE = "rgba(200, 120, 10, 0.75)";
   const BREAK_STROKE = "#b42318";
+  const MARK_STROKE = "#0057a3";
+  const MARK_TEXT = {
+    note: "note",
+    fault: "fault injected",
+    "fault-cleared": "fault cleared",
+    policy: "policy swapped",
+    pause: "paused",
+    resume: "resumed",
+  };
   const AXIS = { stroke: "#5b6272", grid: { stroke: "#e6e9ef", width: 1 }, ticks: { show: false } };
   const pxr = () => uPlot.pxRatio || 1;
   // Counts: whole-number ticks only.
@@ -72,8 +81,16 @@
 
   /** Room above the plot for the annotation labels: a row for faults, a row for the first break. */
   function gutter(design) {
-    const rows = (analysis.faults.length > 0 ? 1 : 0) + (design?.firstBreak ? 1 : 0);
+    const rows =
+      (analysis.faults.length > 0 ? 1 : 0) +
+      (design?.firstBreak ? 1 : 0) +
+      (marksOf(design).length > 0 ? 1 : 0);
     return rows === 0 ? null : rows * ROW + 6;
+  }
+
+  /** The game-day marks of a design (notes and control actions from the live console). */
+  function marksOf(design) {
+    return (analysis.marks || []).filter((m) => design && m.design === design.name);
   }
 
   /** Lays labels out on one line above the plot, left to right, without overlaps. */
@@ -150,6 +167,31 @@
                   .map((f) => ({ x: span(u, f)[0], text: `⚡ ${f.id}`, color: "#8a5a00" }))
                   .filter((l) => visible(u, l.x)),
               );
+            const marks = marksOf(design);
+            if (marks.length > 0) {
+              // Game-day marks: dotted blue lines, labelled with what was done.
+              let drawnMarks = 0;
+              ctx.strokeStyle = MARK_STROKE;
+              ctx.lineWidth = pxr();
+              ctx.setLineDash([2 * pxr(), 3 * pxr()]);
+              const labels = [];
+              for (const m of marks) {
+                const x = u.valToPos(m.t, "x", true);
+                if (!visible(u, x)) continue;
+                ctx.beginPath();
+                vline(ctx, u, x);
+                ctx.stroke();
+                drawnMarks++;
+                labels.push({
+                  x,
+                  text: `✎ ${MARK_TEXT[m.action] || m.action}`,
+                  color: MARK_STROKE,
+                });
+              }
+              ctx.setLineDash([]);
+              el.dataset.marks = String(drawnMarks);
+              rows.push(labels);
+            }
             if (fb) {
               const x = u.valToPos(fb.t, "x", true);
               if (visible(u, x)) {

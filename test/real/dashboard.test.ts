@@ -156,13 +156,20 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
         // Stop the run: the page says it ended and links the reports the runner serves.
         proc.child.kill("SIGINT");
         await page.waitForSelector("#ended:not([hidden])", { timeout: 60_000 });
+        expect(await page.isDisabled("#inject")).toBe(true);
         expect(await page.textContent("#ended")).toMatch(/The run has ended/);
         const href = await page.getAttribute('#ended a[href$="report.html"]', "href");
         expect(href).toBe("/reports/report.html");
         const served = await page.request.get(`${url}reports/report.html`);
         expect(served.status()).toBe(200);
         expect(await served.text()).toContain("Game-day marks");
-        expect(await page.isDisabled("#inject")).toBe(true);
+        // ... and on the report's timeline chart of each design, as lines where they happened.
+        await page.goto(`${url}reports/report.html`, { waitUntil: "load" });
+        const drawn = await page.getAttribute(
+          '.chart[data-chart="timeline"][data-design="account-per-node"]',
+          "data-marks",
+        );
+        expect(Number(drawn)).toBeGreaterThanOrEqual(2);
 
         expect(offsite, "requests off the console's origin").toEqual([]);
         expect(errors).toEqual([]);
