@@ -55,6 +55,7 @@ const FAULT_PRESETS: Record<string, Record<string, unknown>> = {
 };
 
 const NOTE_MAX = 500;
+const MAX_STREAMS = 100;
 
 /** Faults and policies go to the registries' control API: with --target (or before the clocks start) there is none. */
 const NO_REGISTRY = {
@@ -96,6 +97,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   };
 
   app.get("/stream", (request, reply) => {
+    // A room of viewers, not a crowd: every stream costs a snapshot a second to send.
+    if (streams.size >= MAX_STREAMS)
+      return reply.code(503).send({ error: `at most ${MAX_STREAMS} viewers at once` });
     reply.hijack();
     reply.raw.writeHead(200, {
       "content-type": "text/event-stream",
@@ -125,12 +129,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
   });
 
   app.get<{ Params: { file: string } }>("/reports/:file", async (request, reply) => {
-    const type = REPORT_FILES[request.params.file];
+    const file = request.params.file;
+    const type = Object.hasOwn(REPORT_FILES, file) ? REPORT_FILES[file] : undefined;
     if (!type || !out)
       return reply.code(404).send({ error: "the reports are written when the run ends" });
     return reply
       .headers({ "content-type": type, "x-content-type-options": "nosniff" })
-      .send(readFileSync(join(out, request.params.file)));
+      .send(readFileSync(join(out, file)));
   });
 
   // Controls: the token, a Host this server answers to, no foreign Origin, JSON bodies.

@@ -3,7 +3,8 @@
 // the live clock pauses and resumes, the console's controls refuse callers
 // without the token, and the Grafana dashboard names only metrics that exist.
 // The page itself, in Chromium during a live run: test/real/dashboard.test.ts.
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseListen } from "../cli/run.ts";
@@ -200,7 +201,7 @@ describe("the console's server", () => {
     }));
 
   it("refuses controls without the token, with a foreign Origin or a form body; takes them with it", () =>
-    withServer(async ({ url }) => {
+    withServer(async ({ url, ended }) => {
       const post = (path: string, headers: Record<string, string>, body?: string) =>
         fetch(`${url}${path}`, { method: "POST", headers, ...(body ? { body } : {}) });
       const json = { "content-type": "application/json" };
@@ -234,6 +235,20 @@ describe("the console's server", () => {
       // Reports are served only once the run has ended.
       expect((await fetch(`${url}reports/report.html`)).status).toBe(404);
       expect((await fetch(`${url}reports/..%2Fscenario.yaml`)).status).toBe(404);
+      // Once the run has ended: its reports, and nothing else, from its directory.
+      const dir = mkdtempSync(join(tmpdir(), "pullstorm-console-"));
+      try {
+        writeFileSync(join(dir, "report.html"), "<!doctype html><title>r</title>");
+        writeFileSync(join(dir, "scenario.yaml"), "name: secret");
+        ended({ interrupted: false, reports: ["report.html"], out: dir });
+        expect((await fetch(`${url}reports/report.html`)).status).toBe(200);
+        for (const name of ["constructor", "__proto__", "toString", "scenario.yaml", "..%2Fx"])
+          expect((await fetch(`${url}reports/${name}`)).status, name).toBe(404);
+        // Controls after the end: refused, saying why.
+        expect((await post("api/mark", { ...json, ...auth }, note)).status).toBe(409);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     }));
 });
 
