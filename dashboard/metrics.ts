@@ -38,7 +38,7 @@ export class RunnerMetrics {
   });
   private readonly lag = new Gauge({
     name: "pullstorm_runner_clock_lag_seconds",
-    help: "Live runs: p99 of how late the scaled clock's timers fired so far, simulated seconds, by design",
+    help: "Live runs: p99 of how late the scaled clock's timers fired in the last second (the whole run's once a design has ended), simulated seconds, by design",
     labelNames: ["design"] as const,
     registers: [this.registry],
   });

@@ -42,7 +42,12 @@ export interface DesignView {
   peakInBackoff: number;
   retryWaves: number;
   mirror: { servedBy: string; hitRatio: number } | null;
-  clock: { lagP99SimSeconds: number | null; requestP99SimSeconds: number | null } | null;
+  /** Live runs: timer lag and near-instant request p99, simulated seconds, over the last second or (ended) the whole run. */
+  clock: {
+    lagP99SimSeconds: number | null;
+    requestP99SimSeconds: number | null;
+    over: "last second" | "whole run";
+  } | null;
   /** Requests per simulated second to the origin registry, by layer, per bucket. */
   rates: Rates;
 }
@@ -92,6 +97,7 @@ export interface Snapshot {
 
 interface DesignRates {
   t: number;
+  clock?: NonNullable<DesignView["clock"]>;
   counts: Map<number, Record<RateLayer, number>>;
   refusedBy: Map<string, string>;
 }
@@ -142,6 +148,13 @@ export class LiveView implements Watched {
     if (e.t > r.t) r.t = e.t;
     if (e.type === "clock") {
       this.timeScale = e.timeScale;
+      // The last second's measurement (the report's own comes with the design's end).
+      if (e.phase === "sample" && (e.lag || e.request))
+        r.clock = {
+          lagP99SimSeconds: e.lag?.p99 ?? null,
+          requestP99SimSeconds: e.request?.p99 ?? null,
+          over: "last second",
+        };
       return;
     }
     if (e.type !== "request" || e.host !== "registry") return;
@@ -215,12 +228,15 @@ export class LiveView implements Watched {
         peakInBackoff: d.blastRadius.peakInBackoff,
         retryWaves: d.retryWaves,
         mirror: d.mirror ? { servedBy: d.mirror.servedBy, hitRatio: d.mirror.hitRatio } : null,
-        clock: clock
-          ? {
-              lagP99SimSeconds: clock.lagP99SimSeconds,
-              requestP99SimSeconds: clock.requestP99SimSeconds,
-            }
-          : null,
+        // The whole run's once the design has ended, else the last second's.
+        clock:
+          clock && (clock.lag || clock.request)
+            ? {
+                lagP99SimSeconds: clock.lagP99SimSeconds,
+                requestP99SimSeconds: clock.requestP99SimSeconds,
+                over: "whole run" as const,
+              }
+            : (r.clock ?? null),
         rates: this.series(r),
       };
     });

@@ -156,7 +156,7 @@
     if (d.clock)
       row(
         "clock lag p99",
-        `${d.clock.lagP99SimSeconds ?? "-"} s timers, ${d.clock.requestP99SimSeconds ?? "-"} s requests`,
+        `${d.clock.lagP99SimSeconds ?? "-"} s timers, ${d.clock.requestP99SimSeconds ?? "-"} s requests (simulated, ${d.clock.over})`,
       );
     card.append(dl);
     return card;

@@ -5,12 +5,13 @@
 // fault layer), and it and a note land in events.jsonl and in the final
 // report's timeline; when the run ends the page says so and links the reports.
 import { existsSync, readFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, describe, expect, it } from "vitest";
 import type { RunReport } from "../../reports/analysis-types.ts";
 import { inTempDir } from "../helpers/files.ts";
-import { startPullstorm, waitFor } from "../helpers/processes.ts";
+import { pullstorm, startPullstorm, waitFor } from "../helpers/processes.ts";
 import { checkTools } from "../helpers/tools.ts";
 
 const NODE_CHURN = join(import.meta.dirname, "..", "..", "scenarios", "node-churn.yaml");
@@ -96,6 +97,13 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
           20_000,
           () => proc.output(),
         );
+
+        // The live clock's lag, measured as it runs (the last second's).
+        await page
+          .locator('[data-design="account-per-node"] dd', {
+            hasText: /[\d.]+ s timers.*last second/,
+          })
+          .waitFor({ timeout: 10_000 });
 
         // Into the churn, then a 5xx burst from the page.
         await waitFor(
@@ -332,4 +340,32 @@ describe("the live console of a registry alone (pullstorm registry serve --dashb
       await proc.stop("SIGKILL");
     }
   }, 60_000);
+});
+
+describe("--dashboard, refused before anything is written", () => {
+  const MINI = join(import.meta.dirname, "..", "fixtures", "mini-churn.yaml");
+  it("with --virtual, on a port in use, or with a bad address or token: exit 2, saying why, no directory left", () =>
+    inTempDir("pullstorm-console-bad-", async (dir) => {
+      const taken = createServer();
+      await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+      const port = (taken.address() as AddressInfo).port;
+      try {
+        const cases: Array<[string[], RegExp]> = [
+          [["--virtual", "--dashboard", "0"], /--dashboard watches a live run/],
+          [["--dashboard", `127.0.0.1:${port}`], /--dashboard 127\.0\.0\.1:\d+: address in use/],
+          [["--dashboard", "127.0.0.1:99999"], /expected \[HOST:\]PORT/],
+          [["--dashboard", "0", "--control-token", "short"], /--control-token must be 16 to 200/],
+          [["--control-token", "a-long-enough-token"], /--control-token is the console's/],
+        ];
+        for (const [flags, message] of cases) {
+          const out = join(dir, "out");
+          const res = await pullstorm(["run", MINI, "--time-scale", "30", ...flags, "--out", out]);
+          expect(res.status, `${flags.join(" ")}\n${res.stderr}`).toBe(2);
+          expect(res.stderr).toMatch(message);
+          expect(existsSync(out), flags.join(" ")).toBe(false);
+        }
+      } finally {
+        await new Promise((r) => taken.close(r));
+      }
+    }));
 });
