@@ -255,7 +255,7 @@ export function runCommand(program: Command): void {
         const mode = flags.virtual ? "virtual" : "live";
         const timeScale = mode === "live" ? (flags.timeScale ?? "auto") : undefined;
         process.stderr.write(
-          `pullstorm: ${scenario.name}, ${mode}${timeScale === "auto" ? " (time scale auto: measuring this machine)" : timeScale ? ` (time x${Math.round(timeScale * 10) / 10})` : ""}, ${scenario.designs.length} design(s) -> ${out}\n`,
+          `pullstorm: ${scenario.name}, ${mode}${timeScale === "auto" ? " (time scale auto: measuring this machine)" : timeScale ? ` (time x${Math.round(timeScale * 10) / 10})` : ""}, ${names.length} design(s) -> ${out}\n`,
         );
         let scaleSaid = false;
         // The report and its analysis are built as events happen; events go to the file, not memory.

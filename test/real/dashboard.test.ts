@@ -60,6 +60,8 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
           proc.output(),
         ) as RegExpExecArray;
         const [, url, token] = address as unknown as [string, string, string];
+        // The start line counts the designs that run, not the scenario's four.
+        expect(proc.output()).toMatch(/, 2 design\(s\) -> /);
 
         browser = await chromium.launch({
           executablePath: "/usr/bin/chromium",
