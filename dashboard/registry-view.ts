@@ -17,11 +17,11 @@ import type { LiveDesignControl } from "../simulator/run.ts";
 import { type MarkAction, rateLimitOf } from "../vocabulary/events.ts";
 import {
   layerOf,
-  RATE_LAYERS,
   type RateLayer,
-  type Rates,
+  ratesOf,
   type Snapshot,
   type Watched,
+  zeroCounts,
 } from "./view.ts";
 
 /** Seconds (buckets) on the chart. */
@@ -45,7 +45,7 @@ export class RegistryView implements Watched {
   private readonly name: string;
   private readonly bucketSeconds: number;
   private readonly counts = new Map<number, Record<RateLayer, number>>();
-  private readonly totals: Record<RateLayer, number> = zero();
+  private readonly totals: Record<RateLayer, number> = zeroCounts();
   private readonly identities = new LRUCache<string, Tracked>({ max: MAX_TRACKED });
   private readonly marks: Mark[] = [];
   private pausedFlag = false;
@@ -70,7 +70,7 @@ export class RegistryView implements Watched {
     const bucket = Math.floor(this.now() / this.bucketSeconds);
     let counts = this.counts.get(bucket);
     if (!counts) {
-      counts = zero();
+      counts = zeroCounts();
       this.counts.set(bucket, counts);
       // The window slides: older seconds are dropped as new ones begin.
       for (const b of this.counts.keys()) if (b <= bucket - MAX_POINTS) this.counts.delete(b);
@@ -159,14 +159,7 @@ export class RegistryView implements Watched {
     const t = this.now();
     const last = Math.floor(t / this.bucketSeconds);
     const first = Math.max(0, last - MAX_POINTS + 1);
-    const rates = { bucketSeconds: this.bucketSeconds, t: [] as number[] } as Rates;
-    for (const layer of RATE_LAYERS) rates[layer] = [];
-    for (let i = first; i <= last; i++) {
-      rates.t.push(i * this.bucketSeconds);
-      const counts = this.counts.get(i);
-      for (const layer of RATE_LAYERS)
-        rates[layer].push(counts ? counts[layer] / this.bucketSeconds : 0);
-    }
+    const rates = ratesOf(this.counts, this.bucketSeconds, first, last);
     const identities = [...this.identities.entries()]
       .filter(([, v]) => v.limit > 0 || v.refused > 0)
       .map(([identity, v]) => ({ design: REGISTRY_CARD, identity, ...v }))
@@ -194,8 +187,4 @@ export class RegistryView implements Watched {
       ...(this.ended ? { ended: this.ended } : {}),
     };
   }
-}
-
-function zero(): Record<RateLayer, number> {
-  return { ok: 0, quota: 0, "token-quota": 0, abuse: 0, edge: 0, fault: 0, other: 0 };
 }

@@ -161,7 +161,7 @@ export class LiveView implements Watched {
     const bucket = Math.floor(e.t / this.bucketSeconds);
     let counts = r.counts.get(bucket);
     if (!counts) {
-      counts = { ok: 0, quota: 0, "token-quota": 0, abuse: 0, edge: 0, fault: 0, other: 0 };
+      counts = zeroCounts();
       r.counts.set(bucket, counts);
     }
     const layer = layerOf(e.status, e.refusal);
@@ -237,7 +237,7 @@ export class LiveView implements Watched {
                 over: "whole run" as const,
               }
             : (r.clock ?? null),
-        rates: this.series(r),
+        rates: ratesOf(r.counts, this.bucketSeconds, 0, Math.floor(r.t / this.bucketSeconds)),
       };
     });
     const identities: IdentityView[] = analysis.designs
@@ -270,20 +270,28 @@ export class LiveView implements Watched {
       ...(this.ended ? { ended: this.ended } : {}),
     };
   }
+}
 
-  /** Requests per simulated second by layer, from the first bucket to this design's now. */
-  private series(r: DesignRates): DesignView["rates"] {
-    const b = this.bucketSeconds;
-    const last = Math.floor(r.t / b);
-    const out = { bucketSeconds: b, t: [] as number[] } as DesignView["rates"];
-    for (const layer of RATE_LAYERS) out[layer] = [];
-    for (let i = 0; i <= last; i++) {
-      out.t.push(i * b);
-      const counts = r.counts.get(i);
-      for (const layer of RATE_LAYERS) out[layer].push(counts ? counts[layer] / b : 0);
-    }
-    return out;
+/** Nothing counted yet, in every layer. */
+export function zeroCounts(): Record<RateLayer, number> {
+  return { ok: 0, quota: 0, "token-quota": 0, abuse: 0, edge: 0, fault: 0, other: 0 };
+}
+
+/** Answers per simulated second by layer for buckets `first..last` (counts per bucket, by bucket number). */
+export function ratesOf(
+  counts: ReadonlyMap<number, Record<RateLayer, number>>,
+  bucketSeconds: number,
+  first: number,
+  last: number,
+): Rates {
+  const out = { bucketSeconds, t: [] as number[] } as Rates;
+  for (const layer of RATE_LAYERS) out[layer] = [];
+  for (let i = first; i <= last; i++) {
+    out.t.push(i * bucketSeconds);
+    const bucket = counts.get(i);
+    for (const layer of RATE_LAYERS) out[layer].push(bucket ? bucket[layer] / bucketSeconds : 0);
   }
+  return out;
 }
 
 /** The chart's layer of an answer: who refused it, else ok or another error. */
