@@ -2,8 +2,11 @@
 # the fake registry by default, or any pullstorm command (the compose runner runs a scenario).
 # The image holds the published package, not the source tree: the first stage packs it
 # (`npm pack`, whose prepack compiles dist/ with tsc), the second installs that tarball.
+# BASE is any Node 24 image with npm: node:24-slim by default; CI builds its own from
+# Debian packages and npm (scripts/containers.sh) because it cannot pull from Docker Hub.
+ARG BASE=node:24-slim
 
-FROM node:24-slim AS pack
+FROM ${BASE} AS pack
 WORKDIR /src
 COPY package.json package-lock.json ./
 # Every dependency, typescript included, without install scripts: the `node` devDependency
@@ -11,9 +14,9 @@ COPY package.json package-lock.json ./
 # runs the build.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .
-RUN npm pack --pack-destination /pack && mv /pack/pullstorm-*.tgz /pack/pullstorm.tgz
+RUN mkdir -p /pack && npm pack --pack-destination /pack && mv /pack/pullstorm-*.tgz /pack/pullstorm.tgz
 
-FROM node:24-slim
+FROM ${BASE}
 WORKDIR /app
 COPY --from=pack /pack/pullstorm.tgz /tmp/pullstorm.tgz
 # The tarball's files, then its production dependencies at the versions package-lock.json pins.
