@@ -3,6 +3,7 @@
  *
  *   const registry = await startFakeRegistry({ preset: "dockerhub-2020" });
  *   const mirror = await startMirror({ upstream: registry.url });
+ *   const inBox = await startFakeRegistryContainer({ args: ["--preset", "dockerhub-2020"] });
  *   const { report } = await runScenario(loadScenario("scenarios/ci-fan-out.yaml"), { mode: "virtual" });
  *
  * Everything started here listens on loopback only and must be stopped
@@ -16,6 +17,7 @@ import {
   type ServeOptions,
   serveRegistry,
 } from "./fake-registry/index.ts";
+import type { ContainerNetwork } from "./simulator/containers.ts";
 import { LiveSim } from "./simulator/engine/sim.ts";
 import { HttpTransport } from "./simulator/engine/transport.ts";
 import {
@@ -45,7 +47,13 @@ export { foldEvents, RunFold } from "./reports/fold.ts";
 export type { Report } from "./reports/summary.ts";
 export { writeRunReports } from "./reports/write.ts";
 export {
+  type ContainerNetwork,
   containerRuntimeProblem,
+  type FakeRegistryContainerOptions,
+  type StartedRegistryContainer,
+  startFakeRegistryContainer,
+} from "./simulator/containers.ts";
+export {
   findDistribution,
   MirrorStartError,
   type StartedMirror,
@@ -88,8 +96,8 @@ export type StartMirrorOptions = MirrorStartOptions &
         /** The model's flavour (default distribution-2.8). */
         flavour?: MirrorFlavour;
       }
-    | { backend: "container"; image?: string }
-    | { backend: "external"; url: string }
+    | { backend: "container"; image?: string; network?: ContainerNetwork }
+    | { backend: "external"; url: string; waitMs?: number }
   );
 
 /**

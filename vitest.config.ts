@@ -39,6 +39,8 @@ const ALONE = [
   "test/real/mirror-backends.test.ts",
   "test/real/fleet-scale.test.ts",
   "test/real/mixed-fleet.test.ts",
+  // docker-compose.yml for real: the runner's verdict includes "the clock kept up" at x15.
+  "test/real/compose-stack.test.ts",
 ];
 
 export default defineConfig({

@@ -1,7 +1,7 @@
-// docker-compose.yml cannot run on these machines (no Docker engine), so its
-// structure is checked here: the services exist and point at each other, every
-// flag it passes is one the CLI knows, the scenario it runs parses, and nothing
-// listens beyond loopback on the host.
+// docker-compose.yml's structure, with the defaults a user gets (test/real/compose-stack.test.ts
+// runs it on a real engine): the services exist and point at each other, every flag it
+// passes is one the CLI knows, the scenario it runs parses, and nothing listens beyond
+// loopback on the host.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -16,7 +16,11 @@ const BIN = join(root, "bin", "pullstorm.js");
 const service = z
   .object({
     image: z.string().optional(),
-    build: z.string().optional(),
+    build: z
+      .object({ context: z.string(), args: z.record(z.string(), z.string()) })
+      .strict()
+      .optional(),
+    network_mode: z.string().optional(),
     command: z.array(z.string()).optional(),
     environment: z.record(z.string(), z.string()).optional(),
     ports: z.array(z.string()).optional(),
@@ -39,10 +43,20 @@ const service = z
   })
   .strict()
   .refine((s) => s.image || s.build, "a service needs an image or a build");
+/** `${VAR:-default}` as compose reads it with VAR unset: the default a user gets. */
+function withDefaults(value: unknown): unknown {
+  if (typeof value === "string") return value.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, "$1");
+  if (Array.isArray(value)) return value.map(withDefaults);
+  if (value && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withDefaults(v)]));
+  return value;
+}
+const text = readFileSync(join(root, "docker-compose.yml"), "utf8");
+// Debian's docker-compose 1.29 refuses a top-level `name`: the project is named by -p.
 const compose = z
-  .object({ name: z.string(), services: z.record(z.string(), service) })
+  .object({ services: z.record(z.string(), service) })
   .strict()
-  .parse(parse(readFileSync(join(root, "docker-compose.yml"), "utf8")));
+  .parse(withDefaults(parse(text)));
 const services = compose.services;
 
 function flagValue(args: string[], flag: string): string | undefined {
@@ -65,8 +79,22 @@ describe("docker-compose.yml", () => {
     expect(Object.keys(services).sort()).toEqual(["mirror", "redis", "registry", "runner"]);
     expect(services.mirror?.image).toBe("registry:2");
     expect(services.redis?.image).toMatch(/^redis:/);
-    expect(services.registry?.build).toBe(".");
+    expect(services.registry?.build).toEqual({ context: ".", args: { BASE: "node:24-slim" } });
     expect(services.runner?.image).toBe(services.registry?.image);
+  });
+
+  it("every image can be swapped by a variable (CI builds its own from Debian packages)", () => {
+    for (const variable of [
+      "PULLSTORM_REDIS_IMAGE",
+      "PULLSTORM_IMAGE",
+      "PULLSTORM_NODE_IMAGE",
+      "PULLSTORM_MIRROR_IMAGE",
+      "PULLSTORM_RESULTS",
+    ])
+      expect(text).toContain(`\${${variable}:-`);
+    const raw = parse(text) as { services: Record<string, { image?: string }> };
+    for (const [name, s] of Object.entries(raw.services))
+      expect(s.image, name).toMatch(/^\$\{PULLSTORM_([A-Z]+_)?IMAGE:-[^}]+\}$/);
   });
 
   it("every dependency names a service, and health-gated ones have a healthcheck", () => {
@@ -95,10 +123,19 @@ describe("docker-compose.yml", () => {
     expect(services.registry?.ports).toContain(`127.0.0.1:5000:${flagValue(args, "--port")}`);
   });
 
-  it("the mirror pulls through from the registry service", () => {
+  it("the mirror and the runner live in the registry's network namespace: every client on loopback", () => {
+    expect(services.mirror?.network_mode).toBe("service:registry");
+    expect(services.runner?.network_mode).toBe("service:registry");
     const remote = new URL(services.mirror?.environment?.REGISTRY_PROXY_REMOTEURL ?? "");
-    expect(remote.hostname).toBe("registry");
+    expect(remote.hostname).toBe("127.0.0.1");
     expect(remote.port).toBe(flagValue(services.registry?.command ?? [], "--port"));
+    // The mirror's port is published by the service whose namespace it shares.
+    const mirrorPort = services.mirror?.environment?.REGISTRY_HTTP_ADDR?.split(":").at(-1);
+    expect(services.registry?.ports).toContain(`127.0.0.1:5001:${mirrorPort}`);
+    // The registry and the runner count time alike.
+    expect(flagValue(services.runner?.command ?? [], "--time-scale")).toBe(
+      flagValue(services.registry?.command ?? [], "--time-scale"),
+    );
   });
 
   it("the runner plays a scenario that parses, against the registry, with one design through the mirror", async () => {
@@ -110,15 +147,16 @@ describe("docker-compose.yml", () => {
     expect(existsSync(file)).toBe(true);
     const scenario = loadScenario(file);
     const target = new URL(flagValue(args, "--target") ?? "");
-    expect(target.hostname).toBe("registry");
-    // Not loopback inside the compose network: the remote-target guard wants both flags.
-    expect(args).toContain("--allow-remote");
-    expect(Number(flagValue(args, "--max-rps"))).toBeGreaterThan(0);
+    // Loopback in the registry's namespace: no --allow-remote, source addresses work.
+    expect(target.hostname).toBe("127.0.0.1");
+    expect(args).not.toContain("--allow-remote");
     const mirrored = scenario.designs.filter((d) => d.mirror?.enabled);
     expect(mirrored.map((d) => d.mirror?.backend)).toEqual(["external"]);
     const url = new URL(mirrored[0]?.mirror?.url ?? "");
-    expect(url.hostname).toBe("mirror");
-    expect(url.port).toBe("5000");
+    expect(url.hostname).toBe("127.0.0.1");
+    expect(url.port).toBe(services.mirror?.environment?.REGISTRY_HTTP_ADDR?.split(":").at(-1));
+    // The CI jobs run dockerd: the mirror is configured there.
+    expect(mirrored[0]?.mirror?.configuredFor).toBe("dockerd");
     // Reports land in the volume mounted from the host.
     const out = flagValue(args, "--out") ?? "";
     expect(
@@ -128,10 +166,11 @@ describe("docker-compose.yml", () => {
 
   it("the image it builds runs the CLI from the packed package and the files compose refers to", () => {
     const dockerfile = readFileSync(join(root, "Dockerfile"), "utf8");
-    expect(dockerfile).toMatch(/^FROM node:24/m);
+    expect(dockerfile).toMatch(/^ARG BASE=node:24-slim$/m);
+    expect(dockerfile).toMatch(/^FROM \$\{BASE\} AS pack$/m);
     // The package as `npm pack` makes it (prepack builds dist/), installed in the last stage
     // with the lock's production dependencies; not the source tree.
-    expect(dockerfile).toMatch(/^RUN npm ci .*\n.*^RUN npm pack /ms);
+    expect(dockerfile).toMatch(/^RUN npm ci .*\n.*^RUN mkdir -p \/pack && npm pack /ms);
     expect(dockerfile).toMatch(/^COPY --from=pack \S+\.tgz /m);
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     const lastStage = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));

@@ -21,8 +21,9 @@ describe("project files", () => {
     const command: string[] = compose.services.registry.command;
     const port = command[command.indexOf("--port") + 1];
     expect(compose.services.mirror.environment.REGISTRY_PROXY_REMOTEURL).toBe(
-      `http://registry:${port}`,
+      `http://127.0.0.1:${port}`,
     );
+    expect(compose.services.mirror.network_mode).toBe("service:registry");
     expect(command.slice(0, 2)).toEqual(["registry", "serve"]);
   });
 

@@ -2,8 +2,8 @@
  * Mirrors under test, one interface, four backends:
  * - process:   CNCF distribution (`docker-registry`, the Debian/Ubuntu package) started by
  *              pullstorm as a pull-through cache, from a generated config;
- * - container: the same through testcontainers (`registry:2` by default) where a Docker
- *              engine exists;
+ * - container: the same through testcontainers (`registry:2` by default) where a container
+ *              engine answers (Docker, or podman's Docker-API service);
  * - external:  any running mirror by URL (a team's Harbor or zot);
  * - model:     the simulator's own mirror model (see model.ts), the fallback.
  * Whichever serves, `describe` is what report.json records for the design.
@@ -12,6 +12,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MirrorBackendKind, MirrorDescription } from "../../vocabulary/events.ts";
+import {
+  answersV2,
+  type ContainerNetwork,
+  isLoopbackHost,
+  type StartedRegistryContainer,
+  startRegistryContainer,
+} from "../containers.ts";
 import { freePort, type Managed, runCommand, startProcess, waitFor } from "../util/processes.ts";
 
 export interface StartedMirror {
@@ -20,6 +27,8 @@ export interface StartedMirror {
   /** host:port, for docker:// references and hosts.toml. */
   host: string;
   describe: MirrorDescription;
+  /** Backend container: the engine's id of the container (gone once stopped). */
+  containerId?: string;
   /** The program's output so far (process and container backends). */
   output(): string;
   stop(): Promise<void>;
@@ -95,13 +104,6 @@ export function distributionConfig(options: {
   return `${lines.join("\n")}\n`;
 }
 
-async function answersV2(url: string): Promise<boolean> {
-  const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });
-  await res.arrayBuffer();
-  // 200 for an open mirror; 401 if someone put auth in front of it: either way it is up.
-  return res.status === 200 || res.status === 401;
-}
-
 /**
  * Starts CNCF distribution as a pull-through cache of `options.upstream` on
  * 127.0.0.1, waits until /v2/ answers (bounded), and returns it. Throws a
@@ -172,79 +174,57 @@ export async function startProcessMirror(
   };
 }
 
-/** testcontainers is an optional dependency: the container backend loads it when asked for. */
-async function loadTestcontainers(): Promise<typeof import("testcontainers")> {
-  try {
-    return await import("testcontainers");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND")
-      throw new Error(
-        "testcontainers is not installed (an optional dependency of pullstorm: npm i testcontainers)",
-      );
-    throw error;
-  }
-}
-
-/** Testcontainers' own words for why no container can run here, or undefined when one can. */
-export async function containerRuntimeProblem(): Promise<string | undefined> {
-  try {
-    const { getContainerRuntimeClient } = await loadTestcontainers();
-    await getContainerRuntimeClient();
-    return undefined;
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
-
 /**
- * The same pull-through cache in a container through testcontainers
- * (`registry:2` by default, or any distribution-compatible image). The
- * upstream, when on this machine's loopback, is exposed into the container
- * with testcontainers' host-port forwarding and named host.testcontainers.internal.
- * Throws a MirrorStartError with testcontainers' own reason when no container
- * runtime is available (as on machines without a Docker engine).
+ * The same pull-through cache in a container through testcontainers: CNCF
+ * distribution's image (`registry:2` by default, or $PULLSTORM_MIRROR_IMAGE, or any
+ * distribution-compatible image), configured by REGISTRY_* variables. An upstream on
+ * this machine's loopback is reached with host networking (the container listens on a
+ * free loopback port); any other upstream through a bridge network and a mapped port.
+ * Throws a MirrorStartError with testcontainers' own reason when no container engine
+ * answers (as on machines without Docker or podman's service).
  */
 export async function startContainerMirror(
-  options: MirrorStartOptions & { image?: string },
+  options: MirrorStartOptions & { image?: string; network?: ContainerNetwork },
 ): Promise<StartedMirror> {
-  const image = options.image ?? "registry:2";
-  const problem = await containerRuntimeProblem();
-  if (problem)
-    throw new MirrorStartError("container", `testcontainers cannot run ${image}: ${problem}`);
-  const { GenericContainer, TestContainers, Wait } = await loadTestcontainers();
-  const upstream = new URL(options.upstream);
-  if (["127.0.0.1", "localhost", "[::1]"].includes(upstream.hostname)) {
-    await TestContainers.exposeHostPorts(Number(upstream.port));
-    upstream.hostname = "host.testcontainers.internal";
+  const image = options.image ?? process.env.PULLSTORM_MIRROR_IMAGE ?? "registry:2";
+  const upstream = options.upstream.replace(/\/$/, "");
+  const network =
+    options.network ?? (isLoopbackHost(new URL(upstream).hostname) ? "host" : "bridge");
+  let started: StartedRegistryContainer;
+  try {
+    started = await startRegistryContainer({
+      image,
+      network,
+      containerPort: 5000,
+      ...(options.port !== undefined ? { port: options.port } : {}),
+      environment: (listen) => ({
+        REGISTRY_HTTP_ADDR: `${listen.host}:${listen.port}`,
+        REGISTRY_PROXY_REMOTEURL: upstream,
+        ...(options.credentials
+          ? {
+              REGISTRY_PROXY_USERNAME: options.credentials.username,
+              REGISTRY_PROXY_PASSWORD: options.credentials.password,
+            }
+          : {}),
+      }),
+      startTimeoutMs: options.startTimeoutMs ?? 60_000,
+      what: "the mirror",
+    });
+  } catch (error) {
+    throw new MirrorStartError("container", (error as Error).message);
   }
-  const env: Record<string, string> = {
-    REGISTRY_PROXY_REMOTEURL: upstream.toString().replace(/\/$/, ""),
-  };
-  if (options.credentials) {
-    env.REGISTRY_PROXY_USERNAME = options.credentials.username;
-    env.REGISTRY_PROXY_PASSWORD = options.credentials.password;
-  }
-  const container = await new GenericContainer(image)
-    .withEnvironment(env)
-    .withExposedPorts(5000)
-    .withWaitStrategy(Wait.forHttp("/v2/", 5000).forStatusCodeMatching((s) => s < 500))
-    .withStartupTimeout(options.startTimeoutMs ?? 60_000)
-    .start();
-  const host = `${container.getHost()}:${container.getMappedPort(5000)}`;
-  const url = `http://${host}`;
-  let logs = "";
   return {
-    url,
-    host,
-    describe: { backend: "container", url, program: image },
-    output: () => logs,
-    stop: async () => {
-      const stream = await container.logs().catch(() => undefined);
-      stream?.on("data", (d: Buffer) => {
-        logs += d.toString();
-      });
-      await container.stop();
+    url: started.url,
+    host: started.host,
+    describe: {
+      backend: "container",
+      url: started.url,
+      program: image,
+      upstreamAuth: options.credentials !== undefined,
     },
+    containerId: started.container.getId(),
+    output: () => started.output(),
+    stop: () => started.stop(),
   };
 }
 
@@ -252,7 +232,10 @@ export async function startContainerMirror(
  * A mirror someone else runs (a team's Harbor or zot). pullstorm neither starts
  * nor stops it; the caller vets the URL with the target guard first.
  */
-export async function externalMirror(url: string): Promise<StartedMirror> {
+export async function externalMirror(
+  url: string,
+  options: { waitMs?: number } = {},
+): Promise<StartedMirror> {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -263,12 +246,24 @@ export async function externalMirror(url: string): Promise<StartedMirror> {
     );
   }
   const base = parsed.toString().replace(/\/$/, "");
-  try {
-    if (!(await answersV2(base)))
-      throw new MirrorStartError("external", `${base}/v2/ does not answer like a registry`);
-  } catch (error) {
-    if (error instanceof MirrorStartError) throw error;
-    throw new MirrorStartError("external", `${base} is not reachable: ${(error as Error).message}`);
+  // A mirror started beside the run (compose starts the runner as soon as the mirror's
+  // process is up) may not listen yet: refused connections are retried for a bounded
+  // while; an answer that is not a registry's fails at once.
+  const deadline = Date.now() + (options.waitMs ?? 10_000);
+  for (;;) {
+    try {
+      if (!(await answersV2(base)))
+        throw new MirrorStartError("external", `${base}/v2/ does not answer like a registry`);
+      break;
+    } catch (error) {
+      if (error instanceof MirrorStartError) throw error;
+      if (Date.now() >= deadline)
+        throw new MirrorStartError(
+          "external",
+          `${base} is not reachable: ${(error as Error).message}${(error as { cause?: Error }).cause ? ` (${(error as { cause: Error }).cause.message})` : ""}`,
+        );
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
   return {
     url: base,
@@ -284,8 +279,8 @@ export function startMirror(
   options: MirrorStartOptions &
     (
       | { backend: "process"; binary?: string; version?: string }
-      | { backend: "container"; image?: string }
-      | { backend: "external"; url: string }
+      | { backend: "container"; image?: string; network?: ContainerNetwork }
+      | { backend: "external"; url: string; waitMs?: number }
     ),
 ): Promise<StartedMirror> {
   switch (options.backend) {
@@ -294,6 +289,9 @@ export function startMirror(
     case "container":
       return startContainerMirror(options);
     case "external":
-      return externalMirror(options.url);
+      return externalMirror(
+        options.url,
+        options.waitMs !== undefined ? { waitMs: options.waitMs } : {},
+      );
   }
 }

@@ -1,6 +1,7 @@
 // Mirror designs in live runs are served by a real mirror when there is one:
 // CNCF distribution started by pullstorm (process), a container through
-// testcontainers, or someone's running mirror (external); the model otherwise.
+// testcontainers (test/real/containers.test.ts), or someone's running mirror
+// (external); the model otherwise.
 // report.json says which, and the terminal summary says so.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,12 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningRegistry } from "../../fake-registry/index.ts";
 import { runScenario } from "../../harness/run.ts";
 import { renderTerminalSummary } from "../../reports/terminal.ts";
-import {
-  containerRuntimeProblem,
-  MirrorStartError,
-  startContainerMirror,
-  startProcessMirror,
-} from "../../simulator/mirror/backends.ts";
+import { startProcessMirror } from "../../simulator/mirror/backends.ts";
 import { chooseMirrorBackend } from "../../simulator/mirror/live.ts";
 import { parseScenario } from "../../simulator/scenario/load.ts";
 import type { Design } from "../../simulator/scenario/schema.ts";
@@ -104,40 +100,6 @@ describe("choosing a mirror backend", () => {
       /only for backend container/,
     );
   });
-});
-
-describe("the container backend (testcontainers)", () => {
-  it("goes as far as the runtime probe and fails with testcontainers' own reason when there is no engine", async (ctx) => {
-    const problem = await containerRuntimeProblem();
-    if (!problem) return ctx.skip("a container runtime is available: the real test below runs");
-    const error = await startContainerMirror({ upstream: "http://127.0.0.1:1" }).catch((e) => e);
-    expect(error).toBeInstanceOf(MirrorStartError);
-    expect(error.backend).toBe("container");
-    expect(error.message).toContain("testcontainers cannot run registry:2");
-    expect(error.message).toContain(problem);
-  });
-
-  it("runs registry:2 as a pull-through cache of the fake registry", async (ctx) => {
-    const problem = await containerRuntimeProblem();
-    // No Docker engine on this project's machines: skipped with testcontainers' reason.
-    if (problem) return ctx.skip(`testcontainers: ${problem}`);
-    const running = await startRegistry();
-    try {
-      const mirror = await startContainerMirror({ upstream: running.url });
-      try {
-        const res = await fetch(`${mirror.url}/v2/library/alpine/manifests/3.20`, {
-          headers: { accept: "application/vnd.oci.image.index.v1+json" },
-          signal: AbortSignal.timeout(30_000),
-        });
-        expect(res.status).toBe(200);
-        expect(mirror.describe.backend).toBe("container");
-      } finally {
-        await mirror.stop();
-      }
-    } finally {
-      await running.close();
-    }
-  }, 180_000);
 });
 
 const tools = checkTools("docker-registry");
