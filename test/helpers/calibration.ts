@@ -36,7 +36,12 @@ export const MIRROR_IP = "127.0.0.9";
 /** The address it sees for nodes that fall back to it directly. */
 export const NODE_IP = "127.0.0.2";
 
-export type ClientName = "ctr" | "skopeo";
+/**
+ * ctr (containerd), skopeo (containers/image, copying to a fresh dir each time) and
+ * podman (containers/image with containers/storage, as CRI-O pulls: a node keeps its
+ * layers between pulls).
+ */
+export type ClientName = "ctr" | "skopeo" | "podman";
 
 export type Step =
   /** Nodes pull an image at the same time; `byDigest` pulls the tag's index digest. */
@@ -218,7 +223,7 @@ async function settle(
 
 let runs = 0;
 
-/** Runs a scenario with real docker-registry 2.8 and real ctr or skopeo; counts per step. */
+/** Runs a scenario with real docker-registry 2.8 and real ctr, skopeo or podman; counts per step. */
 export async function runReal(
   scenario: Scenario,
   client: ClientName,
@@ -282,6 +287,39 @@ export async function runReal(
         return env.containerd.ctr(
           `${run}-${node}`,
           ctrFetchArgs(hostsDir, `${registryHost}/${reference}`),
+        );
+      }
+      if (client === "podman") {
+        // A node's own storage (vfs: plain directories, no mounts), kept between its pulls;
+        // its own storage.conf, so no store of the machine's (or CI's) is read.
+        const storage = join(dir, `podman-${node}`);
+        mkdirSync(storage, { recursive: true });
+        const storageConf = join(storage, "storage.conf");
+        writeFileSync(
+          storageConf,
+          `[storage]\ndriver = "vfs"\ngraphroot = ${JSON.stringify(join(storage, "root"))}\nrunroot = ${JSON.stringify(join(storage, "run"))}\n`,
+        );
+        return runCommand(
+          "podman",
+          [
+            "pull",
+            "--quiet",
+            "--tls-verify=false",
+            "--os",
+            "linux",
+            "--arch",
+            "amd64",
+            `${registryHost}/${reference}`,
+          ],
+          {
+            timeoutMs: 60_000,
+            // containers/image reads registries (the mirror) from this file.
+            env: {
+              ...process.env,
+              CONTAINERS_REGISTRIES_CONF: registriesConf,
+              CONTAINERS_STORAGE_CONF: storageConf,
+            },
+          },
         );
       }
       return runCommand(
@@ -392,7 +430,7 @@ export async function runModel(scenario: Scenario, client: ClientName): Promise<
       emit: () => {},
     });
   // A node keeps its client and its content, as in the simulator (ctr: the node's namespace);
-  // a skopeo copy to a new dir: starts with nothing.
+  // a skopeo copy to a new dir: starts with nothing; podman: the node's storage keeps its layers.
   const clients = new Map<string, PullClient>();
   const clientOf = (node: string) => {
     if (client === "skopeo") return newClient(node);

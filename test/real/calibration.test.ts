@@ -1,7 +1,7 @@
 // Calibration: the simulator's mirror model (distribution-2.8) and client models
 // (containerd, cri-o = containers/image) held against the real programs. Each
 // scripted scenario runs twice, once as fake registry <- docker-registry 2.8.2 <-
-// ctr / skopeo and once as fake registry <- MirrorModel <- PullClient, and what
+// ctr / skopeo / podman pull and once as fake registry <- MirrorModel <- PullClient, and what
 // reached the fake registry is compared per step: who asked (the mirror or a node
 // falling back to the registry), kind, method, tag or digest, status, and which
 // pulls succeeded. Equal where the real programs are deterministic; for concurrent
@@ -184,10 +184,11 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
-const CLIENTS: ClientName[] = ["ctr", "skopeo"];
+const CLIENTS: ClientName[] = ["ctr", "skopeo", "podman"];
 const TOOLS = {
   ctr: checkTools("docker-registry", "containerd", "ctr"),
   skopeo: checkTools("docker-registry", "skopeo"),
+  podman: checkTools("docker-registry", "podman"),
 };
 
 describe("the models are deterministic", () => {
@@ -211,6 +212,7 @@ describe("the models are deterministic", () => {
 const lanes: Record<ClientName, Promise<unknown>> = {
   ctr: Promise.resolve(),
   skopeo: Promise.resolve(),
+  podman: Promise.resolve(),
 };
 function inLane<T>(client: ClientName, run: () => Promise<T>): Promise<T> {
   const result = lanes[client].then(run);
@@ -218,7 +220,7 @@ function inLane<T>(client: ClientName, run: () => Promise<T>): Promise<T> {
   return result;
 }
 
-describe.concurrent("calibration: real docker-registry 2.8 + ctr / skopeo vs MirrorModel + PullClient", () => {
+describe.concurrent("calibration: real docker-registry 2.8 + ctr / skopeo / podman vs MirrorModel + PullClient", () => {
   let work: string;
   let containerd: PrivateContainerd | undefined;
   /** The table's rows per test, in the order of the tests (they finish in another). */
