@@ -206,8 +206,11 @@ export class PullClient {
       host = got.host;
     }
     const refText = formatReference(ref);
-    // A top-level digest enters the store only with everything under it: the image is here.
-    if (store.hasBlob(digest)) {
+    // A top-level digest enters the store only with everything under it: the image is here
+    // (containers/image reads its platform manifest and config again all the same).
+    const stored = store.hasBlob(digest);
+    const reread = stored && runtime.rereadsStoredImage;
+    if (stored && !reread) {
       store.setImage(refText, digest);
       return { ok: true, digest, cached: true, host };
     }
@@ -241,7 +244,7 @@ export class PullClient {
           host,
           stage: "content",
         };
-      if (!store.hasBlob(entry.digest)) {
+      if (reread || !store.hasBlob(entry.digest)) {
         const got = await this.request(
           lane,
           lane.fetch,
@@ -258,15 +261,16 @@ export class PullClient {
       }
       fetched.push(entry.digest);
     }
-    const blobs = [manifest.config?.digest, ...(manifest.layers ?? []).map((l) => l.digest)].filter(
-      (d): d is string => Boolean(d) && !store.hasBlob(d as string),
+    const config = manifest.config?.digest;
+    const blobs = [config, ...(manifest.layers ?? []).map((l) => l.digest)].filter(
+      (d): d is string => Boolean(d) && ((reread && d === config) || !store.hasBlob(d as string)),
     );
     const failure = await this.fetchBlobs(lane, ref, blobs);
     if (failure)
       return { ok: false, response: failure.response, host: failure.host, stage: "content" };
     for (const d of [...fetched, ...blobs]) store.addBlob(d);
     store.setImage(refText, digest);
-    return { ok: true, digest, cached: false, host };
+    return { ok: true, digest, cached: stored, host };
   }
 
   /**

@@ -3,7 +3,7 @@ import type { SessionQuirks } from "./session.ts";
 /**
  * How each container runtime pulls (../shared/FACTS.md): which request resolves
  * a tag, what it retries, how mirrors are tried. Numbers as data. containerd and
- * cri-o (containers/image, as skopeo) are held against the real programs by
+ * cri-o (containers/image, as skopeo and podman) are held against the real programs by
  * test/real/calibration.test.ts (docs/calibration.md). Below them, how each
  * runtime sends one authenticated request (`runtimeSession`) and how a
  * pull-through mirror sends its upstream requests (`MIRROR_PROXY_SESSIONS`):
@@ -46,6 +46,13 @@ export interface RuntimeModel {
    * authorizer (a token each); "pull": one per pull (and host); "client": until it expires.
    */
   tokenScope: "phase" | "pull" | "client";
+  /**
+   * An image already in the node's store is copied again all the same: its platform
+   * manifest and config are read from the registry, only layers are reused
+   * (containers/image into containers/storage, as CRI-O and podman pull: measured with
+   * podman, docs/calibration.md). false: a stored top-level digest ends the pull.
+   */
+  rereadsStoredImage: boolean;
 }
 
 export const RUNTIMES: Record<RuntimeModel["name"], RuntimeModel> = {
@@ -62,6 +69,7 @@ export const RUNTIMES: Record<RuntimeModel["name"], RuntimeModel> = {
     resolveDigests: true,
     pingFirst: false,
     tokenScope: "phase",
+    rereadsStoredImage: false,
   },
   dockerd: {
     name: "dockerd",
@@ -77,6 +85,7 @@ export const RUNTIMES: Record<RuntimeModel["name"], RuntimeModel> = {
     resolveDigests: false,
     pingFirst: false,
     tokenScope: "client",
+    rereadsStoredImage: false,
   },
   "cri-o": {
     name: "cri-o",
@@ -92,6 +101,7 @@ export const RUNTIMES: Record<RuntimeModel["name"], RuntimeModel> = {
     resolveDigests: false,
     pingFirst: true,
     tokenScope: "pull",
+    rereadsStoredImage: true,
   },
 };
 

@@ -429,6 +429,21 @@ export async function runModel(scenario: Scenario, client: ClientName): Promise<
       store: new ContentStore(),
       emit: () => {},
     });
+  /**
+   * `podman pull` is containers/image (the cri-o model) under podman's own CLI retry
+   * (containers/common's libimage: 3 more tries of the whole pull after a retryable
+   * error, 1, 2 and 4 s apart; a 429 or a failed connection is retryable, an error
+   * status on the ping is not). CRI-O leaves retries to the kubelet's back-off.
+   */
+  const podmanPull = async (pullClient: PullClient, target: ImageRef) => {
+    let result = await pullClient.pull(target);
+    for (const delay of [1_000, 2_000, 4_000]) {
+      if (result.ok || (result.status !== 429 && result.status !== 0)) break;
+      await sim.sleep(delay);
+      result = await pullClient.pull(target);
+    }
+    return result;
+  };
   // A node keeps its client and its content, as in the simulator (ctr: the node's namespace);
   // a skopeo copy to a new dir: starts with nothing; podman: the node's storage keeps its layers.
   const clients = new Map<string, PullClient>();
@@ -449,7 +464,11 @@ export async function runModel(scenario: Scenario, client: ClientName): Promise<
         const target: ImageRef = step.byDigest
           ? { repository: ref.repository, digest: await digestOf(registry, step.pull) }
           : ref;
-        const results = await Promise.all(step.nodes.map((node) => clientOf(node).pull(target)));
+        const results = await Promise.all(
+          step.nodes.map((node) =>
+            client === "podman" ? podmanPull(clientOf(node), target) : clientOf(node).pull(target),
+          ),
+        );
         results.forEach((result, i) => {
           outcomes[step.nodes[i] as string] = result.ok ? "ok" : "failed";
         });
