@@ -119,7 +119,7 @@ const mirrorSchema = z
       .enum(["auto", "process", "container", "external", "model"])
       .default("auto")
       .describe(
-        "what serves the mirror in live runs: auto = CNCF distribution (docker-registry) started by pullstorm when installed and the design needs nothing only the model has, else the model; process = docker-registry, required; container = registry:2 through testcontainers (needs a Docker engine); external = a running mirror at `url`; model = the simulator's mirror model. Virtual runs always use the model.",
+        "what serves the mirror in live runs: auto = CNCF distribution (docker-registry) started by pullstorm when installed and the design needs nothing only the model has, else the model; process = docker-registry, required; container = registry:2 through testcontainers (needs a container engine: Docker, or podman's Docker API); external = a running mirror at `url`; model = the simulator's mirror model. Virtual runs always use the model.",
       ),
     url: z
       .string()
