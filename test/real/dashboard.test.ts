@@ -34,6 +34,7 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
     if (!tools.available) return ctx.skip(tools.reason);
     await inTempDir("pullstorm-dashboard-", async (out) => {
       // Two designs at x30: the churn (from 880 simulated seconds) starts 29 wall seconds in.
+      let ended = false;
       const proc = startPullstorm([
         "run",
         NODE_CHURN,
@@ -105,7 +106,7 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
           .locator('[data-design="account-per-node"] dd', {
             hasText: /[\d.]+ s timers.*last second/,
           })
-          .waitFor({ timeout: 10_000 });
+          .waitFor({ timeout: 30_000 });
 
         // Into the churn, then a 5xx burst from the page.
         await waitFor(
@@ -117,7 +118,7 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
         await page.click("#inject");
         await page
           .locator("#control-result", { hasText: /api\/faults: 201/ })
-          .waitFor({ timeout: 10_000 });
+          .waitFor({ timeout: 30_000 });
         // The registries answer with the fault: the runner's /metrics counts it (bounded wait).
         await waitFor(
           async () =>
@@ -132,19 +133,19 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
         await page.click("#mark");
         await page
           .locator("#control-result", { hasText: /api\/mark: 201/ })
-          .waitFor({ timeout: 10_000 });
+          .waitFor({ timeout: 30_000 });
         await page
           .locator("#log li", { hasText: "on-call paged" })
           .first()
-          .waitFor({ timeout: 10_000 });
+          .waitFor({ timeout: 30_000 });
 
         // Pause: every design's simulated time stands still until resumed.
         await page.click("#pause");
         await page
           .locator("#control-result", { hasText: /api\/pause: 200/ })
-          .waitFor({ timeout: 10_000 });
+          .waitFor({ timeout: 30_000 });
         await page.locator('[data-design="account-per-node"] dd', { hasText: "(paused)" }).waitFor({
-          timeout: 10_000,
+          timeout: 30_000,
         });
         const paused = await simTime();
         await new Promise((r) => setTimeout(r, 2500));
@@ -161,7 +162,7 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
         await page.click("#swap");
         await page
           .locator("#control-result", { hasText: /api\/policy: 200/ })
-          .waitFor({ timeout: 10_000 });
+          .waitFor({ timeout: 30_000 });
 
         // Stop the run: the page says it ended and links the reports the runner serves.
         proc.child.kill("SIGINT");
@@ -183,9 +184,12 @@ describe("the live console (pullstorm run --dashboard) in headless Chromium", ()
 
         expect(offsite, "requests off the console's origin").toEqual([]);
         expect(errors).toEqual([]);
+        ended = true;
       } finally {
+        // After the run's end the console lingers; this second SIGINT leaves it (130). When a
+        // step above failed, its error is the one reported: the run is stopped all the same.
         const code = await proc.stop("SIGINT");
-        expect(code, proc.output()).toBe(130);
+        if (ended) expect(code, proc.output()).toBe(130);
       }
 
       // What the page did is in the run's record.
