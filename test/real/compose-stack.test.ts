@@ -47,15 +47,21 @@ describe("docker-compose.yml on a real engine", () => {
     };
   });
   afterAll(async () => {
-    if (compose.available && engine.available) {
-      // The runner and the mirror live in the registry's network namespace: podman
-      // refuses to remove the registry before them, and compose 1.29 removes all at once.
-      const dependents = await composeCmd(["rm", "--stop", "--force", "runner", "mirror"], 120_000);
-      expect(dependents.status, dependents.stderr).toBe(0);
-      const down = await composeCmd(["down", "--volumes", "--remove-orphans"], 120_000);
-      expect(down.status, down.stderr).toBe(0);
+    try {
+      if (compose.available && engine.available) {
+        // The runner and the mirror live in the registry's network namespace: podman
+        // refuses to remove the registry before them, and compose 1.29 removes all at once.
+        const dependents = await composeCmd(
+          ["rm", "--stop", "--force", "runner", "mirror"],
+          120_000,
+        );
+        expect(dependents.status, dependents.stderr).toBe(0);
+        const down = await composeCmd(["down", "--volumes", "--remove-orphans"], 120_000);
+        expect(down.status, down.stderr).toBe(0);
+      }
+    } finally {
+      rmSync(work, { recursive: true, force: true });
     }
-    rmSync(work, { recursive: true, force: true });
   }, 150_000);
 
   it(
