@@ -11,8 +11,10 @@
  */
 import { parseAllDocuments } from "yaml";
 import { type ImageReference, parseImageReference } from "../../vocabulary/oci/reference.ts";
+import type { RuntimeModel } from "../client/runtimes.ts";
 
-export type Runtime = "containerd" | "cri-o" | "dockerd";
+/** The runtimes the simulator models (its client quirks are in client/runtimes.ts). */
+export type Runtime = RuntimeModel["name"];
 export type PullPolicy = "Always" | "IfNotPresent" | "Never";
 
 export interface NodeInfo {
