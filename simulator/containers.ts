@@ -37,10 +37,6 @@ export async function containerRuntimeProblem(): Promise<string | undefined> {
   }
 }
 
-export function isLoopbackHost(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
-
 /** /v2/ answers like a registry: 200 open, 401 with a token service in front. */
 export async function answersV2(url: string): Promise<boolean> {
   const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(2_000) });

@@ -5,7 +5,8 @@
  */
 export type TargetCheck = { ok: true; url: URL; maxRps?: number } | { ok: false; reason: string };
 
-function isLoopbackHost(hostname: string): boolean {
+/** localhost, ::1 or 127.0.0.0/8 (brackets allowed): the one loopback test for host names. */
+export function isLoopbackHost(hostname: string): boolean {
   const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
   if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1") return true;
   if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h))

@@ -15,10 +15,10 @@ import type { MirrorBackendKind, MirrorDescription } from "../../vocabulary/even
 import {
   answersV2,
   type ContainerNetwork,
-  isLoopbackHost,
   type StartedRegistryContainer,
   startRegistryContainer,
 } from "../containers.ts";
+import { isLoopbackHost } from "../target.ts";
 import { freePort, type Managed, runCommand, startProcess, waitFor } from "../util/processes.ts";
 
 export interface StartedMirror {

@@ -10,7 +10,11 @@
  * does, and says so in `notes`. The first part of `pullstorm scenario import` (issue 18).
  */
 import { parseAllDocuments } from "yaml";
-import { type ImageReference, parseImageReference } from "../../vocabulary/oci/reference.ts";
+import {
+  formatImage,
+  type ImageReference,
+  parseImageReference,
+} from "../../vocabulary/oci/reference.ts";
 import type { RuntimeModel } from "../client/runtimes.ts";
 
 /** The runtimes the simulator models (its client quirks are in client/runtimes.ts). */
@@ -324,7 +328,7 @@ export function inventoryOf(objects: Obj[]): Inventory {
     for (const c of w.containers) {
       const parsed = parseImageReference(c.image);
       if ("error" in parsed) continue;
-      const key = `${parsed.registry}/${parsed.repository}${parsed.tag ? `:${parsed.tag}` : ""}${parsed.digest ? `@${parsed.digest}` : ""}`;
+      const key = formatImage(parsed);
       const use = images.get(key) ?? {
         text: c.image,
         ref: parsed,
