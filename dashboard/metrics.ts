@@ -5,7 +5,7 @@
  * dashboard for both.
  */
 import { Counter, Gauge, Registry } from "prom-client";
-import type { SimEvent } from "../vocabulary/events.ts";
+import { isOriginHost, type SimEvent } from "../vocabulary/events.ts";
 import { layerOf, type Snapshot } from "./view.ts";
 
 const VERDICTS = ["holds", "breaks", "incomplete"] as const;
@@ -74,7 +74,7 @@ export class RunnerMetrics {
 
   add(e: SimEvent): void {
     if (e.type === "pull") this.pulls.inc({ design: e.design, outcome: e.outcome });
-    else if (e.type === "request" && e.host === "registry")
+    else if (e.type === "request" && isOriginHost(e.host))
       this.requests.inc({ design: e.design, layer: layerOf(e.status, e.refusal) });
   }
 

@@ -9,7 +9,7 @@ import type { Mark } from "../reports/analysis-types.ts";
 import { findingText } from "../reports/findings-text.ts";
 import type { RunFold } from "../reports/fold.ts";
 import type { Scenario } from "../simulator/scenario/schema.ts";
-import type { SimEvent } from "../vocabulary/events.ts";
+import { isOriginHost, type SimEvent } from "../vocabulary/events.ts";
 
 /** The layers a request's answer is counted under on the console's chart. */
 export const RATE_LAYERS = [
@@ -157,7 +157,7 @@ export class LiveView implements Watched {
         };
       return;
     }
-    if (e.type !== "request" || e.host !== "registry") return;
+    if (e.type !== "request" || !isOriginHost(e.host)) return;
     const bucket = Math.floor(e.t / this.bucketSeconds);
     let counts = r.counts.get(bucket);
     if (!counts) {

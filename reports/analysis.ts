@@ -1,6 +1,11 @@
 import type { Design, Scenario } from "../simulator/scenario/schema.ts";
 import { parseDuration } from "../vocabulary/config/units.ts";
-import type { PullEvent, RequestEvent, SimEvent } from "../vocabulary/events.ts";
+import {
+  isOriginHost,
+  type PullEvent,
+  type RequestEvent,
+  type SimEvent,
+} from "../vocabulary/events.ts";
 import { formatReference, parseReference } from "../vocabulary/oci/reference.ts";
 import type {
   Analysis,
@@ -33,8 +38,6 @@ import { chainsOf, findingsFor } from "./findings.ts";
 import { type BreakEvent, breakDetail, EarliestBreak } from "./first-break.ts";
 import type { DesignSummary, Report } from "./summary.ts";
 
-const UPSTREAM = "registry";
-
 /** The layer each refusal reason (the registry's refusal header) belongs to. */
 const REFUSAL_LAYERS: ReadonlyMap<string, BreakLayer> = new Map<string, BreakLayer>([
   ["quota", "registry-quota"],
@@ -52,9 +55,9 @@ export function layerOf(req: RequestEvent | undefined, pull: PullEvent): BreakLa
   if (pull.reason === "qps") return "client-qps";
   if (req?.refusal) {
     const layer = REFUSAL_LAYERS.get(req.refusal);
-    if (layer) return req.host === UPSTREAM || req.actor !== "mirror" ? layer : "mirror";
+    if (layer) return isOriginHost(req.host) || req.actor !== "mirror" ? layer : "mirror";
   }
-  if (pull.host && pull.host !== UPSTREAM) return "mirror";
+  if (pull.host && !isOriginHost(pull.host)) return "mirror";
   if (req?.network) return "network";
   if (req?.kind === "token" && req.status === 429) return "token-service";
   const status = req?.status ?? pull.status ?? 0;
@@ -289,12 +292,12 @@ export class DesignAnalyzer {
       if (e.host === "mirror") this.mirrorClientRequests++;
       const isGet = e.method === "GET" && (e.kind === "manifest" || e.kind === "blob");
       if (isGet && e.host === "mirror" && e.actor !== "mirror") this.mirrorClientGets++;
-      if (isGet && e.host === UPSTREAM && e.actor === "mirror") this.mirrorUpstreamGets++;
+      if (isGet && isOriginHost(e.host) && e.actor === "mirror") this.mirrorUpstreamGets++;
       if (e.status === 429) {
         b.status429++;
         this.retryWaves.add(e.t);
       }
-      if (e.host === UPSTREAM) {
+      if (isOriginHost(e.host)) {
         b.upstreamRequests++;
         this.upstreamTotal++;
         this.upstreamByIdentity.set(e.identity, (this.upstreamByIdentity.get(e.identity) ?? 0) + 1);
@@ -437,7 +440,7 @@ export class DesignAnalyzer {
         );
       return;
     }
-    if (e.host !== UPSTREAM) return;
+    if (!isOriginHost(e.host)) return;
     const r = this.configured[group] ? facts.fallback[group] : facts.bypass[group];
     r.requests++;
     r.identities.add(e.rateLimit?.source ?? e.identity);

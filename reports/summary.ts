@@ -1,6 +1,6 @@
 import * as hdr from "hdr-histogram-js";
 import type { Expectation, Scenario } from "../simulator/scenario/schema.ts";
-import type { MirrorDescription, SimEvent } from "../vocabulary/events.ts";
+import { isOriginHost, type MirrorDescription, type SimEvent } from "../vocabulary/events.ts";
 import { clockChecks, type ReportClock } from "./clock.ts";
 import { breakDetail, EarliestBreak, isBreak } from "./first-break.ts";
 import { formatSeconds as clockText } from "./time.ts";
@@ -108,7 +108,6 @@ function percentiles(values: number[]): Percentiles | null {
  */
 export class DesignSummarizer {
   readonly name: string;
-  private readonly upstreamHost: string;
   private readonly pulls = { total: 0, ok: 0, failed: 0, cached: 0 };
   private readonly upstream: DesignSummary["upstream"] = {
     pulls: 0,
@@ -130,9 +129,8 @@ export class DesignSummarizer {
   private readonly firstBreak = new EarliestBreak(breakDetail);
   private interruptedAt: number | null = null;
 
-  constructor(name: string, upstreamHost = "registry") {
+  constructor(name: string) {
     this.name = name;
-    this.upstreamHost = upstreamHost;
   }
 
   /** Takes one event (another design's are ignored). */
@@ -144,7 +142,8 @@ export class DesignSummarizer {
         this.interruptedAt ??= e.t;
         break;
       case "request": {
-        if (e.host !== this.upstreamHost) break;
+        // Upstream: every origin registry (Docker Hub and the scenario's other registries).
+        if (!isOriginHost(e.host)) break;
         const { upstream } = this;
         const status = String(e.status);
         upstream.status[status] = (upstream.status[status] ?? 0) + 1;

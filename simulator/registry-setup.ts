@@ -32,22 +32,49 @@ export class SimClock implements Clock {
   }
 }
 
-/** The scenario's catalog additions, with its tag-move steps turned into tag schedules. */
-export function scenarioCatalog(scenario: Scenario): {
+/**
+ * One origin registry of a scenario: Docker Hub's (`registry`, host "") or one of
+ * `registries` (host as references name it), with its preset, policy and catalog.
+ */
+export interface OriginSpec {
+  host: string;
+  preset: string;
+  policy?: Scenario["registry"]["policy"];
+  catalog?: Scenario["registry"]["catalog"];
+}
+
+/** Every origin registry of the scenario: Docker Hub's first, then `registries` in order. */
+export function scenarioOrigins(scenario: Scenario): OriginSpec[] {
+  return [{ host: "", ...scenario.registry }, ...scenario.registries];
+}
+
+/** The origin an image reference is pulled from (its `registries` entry, or Docker Hub's). */
+export function originOfRef(scenario: Scenario, ref: ImageRef): OriginSpec {
+  const origins = scenarioOrigins(scenario);
+  return origins.find((o) => o.host === (ref.registry ?? "")) ?? (origins[0] as OriginSpec);
+}
+
+/**
+ * An origin's catalog: its `catalog` (Docker Hub's on top of the built-in images),
+ * with the scenario's tag-move steps of its images turned into tag schedules.
+ */
+export function scenarioCatalog(
+  scenario: Scenario,
+  origin: OriginSpec = scenarioOrigins(scenario)[0] as OriginSpec,
+): {
   images: ImageDraft[];
   defaults: { layers?: number; layerSize?: number };
 } {
-  const file = scenario.registry.catalog
-    ? draftsFrom(scenario.registry.catalog)
-    : { images: [], defaults: {} };
+  const file = origin.catalog ? draftsFrom(origin.catalog) : { images: [], defaults: {} };
   const drafts = new Map<string, ImageDraft>();
-  for (const d of BUILTIN_IMAGES) drafts.set(d.name, structuredClone(d));
+  if (origin.host === "") for (const d of BUILTIN_IMAGES) drafts.set(d.name, structuredClone(d));
   for (const d of file.images) drafts.set(d.name, d);
   const touched = new Set<string>(file.images.map((d) => d.name));
   for (const step of scenario.workload) {
     if (step.type !== "tag-move") continue;
     const image = scenario.images.find((i) => i.name === step.image);
     const ref = parseReference(image?.ref ?? "") as ImageRef;
+    if ((ref.registry ?? "") !== origin.host) continue;
     const draft = drafts.get(ref.repository);
     if (!draft || !ref.tag)
       throw new ConfigError([
@@ -60,30 +87,42 @@ export function scenarioCatalog(scenario: Scenario): {
   return { images: [...touched].map((n) => drafts.get(n) as ImageDraft), defaults: file.defaults };
 }
 
-export function scenarioPolicy(scenario: Scenario): Policy {
-  const built = buildPolicy(scenario.registry.policy ?? {}, scenario.registry.preset);
-  if ("errors" in built) throw new ConfigError(built.errors.map((e) => `registry.policy: ${e}`));
+export function scenarioPolicy(
+  scenario: Scenario,
+  origin: OriginSpec = scenarioOrigins(scenario)[0] as OriginSpec,
+): Policy {
+  const built = buildPolicy(origin.policy ?? {}, origin.preset);
+  const where = origin.host
+    ? `registries.${scenario.registries.findIndex((r) => r.host === origin.host)}.policy`
+    : "registry.policy";
+  if ("errors" in built) throw new ConfigError(built.errors.map((e) => `${where}: ${e}`));
   return built;
 }
 
-/** The registry a design runs against: the scenario's policy, catalog and faults. */
+/**
+ * The registry a design runs against: the scenario's policy, catalog and faults
+ * (Docker Hub's, the default), or another origin's policy and catalog (the
+ * scenario's faults are Docker Hub's).
+ */
 export function scenarioRegistry(
   scenario: Scenario,
   clock: Clock,
   seed: number,
   tokenSecret?: string,
   controlToken?: string,
+  origin: OriginSpec = scenarioOrigins(scenario)[0] as OriginSpec,
 ): Registry {
-  const catalog = scenarioCatalog(scenario);
+  const catalog = scenarioCatalog(scenario, origin);
   const registry = createRegistry({
     seed,
     ...(tokenSecret ? { tokenSecret } : {}),
     ...(controlToken ? { controlToken } : {}),
     clock,
-    policy: scenarioPolicy(scenario),
+    policy: scenarioPolicy(scenario, origin),
     images: catalog.images,
     defaults: catalog.defaults,
   });
+  if (origin.host !== "") return registry;
   const faults = registry.faults as unknown as {
     add(spec: unknown): { ok: boolean; errors?: string[] };
   };
@@ -124,10 +163,14 @@ export async function contentOf(
  * fetches) at registry start, so a live run does not spend its scaled clock on
  * gzip. Changes nothing a client sees: the catalog is deterministic.
  */
-export async function prewarmImages(catalog: Catalog, scenario: Scenario): Promise<void> {
+export async function prewarmImages(
+  catalog: Catalog,
+  scenario: Scenario,
+  origin: OriginSpec = scenarioOrigins(scenario)[0] as OriginSpec,
+): Promise<void> {
   for (const image of scenario.images) {
     const ref = parseReference(image.ref);
-    if ("error" in ref || !ref.tag) continue;
+    if ("error" in ref || !ref.tag || (ref.registry ?? "") !== origin.host) continue;
     const content = await contentOf(catalog, ref, 0);
     for (const digest of content?.blobs ?? []) {
       const handle = await catalog.blob(ref.repository, digest, 0);

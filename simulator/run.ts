@@ -4,12 +4,20 @@ import type { RegistryRequest } from "../fake-registry/core/types.ts";
 import { serveRegistry } from "../fake-registry/index.ts";
 import type { Registry } from "../fake-registry/registry/registry.ts";
 import { formatDuration, parseDuration } from "../vocabulary/config/units.ts";
-import type { ClockEvent, MarkAction, SimEvent } from "../vocabulary/events.ts";
+import { ConfigError } from "../vocabulary/config/yaml-file.ts";
+import {
+  type ClockEvent,
+  type MarkAction,
+  ORIGIN_HOST,
+  originHost,
+  type SimEvent,
+} from "../vocabulary/events.ts";
+import type { ImageRef } from "../vocabulary/oci/reference.ts";
 import { CiFleet, Desktops } from "./actors/ci.ts";
 import { type ActorContext, egressAddress } from "./actors/common.ts";
 import { KubeletNode } from "./actors/kubelet.ts";
 import { ContentStore } from "./client/content-store.ts";
-import { type HostRoute, PullClient } from "./client/pull-client.ts";
+import { PullClient, RoutedPuller } from "./client/pull-client.ts";
 import { RUNTIMES } from "./client/runtimes.ts";
 import { clockTolerance, loadWindowSeconds } from "./clock.ts";
 import { type Calibration, calibrateMachine, chooseTimeScale } from "./engine/calibrate.ts";
@@ -25,7 +33,7 @@ import {
   type Transport,
 } from "./engine/transport.ts";
 import { MirrorStartError } from "./mirror/backends.ts";
-import { MIRROR_EGRESS, mirrorModelFor } from "./mirror/for-design.ts";
+import { designRoutes, MIRROR_EGRESS, mirrorModelFor, pullSecretOf } from "./mirror/for-design.ts";
 import {
   chooseMirrorBackend,
   modelDescription,
@@ -36,14 +44,22 @@ import { serveMirror } from "./mirror/serve.ts";
 import {
   prewarmImages,
   SimClock,
+  scenarioOrigins,
   scenarioPolicy,
   scenarioRegistry,
   seedStore,
 } from "./registry-setup.ts";
-import { type Design, mirrorRuntimes, type Scenario } from "./scenario/schema.ts";
+import type { Design, Scenario } from "./scenario/schema.ts";
 import { checkTarget } from "./target.ts";
 import { directWorkload } from "./workload/director.ts";
-import { referenceResolver, type Stage, type WarmEntry, warmEntries } from "./workload/stage.ts";
+import {
+  podPullPolicy,
+  podsOfSlot,
+  referenceResolver,
+  type Stage,
+  type WarmEntry,
+  warmEntries,
+} from "./workload/stage.ts";
 
 export interface RunOptions {
   mode: "live" | "virtual";
@@ -118,6 +134,9 @@ export interface DesignProgress {
   done: boolean;
 }
 
+/** The account pods with imagePullSecrets pull as when the design itself pulls anonymously. */
+export const PULL_SECRET_ACCOUNT = "pull-secret";
+
 /** `--time-scale auto` refuses a live run that would take longer than this (wall ms) unless told otherwise. */
 export const AUTO_MAX_WALL_MS = 3_600_000;
 
@@ -151,6 +170,10 @@ export interface RunMeta {
  * reports fold the event stream (harness/run.ts).
  */
 export async function playScenario(scenario: Scenario, options: RunOptions): Promise<RunMeta> {
+  if (options.target && scenario.registries.length > 0)
+    throw new ConfigError([
+      `--target stands for Docker Hub's registry; this scenario also pulls from ${scenario.registries.map((r) => r.host).join(", ")} (registries), which a target cannot stand for. Run it without --target, or point a copy without them at the target`,
+    ]);
   const seed = options.seed ?? scenario.seed;
   const designs = scenario.designs.filter(
     (d) => !options.designs || options.designs.includes(d.name),
@@ -367,23 +390,50 @@ async function runDesign(
     // The origin registry: embedded (in-process or served on loopback) or the target.
     const scaled = live ? new ScaledClock(scale, Date.now, { anchored: true }) : undefined;
     const clock = scaled ?? new SimClock(sim);
-    const registry: Registry | undefined = options.target
-      ? undefined
-      : scenarioRegistry(scenario, clock, options.seed, options.tokenSecret, options.controlToken);
-    // What the virtual clients and the mirror model reach: the core, tapped when measured.
+    // Every origin registry (Docker Hub's, then the scenario's `registries`), each with its
+    // own policy, catalog, accounts and token service, all on the design's clock.
+    const origins = new Map<string, Registry>();
+    if (!options.target)
+      for (const spec of scenarioOrigins(scenario))
+        origins.set(
+          spec.host,
+          scenarioRegistry(
+            scenario,
+            clock,
+            options.seed,
+            options.tokenSecret,
+            options.controlToken,
+            spec,
+          ),
+        );
+    // Docker Hub's: what the mirror fronts, what faults and the console's controls act on.
+    const registry: Registry | undefined = origins.get("");
+    // What the virtual clients and the mirror model reach: the cores, tapped when measured.
     const tap = options.registryTap;
-    const origin: InProcessHandler | undefined =
-      registry && tap
+    const handlerOf = (core: Registry): InProcessHandler =>
+      tap
         ? {
             handle: (request, client) => {
               tap(request, client, clock.now());
-              return registry.handle(request, client);
+              return core.handle(request, client);
             },
           }
-        : registry;
+        : core;
     // Live: the scenario's images are made before the clock starts, so making them
     // (gzip, digests) does not slow the first pulls down.
-    if (live && registry) await prewarmImages(registry.catalog, scenario);
+    if (live)
+      for (const spec of scenarioOrigins(scenario)) {
+        const core = origins.get(spec.host);
+        if (core) await prewarmImages(core.catalog, scenario, spec);
+      }
+    // In process: every origin by its logical host (originHost).
+    const inProcessOrigins = (): Record<string, InProcessHandler> =>
+      Object.fromEntries(
+        [...origins].map(([host, core]) => [
+          originHost(host || undefined),
+          shaped(handlerOf(core), linkFor),
+        ]),
+      );
     let transport: Transport;
     // Live clients give up after the same simulated 30 s as virtual ones: wall ms at the scale.
     const httpOptions = {
@@ -392,32 +442,36 @@ async function runDesign(
     };
     const hosts: Record<string, string> = {};
     if (live) {
-      if (registry) {
-        const served = await serveRegistry(registry, {
+      if (options.target) hosts[ORIGIN_HOST] = options.target;
+      for (const [host, core] of origins) {
+        const served = await serveRegistry(core, {
           host: "127.0.0.1",
           port: 0,
-          handler: shaped(registry, linkFor, scale),
+          handler: shaped(core, linkFor, scale),
         });
         closers.push(served);
-        hosts.registry = served.url;
-      } else hosts.registry = options.target as string;
+        hosts[originHost(host || undefined)] = served.url;
+      }
       transport = new HttpTransport(hosts, httpOptions);
     } else {
-      transport = new InProcessTransport(
-        { registry: shaped(origin as InProcessHandler, linkFor) },
-        sim,
-      );
+      transport = new InProcessTransport(inProcessOrigins(), sim);
     }
 
-    // Accounts: none, one shared, or one per actor (created in the registry as actors appear).
-    const accountFor = (actor: string): Account | undefined => {
-      if (design.auth === "anonymous") return undefined;
+    // Accounts: none, one shared, or one per actor (created in every origin registry as
+    // actors appear); images with pullSecret use one shared account when the design has none.
+    const accountFor = (actor: string, pullSecret = false): Account | undefined => {
+      if (design.auth === "anonymous" && !pullSecret) return undefined;
       const account = {
-        name: design.auth === "shared-account" ? "shared" : actor,
+        name:
+          design.auth === "anonymous"
+            ? PULL_SECRET_ACCOUNT
+            : design.auth === "shared-account"
+              ? "shared"
+              : actor,
         password: "pw",
         plan: design.plan,
       };
-      registry?.addAccount(account);
+      for (const core of origins.values()) core.addAccount(account);
       return account;
     };
 
@@ -504,23 +558,13 @@ async function runDesign(
         transport = new HttpTransport({ ...hosts, mirror: served.url }, httpOptions);
       } else {
         transport = new InProcessTransport(
-          {
-            registry: shaped(origin as InProcessHandler, linkFor),
-            mirror: shaped(model, () => network.mirror),
-          },
+          { ...inProcessOrigins(), mirror: shaped(model, () => network.mirror) },
           sim,
         );
       }
     }
-    const mirrored = mirror ? mirrorRuntimes(scenario, mirror) : [];
-    const routesFor = (runtime: string): HostRoute[] =>
-      mirrored.some((r) => r === runtime)
-        ? [
-            { host: "mirror", role: "mirror" },
-            // containerd appends the image's own registry even without `server` in hosts.toml.
-            { host: "registry", role: "upstream" },
-          ]
-        : [{ host: "registry", role: "upstream" }];
+    const routesFor = designRoutes(scenario, design);
+    const secret = pullSecretOf(scenario);
 
     const ctx: ActorContext = {
       sim,
@@ -528,27 +572,34 @@ async function runDesign(
       emit,
       starts: network.starts,
       client: ({ actor, index, runtime, store }) => {
-        const account = accountFor(actor);
-        return new PullClient({
-          actor,
-          design: design.name,
-          runtime: RUNTIMES[runtime],
-          hosts: routesFor(runtime),
-          ...(account ? { credentials: { user: account.name, password: account.password } } : {}),
-          egressIp: egressAddress(index % design.egressIps),
-          transport,
-          sim,
-          store,
-          emit,
-        });
+        // One client per registry and credentials (pull secrets), each made on first use;
+        // Docker Hub's with the design's credentials at once, as the actor appears.
+        const make = (ref: ImageRef) => {
+          const account = accountFor(actor, secret(ref));
+          return new PullClient({
+            actor,
+            design: design.name,
+            runtime: RUNTIMES[runtime],
+            hosts: routesFor(runtime, ref),
+            ...(account ? { credentials: { user: account.name, password: account.password } } : {}),
+            egressIp: egressAddress(index % design.egressIps),
+            transport,
+            sim,
+            store,
+            emit,
+          });
+        };
+        const way = (ref: ImageRef) => `${ref.registry ?? ""}|${secret(ref)}`;
+        // Docker Hub's client with the design's credentials is made now, as the actor appears.
+        return new RoutedPuller(way, make, { repository: "" });
       },
     };
 
     // References as the design writes them (by tag, or pinned to the digest at a time)
     // and what warm stores hold: worked out once per image.
-    const catalog = registry?.catalog;
-    const refOf = referenceResolver(scenario, design, catalog);
-    const warmOf = warmEntries(scenario, catalog, refOf);
+    const catalogs = (ref: ImageRef) => origins.get(ref.registry ?? "")?.catalog;
+    const refOf = referenceResolver(scenario, design, catalogs);
+    const warmOf = warmEntries(scenario, catalogs, refOf);
     const seed = (store: ContentStore, entries: WarmEntry[]) => {
       for (const { ref, content } of entries) seedStore(store, ref, content);
     };
@@ -566,10 +617,9 @@ async function runDesign(
       nodes.push(node);
       return node;
     };
-    if (scenario.fleet.nodes > 0) {
-      const podEntries: WarmEntry[] = [];
-      for (const image of scenario.fleet.pods) podEntries.push(...(await warmOf(image)));
-      for (let i = 0; i < scenario.fleet.nodes; i++) seed(newNode().store, podEntries);
+    for (let i = 0; i < scenario.fleet.nodes; i++) {
+      const node = newNode();
+      for (const image of new Set(podsOfSlot(scenario, i))) seed(node.store, await warmOf(image));
     }
     const ci = new CiFleet(ctx, {
       runners: scenario.fleet.ciRunners,
@@ -594,9 +644,10 @@ async function runDesign(
       nodes,
       isAlive: (n) => n.isAlive,
       newNode: () => newNode(),
-      startPod: (n, image, ref) => n.startPod(image, ref, design.pullPolicy),
+      startPod: (n, image, ref) => n.startPod(image, ref, podPullPolicy(scenario, design, image)),
       remove: (n) => n.remove(),
-      restart: (n, image, ref) => n.restartPods(image, ref, design.pullPolicy),
+      restart: (n, image, ref, pods) =>
+        n.restartPods(image, ref, podPullPolicy(scenario, design, image), pods),
       prune: (n) => n.store.prune(),
       prePull: (n, ref) => n.prePull(ref),
       enqueueJobs: (count, refs) => ci.enqueue(count, refs),

@@ -90,7 +90,8 @@ describe("the plan", () => {
       "library/nginx:1.25",
       "library/redis:7",
     ]);
-    expect(all.pullPolicy).toBe("default"); // kubelet: IfNotPresent for a tag that is not latest
+    // kubelet's default: IfNotPresent for a tag that is not latest
+    expect(pods?.op === "pods" && pods.pods.map((p) => p.policy)).toEqual(["default", "default"]);
     expect(all.routes.containerd).toEqual([{ host: "registry", role: "upstream" }]);
     const fix = await planOf(CHURN, "the-fix");
     expect(fix.routes.containerd.map((r) => r.host)).toEqual(["mirror", "registry"]);
@@ -147,7 +148,7 @@ describe("the script", () => {
     expect(check.stderr).toBe("");
     expect(check.status).toBe(0);
     expect(text).not.toMatch(/=\s*PULLSTORM_PLAN;/); // the plan is written in
-    expect(text).toContain('format: "pullstorm-k6-plan/2"');
+    expect(text).toContain('format: "pullstorm-k6-plan/3"');
     expect(text).toMatch(/^\/\/ {3}k6 run --local-ips 127\.1\.0\.2-127\.1\.0\.51 /m);
     const exported = /^export \{([^}]*)\};$/m.exec(text)?.[1] ?? "";
     for (const name of ["options", "setup", "node", "ciJob", "desktop", "idle"])

@@ -19,6 +19,25 @@ export interface MirrorDescription {
   [key: string]: unknown;
 }
 
+/** The logical host of Docker Hub, the scenario's first origin registry, in requests and events. */
+export const ORIGIN_HOST = "registry";
+
+/** The logical host of an origin registry: "registry" for Docker Hub, "registry:ghcr.io" for another. */
+export function originHost(registry?: string): string {
+  return registry ? `${ORIGIN_HOST}:${registry}` : ORIGIN_HOST;
+}
+
+/** True for an origin registry's host (Docker Hub's or another's), false for a mirror. */
+export function isOriginHost(host: string | undefined): boolean {
+  return host === ORIGIN_HOST || (host?.startsWith(`${ORIGIN_HOST}:`) ?? false);
+}
+
+/** The origin registry a host is ("" for Docker Hub), undefined for a mirror. */
+export function originOf(host: string | undefined): string | undefined {
+  if (host === ORIGIN_HOST) return "";
+  return isOriginHost(host) ? (host as string).slice(ORIGIN_HOST.length + 1) : undefined;
+}
+
 /** Every request a client model makes, as one line of events.jsonl. */
 export interface RequestEvent {
   type: "request";
@@ -28,6 +47,7 @@ export interface RequestEvent {
   actor: string;
   identity: string;
   egressIp: string;
+  /** Who answered: "mirror", the origin registry ("registry": Docker Hub), or another origin ("registry:ghcr.io"): originHost. */
   host: string;
   kind: EndpointKind;
   method: string;

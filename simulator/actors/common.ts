@@ -1,6 +1,6 @@
 import type { EventSink } from "../../vocabulary/events.ts";
 import { formatReference, type ImageRef } from "../../vocabulary/oci/reference.ts";
-import type { PullClient, PullResult } from "../client/pull-client.ts";
+import type { Puller, PullResult } from "../client/pull-client.ts";
 import type { Sim } from "../engine/sim.ts";
 import { jitter, type StartTiming } from "../engine/timing.ts";
 
@@ -12,7 +12,7 @@ export interface ActorContext {
   /** How long starts wait (engine/timing.ts); none when absent. */
   starts?: StartTiming;
   /** A pull client for an actor: its egress address and credentials are the design's. */
-  client(options: ClientRequest): PullClient;
+  client(options: ClientRequest): Puller;
 }
 
 export interface ClientRequest {
@@ -32,7 +32,7 @@ export function egressAddress(i: number): string {
 /** Pulls one image and records the outcome as a pull event: every actor pulls this way. */
 export async function pullAndRecord(
   ctx: ActorContext,
-  client: PullClient,
+  client: Puller,
   actor: string,
   ref: ImageRef,
 ): Promise<PullResult> {
@@ -43,7 +43,7 @@ export async function pullAndRecord(
     t: ctx.sim.now() / 1000,
     design: ctx.design,
     actor,
-    identity: client.options.credentials?.user ?? client.options.egressIp,
+    identity: client.identity(ref),
     image: formatReference(ref),
     outcome: result.ok ? (result.cached ? "cached" : "ok") : "failed",
     ...(result.ok ? {} : { reason: result.reason, status: result.status, host: result.host }),

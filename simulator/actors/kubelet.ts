@@ -4,7 +4,7 @@ import {
   type ImageRef,
 } from "../../vocabulary/oci/reference.ts";
 import { ContentStore } from "../client/content-store.ts";
-import type { PullClient } from "../client/pull-client.ts";
+import type { Puller } from "../client/pull-client.ts";
 import { type ActorContext, pullAndRecord, startDelay } from "./common.ts";
 
 /** kubelet's numbers (kubernetes/kubernetes; FACTS.md), as data. */
@@ -40,7 +40,7 @@ export class KubeletNode {
   readonly name: string;
   readonly store = new ContentStore();
   private readonly ctx: ActorContext;
-  private readonly client: PullClient;
+  private readonly client: Puller;
   private readonly maxParallel: number;
   private readonly pods = new Map<string, Pod>();
   private alive = true;
@@ -87,14 +87,17 @@ export class KubeletNode {
     void this.podWorker(pod);
   }
 
-  /** A rolling restart: the image's pods are replaced by new ones (new UIDs, fresh backoff). */
-  restartPods(image: string, ref: ImageRef, policy: PullPolicy | "default"): void {
+  /**
+   * A rolling restart: the node's `count` pods of the image (and any still waiting)
+   * are replaced by new ones (new UIDs, fresh backoff).
+   */
+  restartPods(image: string, ref: ImageRef, policy: PullPolicy | "default", count = 1): void {
     const old = [...this.pods.values()].filter((p) => p.image === image && p.current);
     for (const p of old) {
       p.current = false;
       this.pods.delete(p.id);
     }
-    for (let i = 0; i < Math.max(1, old.length); i++) this.startPod(image, ref, policy);
+    for (let i = 0; i < Math.max(count, old.length); i++) this.startPod(image, ref, policy);
   }
 
   /** Pulls an image ahead of need (a pre-pull DaemonSet), without a pod. */
@@ -173,7 +176,7 @@ export class KubeletNode {
         t: this.ctx.sim.now() / 1000,
         design: this.ctx.design,
         actor: this.name,
-        identity: this.client.options.credentials?.user ?? this.client.options.egressIp,
+        identity: this.client.identity(pod.ref),
         image: pod.refText,
         outcome: "failed",
         reason: "qps",

@@ -83,13 +83,60 @@ type Attempt =
   | { ok: true; digest: string; cached: boolean; host: string }
   | { ok: false; response: Outcome; host: string; stage: Stage };
 
+/** What an actor pulls with: one client, or one per registry and credentials (RoutedPuller). */
+export interface Puller {
+  pull(ref: ImageRef): Promise<PullResult>;
+  /** Who the registry counts a pull of `ref` against: the account's name, or the egress address. */
+  identity(ref: ImageRef): string;
+}
+
+/**
+ * An actor's pull clients, one per way an image is pulled (its registry, the
+ * credentials its pods use: `wayOf`), each made on first use by `make`: a runtime
+ * keeps auth per registry, and kubelet passes each pod's pull secrets with its pull.
+ */
+export class RoutedPuller implements Puller {
+  private readonly clients = new Map<string, PullClient>();
+  private readonly wayOf: (ref: ImageRef) => string;
+  private readonly make: (ref: ImageRef) => PullClient;
+
+  /** `first`: a reference whose client is made at once (the actor's usual way). */
+  constructor(
+    wayOf: (ref: ImageRef) => string,
+    make: (ref: ImageRef) => PullClient,
+    first?: ImageRef,
+  ) {
+    this.wayOf = wayOf;
+    this.make = make;
+    if (first) this.clientFor(first);
+  }
+
+  private clientFor(ref: ImageRef): PullClient {
+    const way = this.wayOf(ref);
+    let client = this.clients.get(way);
+    if (!client) {
+      client = this.make(ref);
+      this.clients.set(way, client);
+    }
+    return client;
+  }
+
+  pull(ref: ImageRef): Promise<PullResult> {
+    return this.clientFor(ref).pull(ref);
+  }
+
+  identity(ref: ImageRef): string {
+    return this.clientFor(ref).identity(ref);
+  }
+}
+
 /**
  * The pull protocol as a runtime speaks it: token, resolve the tag (HEAD or
  * GET), index -> platform manifest -> config and layers, skipping what the
  * content store already has; hosts tried the runtime's way (per request for
  * containerd, per pull for containers/image and dockerd).
  */
-export class PullClient {
+export class PullClient implements Puller {
   readonly options: PullClientOptions;
   /** Tokens kept across pulls (tokenScope "client"). */
   private readonly clientAuth = new AuthState();
@@ -99,6 +146,10 @@ export class PullClient {
   constructor(options: PullClientOptions) {
     this.options = options;
     this.client = new RegistryClient({ ...options, quirks: runtimeSession(options.runtime) });
+  }
+
+  identity(_ref?: ImageRef): string {
+    return this.options.credentials?.user ?? this.options.egressIp;
   }
 
   /** Pulls (or re-resolves) an image; the caller decides whether to pull at all (pull policy). */

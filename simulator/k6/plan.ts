@@ -1,22 +1,26 @@
 import type { Scenario as K6Scenario, Options } from "k6/options";
 import type { Catalog } from "../../fake-registry/catalog/catalog.ts";
+import { ConfigError } from "../../vocabulary/config/yaml-file.ts";
 import type { ImageRef } from "../../vocabulary/oci/reference.ts";
 import { egressAddress } from "../actors/common.ts";
 import type { HostRoute } from "../client/pull-client.ts";
 import { RUNTIMES, type RuntimeModel } from "../client/runtimes.ts";
 import { type Sim, VirtualSim } from "../engine/sim.ts";
 import { networkModel, type StartTiming } from "../engine/timing.ts";
+import { designRoutes } from "../mirror/for-design.ts";
 import { SimClock, scenarioRegistry } from "../registry-setup.ts";
 import { defaultTimeScale } from "../run.ts";
-import {
-  type Design,
-  type Expectation,
-  mirrorRuntimes,
-  type Scenario,
-  type WorkloadStep,
-} from "../scenario/schema.ts";
+import type { Design, Expectation, Scenario, WorkloadStep } from "../scenario/schema.ts";
 import { directWorkload } from "../workload/director.ts";
-import { referenceResolver, type Stage, type WarmEntry, warmEntries } from "../workload/stage.ts";
+import {
+  pinnedImage,
+  podPullPolicy,
+  podsOfSlot,
+  referenceResolver,
+  type Stage,
+  type WarmEntry,
+  warmEntries,
+} from "../workload/stage.ts";
 
 /**
  * The workload of one design as data, for the exported k6 script: which node,
@@ -43,11 +47,14 @@ export interface When {
   turn: number;
 }
 
+/** A pod's pull policy (podPullPolicy: the design's, the image's, or kubelet's default). */
+export type PodPullPolicy = Design["pullPolicy"];
+
 /** What happens to a node, in order. */
 export type NodeAction = When &
   (
-    | { op: "pods"; pods: Array<{ image: string; ref: ImageRef }> }
-    | { op: "restart"; image: string; ref: ImageRef }
+    | { op: "pods"; pods: Array<{ image: string; ref: ImageRef; policy: PodPullPolicy }> }
+    | { op: "restart"; image: string; ref: ImageRef; policy: PodPullPolicy; pods: number }
     | { op: "prune" }
     | { op: "prepull"; ref: ImageRef }
     | { op: "remove" }
@@ -82,7 +89,7 @@ export type PlanGroup =
     };
 
 export interface K6Plan {
-  format: "pullstorm-k6-plan/2";
+  format: "pullstorm-k6-plan/3";
   scenario: string;
   design: string;
   seed: number;
@@ -97,7 +104,6 @@ export interface K6Plan {
   /** Hosts each runtime tries, in order (a mirror first when it is configured for that runtime). */
   routes: Record<RuntimeName, HostRoute[]>;
   runtimes: Record<RuntimeName, RuntimeModel>;
-  pullPolicy: Design["pullPolicy"];
   nodeRuntime: RuntimeName;
   maxParallelImagePulls: number;
   ciRuntime: RuntimeName;
@@ -146,24 +152,41 @@ interface DraftNode extends NodeUnit {
 
 const stepName = (index: number, w: WorkloadStep) => `s${index + 1}-${w.type}`;
 
+/**
+ * Why the k6 export cannot play this scenario yet, or undefined: its script pulls
+ * from one registry with one way of authenticating per design.
+ */
+export function k6Unsupported(scenario: Scenario): string | undefined {
+  if (scenario.registries.length > 0)
+    return `registries: the k6 export plays one registry (Docker Hub's); this scenario also pulls from ${scenario.registries.map((r) => r.host).join(", ")}. Run it with \`pullstorm run\` (live or --virtual), or export a copy without them`;
+  const secret = scenario.images.find((i) => i.pullSecret);
+  if (secret)
+    return `images: "${secret.name}" has pullSecret: true; the k6 export authenticates per design only. Run it with \`pullstorm run\`, or export a copy without pullSecret`;
+  return undefined;
+}
+
 export async function derivePlan(
   scenario: Scenario,
   design: Design,
   options: PlanOptions = {},
 ): Promise<K6Plan> {
+  const unsupported = k6Unsupported(scenario);
+  if (unsupported) throw new ConfigError([unsupported]);
   const seed = options.seed ?? scenario.seed;
   const timeScale = options.timeScale ?? defaultTimeScale(scenario);
   const sim = new VirtualSim(seed, scenario.duration);
   // Only the catalog is used: digests for pinning and warm stores, as the native engine
   // reads them (on the same clock: a catalog's digests depend on its start).
   const catalog = scenarioRegistry(scenario, new SimClock(sim), seed).catalog;
-  const resolve = referenceResolver(scenario, design, catalog);
+  const catalogs = () => catalog;
+  const resolve = referenceResolver(scenario, design, catalogs);
   const resolved = new Map<string, { image: string; atMs: number }>();
   const refOf = (image: string, atMs: number, tag?: string) => {
-    if (design.pin === "digest" && !tag) resolved.set(`${image}@${atMs}`, { image, atMs });
+    if (pinnedImage(scenario, design, image) && !tag)
+      resolved.set(`${image}@${atMs}`, { image, atMs });
     return resolve(image, atMs, tag);
   };
-  const warmOf = warmEntries(scenario, catalog, refOf);
+  const warmOf = warmEntries(scenario, catalogs, refOf);
 
   // The fleet at t=0: warm nodes already running their pods.
   const nodes: DraftNode[] = [];
@@ -181,10 +204,10 @@ export async function derivePlan(
     nodes.push(node);
     return node;
   };
-  if (scenario.fleet.nodes > 0) {
-    const fleetWarm: WarmEntry[] = [];
-    for (const image of scenario.fleet.pods) fleetWarm.push(...(await warmOf(image)));
-    for (let i = 0; i < scenario.fleet.nodes; i++) newNode(null).warm = fleetWarm;
+  for (let i = 0; i < scenario.fleet.nodes; i++) {
+    const warm: WarmEntry[] = [];
+    for (const image of new Set(podsOfSlot(scenario, i))) warm.push(...(await warmOf(image)));
+    newNode(null).warm = warm;
   }
 
   const groups: Record<string, PlanGroup> = {};
@@ -217,14 +240,23 @@ export async function derivePlan(
     startPod(n, image, ref) {
       if (!n.alive) return;
       const last = n.actions.at(-1);
-      if (last?.op === "pods" && last.atMs === sim.now()) last.pods.push({ image, ref });
-      else act(n, { ...when(), op: "pods", pods: [{ image, ref }] });
+      const pod = { image, ref, policy: podPullPolicy(scenario, design, image) };
+      if (last?.op === "pods" && last.atMs === sim.now()) last.pods.push(pod);
+      else act(n, { ...when(), op: "pods", pods: [pod] });
     },
     remove(n) {
       n.alive = false;
       act(n, { ...when(), op: "remove" });
     },
-    restart: (n, image, ref) => act(n, { ...when(), op: "restart", image, ref }),
+    restart: (n, image, ref, pods) =>
+      act(n, {
+        ...when(),
+        op: "restart",
+        image,
+        ref,
+        policy: podPullPolicy(scenario, design, image),
+        pods,
+      }),
     prune: (n) => {
       if (n.alive) act(n, { ...when(), op: "prune" });
     },
@@ -283,14 +315,7 @@ export async function derivePlan(
   }
 
   const mirror = design.mirror?.enabled ? design.mirror : undefined;
-  const mirrored = mirror ? mirrorRuntimes(scenario, mirror) : [];
-  const routesFor = (runtime: RuntimeName): HostRoute[] =>
-    mirrored.includes(runtime)
-      ? [
-          { host: "mirror", role: "mirror" },
-          { host: "registry", role: "upstream" },
-        ]
-      : [{ host: "registry", role: "upstream" }];
+  const routesFor = designRoutes(scenario, design);
 
   const desktopWarm: WarmEntry[] = [];
   if (scenario.fleet.desktopCacheWarm)
@@ -300,7 +325,7 @@ export async function derivePlan(
       desktopWarm.push(...(await warmOf(image)));
 
   const plan: K6Plan = {
-    format: "pullstorm-k6-plan/2",
+    format: "pullstorm-k6-plan/3",
     scenario: scenario.name,
     design: design.name,
     seed,
@@ -313,13 +338,13 @@ export async function derivePlan(
       registry: DEFAULT_REGISTRY_URL,
       ...(mirror ? { mirror: "http://127.0.0.1:5001" } : {}),
     },
+    // Docker Hub's routes: the k6 export plays no other registry (k6Unsupported).
     routes: {
       containerd: routesFor("containerd"),
       dockerd: routesFor("dockerd"),
       "cri-o": routesFor("cri-o"),
     },
     runtimes: RUNTIMES,
-    pullPolicy: design.pullPolicy,
     nodeRuntime: scenario.fleet.runtime,
     maxParallelImagePulls: design.maxParallelImagePulls,
     ciRuntime: scenario.fleet.ciRuntime,
@@ -345,7 +370,7 @@ export async function primeCatalog(
   plan: Pick<K6Plan, "resolved">,
   catalog: Catalog,
 ): Promise<void> {
-  const refOf = referenceResolver(scenario, design, catalog);
+  const refOf = referenceResolver(scenario, design, () => catalog);
   for (const { image, atMs } of plan.resolved) await refOf(image, atMs);
 }
 

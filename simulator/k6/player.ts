@@ -92,13 +92,13 @@ export function newNode(plan: K6Plan, unit: NodeUnit, ctx: ActorContext): Kubele
 }
 
 /** One of a node's actions, done now. */
-export function applyNodeAction(plan: K6Plan, node: KubeletNode, action: NodeAction): void {
+export function applyNodeAction(node: KubeletNode, action: NodeAction): void {
   switch (action.op) {
     case "pods":
-      for (const pod of action.pods) node.startPod(pod.image, pod.ref, plan.pullPolicy);
+      for (const pod of action.pods) node.startPod(pod.image, pod.ref, pod.policy);
       return;
     case "restart":
-      node.restartPods(action.image, action.ref, plan.pullPolicy);
+      node.restartPods(action.image, action.ref, action.policy, action.pods);
       return;
     case "prune":
       node.store.prune();
@@ -128,7 +128,7 @@ export async function playNode(
   for (const action of unit.actions) {
     await sleepUntil(sim, action.atMs);
     if (sim.stopped) break;
-    applyNodeAction(plan, node, action);
+    applyNodeAction(node, action);
   }
   return node;
 }
@@ -217,7 +217,7 @@ export function playPlan(plan: K6Plan, env: PlayerEnv): { finish(): void } {
             run() {
               const node = nodes.get(unit) ?? newNode(plan, unit, ctx);
               nodes.set(unit, node);
-              applyNodeAction(plan, node, action);
+              applyNodeAction(node, action);
             },
           });
     else if (group.kind === "ci")

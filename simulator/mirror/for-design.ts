@@ -1,9 +1,11 @@
 import type { Account } from "../../fake-registry/auth/users.ts";
 import { parseSize } from "../../vocabulary/config/units.ts";
-import type { EventSink } from "../../vocabulary/events.ts";
+import { type EventSink, ORIGIN_HOST, originHost } from "../../vocabulary/events.ts";
+import { type ImageRef, parseReference } from "../../vocabulary/oci/reference.ts";
+import type { HostRoute } from "../client/pull-client.ts";
 import type { Sim } from "../engine/sim.ts";
 import type { Transport } from "../engine/transport-types.ts";
-import type { Design } from "../scenario/schema.ts";
+import { type Design, mirrorRuntimes, type Scenario } from "../scenario/schema.ts";
 import { UNLIMITED } from "./cpu.ts";
 import { MirrorModel } from "./model.ts";
 
@@ -54,4 +56,39 @@ export function mirrorModelFor(
     ...(options.emit ? { emit: options.emit } : {}),
     design: options.design,
   });
+}
+
+/**
+ * Where a design's clients send an image's requests, in the order they try them: a
+ * runtime the mirror is configured on goes to the mirror first, then (containerd
+ * appends the image's own registry even without `server` in hosts.toml) the origin;
+ * the mirror fronts Docker Hub only, so images from the scenario's other registries
+ * go to their own origin. Every engine routes this way.
+ */
+export function designRoutes(
+  scenario: Pick<Scenario, "fleet">,
+  design: Pick<Design, "mirror">,
+): (runtime: string, ref?: ImageRef) => HostRoute[] {
+  const mirror = design.mirror?.enabled ? design.mirror : undefined;
+  const mirrored = mirror ? mirrorRuntimes(scenario, mirror) : [];
+  return (runtime, ref) => {
+    if (ref?.registry) return [{ host: originHost(ref.registry), role: "upstream" }];
+    return mirrored.some((r) => r === runtime)
+      ? [
+          { host: "mirror", role: "mirror" },
+          { host: ORIGIN_HOST, role: "upstream" },
+        ]
+      : [{ host: ORIGIN_HOST, role: "upstream" }];
+  };
+}
+
+/** True when the pods of `ref`'s image pull with imagePullSecrets (`pullSecret` on an image of that registry and repository). */
+export function pullSecretOf(scenario: Pick<Scenario, "images">): (ref: ImageRef) => boolean {
+  const secret = new Set<string>();
+  for (const image of scenario.images) {
+    if (!image.pullSecret) continue;
+    const ref = parseReference(image.ref);
+    if (!("error" in ref)) secret.add(`${ref.registry ?? ""}/${ref.repository}`);
+  }
+  return (ref) => secret.size > 0 && secret.has(`${ref.registry ?? ""}/${ref.repository}`);
 }

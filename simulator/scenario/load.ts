@@ -30,26 +30,40 @@ function splitField(text: string, under: FieldPath): Finding {
   return { path: [...under, ...parts], message: m[2] as string };
 }
 
-/** The registry's images as the scenario sees them: the built-in catalog plus `registry.catalog`. */
-function catalogTags(s: Scenario): Map<string, string[]> {
+/**
+ * An origin registry's images as the scenario sees them: Docker Hub's built-in catalog
+ * plus `registry.catalog`, or another registry's `catalog` alone.
+ */
+function catalogTags(s: Scenario, host: string): Map<string, string[]> {
   const tags = new Map<string, string[]>();
-  for (const d of BUILTIN_IMAGES) tags.set(d.name, Object.keys(d.tags));
-  if (s.registry.catalog)
-    for (const d of draftsFrom(s.registry.catalog).images) tags.set(d.name, Object.keys(d.tags));
+  const catalog = host ? s.registries.find((r) => r.host === host)?.catalog : s.registry.catalog;
+  if (!host) for (const d of BUILTIN_IMAGES) tags.set(d.name, Object.keys(d.tags));
+  if (catalog) for (const d of draftsFrom(catalog).images) tags.set(d.name, Object.keys(d.tags));
   return tags;
 }
 
 /** The images checked against the catalog: an image that is not there is a 404 story, on purpose only. */
 function imageFindings(s: Scenario): Finding[] {
   const out: Finding[] = [];
-  const catalog = catalogTags(s);
+  const hosts = new Set(s.registries.map((r) => r.host));
   s.images.forEach((image, i) => {
     const ref = parseReference(image.ref);
     if ("error" in ref) return; // the schema said so already
+    if (ref.registry && !hosts.has(ref.registry)) {
+      out.push({
+        path: ["images", i, "ref"],
+        message: `${image.ref} is on ${ref.registry}, which is not under registries; add { host: ${ref.registry}, preset: ... } there (\`pullstorm registry presets\` lists them; unlimited for a registry that does not throttle)${suggestion(ref.registry, hosts)}`,
+      });
+      return;
+    }
+    const where = ref.registry
+      ? `registries.${s.registries.findIndex((r) => r.host === ref.registry)}.catalog`
+      : "registry.catalog";
+    const catalog = catalogTags(s, ref.registry ?? "");
     const tags = catalog.get(ref.repository);
     let missing: string | undefined;
     if (!tags)
-      missing = `${ref.repository} is not in the registry's catalog${suggestion(ref.repository, catalog.keys())}`;
+      missing = `${ref.repository} is not in ${ref.registry ?? "the registry"}'s catalog${suggestion(ref.repository, catalog.keys())}`;
     else if (ref.tag !== undefined && !ref.digest && !tags.includes(ref.tag))
       missing = `${ref.repository} has no tag "${ref.tag}" in the registry's catalog${suggestion(ref.tag, tags)} (tags: ${tags.join(", ")})`;
     if (missing && image.absent)
@@ -61,7 +75,7 @@ function imageFindings(s: Scenario): Finding[] {
     else if (missing)
       out.push({
         path: ["images", i, "ref"],
-        message: `${missing}; add it under registry.catalog, or set absent: true on the image if the 404 is the story`,
+        message: `${missing}; add it under ${where}, or set absent: true on the image if the 404 is the story`,
       });
     else if (image.absent)
       out.push({
@@ -101,9 +115,20 @@ function findings(s: Scenario): Finding[] {
     if (s.images.findIndex((x) => x.name === img.name) !== i)
       at(["images", i, "name"], `another image is named "${img.name}"`);
   });
+  s.registries.forEach((r, i) => {
+    if (s.registries.findIndex((x) => x.host === r.host) !== i)
+      at(["registries", i, "host"], `${r.host} is listed twice`);
+  });
+  const run = new Set<string>();
   s.fleet.pods.forEach((p, i) => {
-    if (!images.has(p))
-      at(["fleet", "pods", i], `no image named "${p}" in images${suggestion(p, images)}`);
+    const name = typeof p === "string" ? p : p.image;
+    run.add(name);
+    const path: FieldPath =
+      typeof p === "string" ? ["fleet", "pods", i] : ["fleet", "pods", i, "image"];
+    if (!images.has(name))
+      at(path, `no image named "${name}" in images${suggestion(name, images)}`);
+    if (typeof p !== "string" && s.fleet.nodes === 0)
+      at(["fleet", "pods", i, "replicas"], "replicas are spread over fleet.nodes, which is 0");
   });
   s.workload.forEach((w, i) => {
     if ("image" in w && !images.has(w.image))
@@ -120,6 +145,16 @@ function findings(s: Scenario): Finding[] {
           );
       });
     if (w.at > s.duration) at(["workload", i, "at"], "after the scenario's end");
+    if (
+      (w.type === "rolling-restart" || w.type === "rollout") &&
+      images.has(w.image) &&
+      !run.has(w.image)
+    )
+      out.push({
+        path: ["workload", i, "image"],
+        message: `no fleet pod runs "${w.image}" (fleet.pods): the ${w.type} restarts nothing`,
+        warning: true,
+      });
     if (w.type === "ci-fan-out" && s.fleet.ciRunners === 0)
       at(["workload", i], "ci-fan-out needs fleet.ciRunners");
     if (w.type === "arrivals" && w.desktops > 0 && s.fleet.desktops < w.desktops)
@@ -133,19 +168,28 @@ function findings(s: Scenario): Finding[] {
       );
   });
 
-  // The policy the registry will run: the preset with the scenario's changes.
-  let policy: Policy | undefined;
-  const built = buildPolicy(s.registry.policy ?? {}, s.registry.preset);
-  if ("errors" in built)
-    out.push(...built.errors.map((e) => splitField(e, ["registry", "policy"])));
-  else policy = built;
-  // Every account's plan must be one the policy names: an unknown plan would be unlimited.
-  if (policy)
+  // The policies the registries will run: each preset with the scenario's changes.
+  const secrets = s.images.some((i) => i.pullSecret);
+  const origins: Array<{ under: FieldPath; preset: string; policy?: unknown }> = [
+    { under: ["registry", "policy"], ...s.registry },
+    ...s.registries.map((r, i) => ({ under: ["registries", i, "policy"] as FieldPath, ...r })),
+  ];
+  for (const origin of origins) {
+    const built = buildPolicy((origin.policy ?? {}) as never, origin.preset);
+    if ("errors" in built) {
+      out.push(...built.errors.map((e) => splitField(e, origin.under)));
+      continue;
+    }
+    const policy: Policy = built;
+    // Every account's plan must be one the policy names: an unknown plan would be unlimited.
     s.designs.forEach((d, i) => {
-      const accounts = d.auth !== "anonymous" || (d.mirror?.enabled && d.mirror.upstreamAuth);
+      const accounts =
+        d.auth !== "anonymous" || secrets || (d.mirror?.enabled && d.mirror.upstreamAuth);
       const problem = accounts ? planProblem(policy, d.plan) : undefined;
-      if (problem) at(["designs", i, "plan"], problem);
+      if (problem && !out.some((f) => f.path.join(".") === `designs.${i}.plan`))
+        at(["designs", i, "plan"], problem);
     });
+  }
 
   s.faults.forEach((spec, i) => {
     const compiled = compileFault(spec);

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { catalogFileSchema } from "../../fake-registry/catalog/file.ts";
 import { policySchema, presetNameSchema } from "../../fake-registry/policy/file.ts";
 import { bandwidthSchema, durationSchema } from "../../vocabulary/config/schemas.ts";
-import { parseReference } from "../../vocabulary/oci/reference.ts";
+import { parseImageReference } from "../../vocabulary/oci/reference.ts";
 import { NETWORK_DEFAULTS } from "../engine/timing.ts";
 
 const duration = durationSchema();
@@ -17,10 +17,33 @@ const runtimeSchema = z.enum(["containerd", "dockerd", "cri-o"]);
 const imageSchema = z
   .object({
     name: imageName,
-    ref: z.string().superRefine((r, ctx) => {
-      const parsed = parseReference(r);
-      if ("error" in parsed) ctx.addIssue({ code: "custom", message: parsed.error });
-    }),
+    ref: z
+      .string()
+      .superRefine((r, ctx) => {
+        const parsed = parseImageReference(r);
+        if ("error" in parsed) ctx.addIssue({ code: "custom", message: parsed.error });
+      })
+      .describe(
+        "the reference pods write, e.g. nginx:1.25 or ghcr.io/acme/api:1.4 (a registry other than Docker Hub needs an entry under `registries`)",
+      ),
+    pullPolicy: z
+      .enum(["Always", "IfNotPresent"])
+      .optional()
+      .describe(
+        "the imagePullPolicy its pods are written with (default: Kubernetes' own, Always for :latest or no tag, else IfNotPresent); a design's pullPolicy other than `default` overrides it",
+      ),
+    pullSecret: z
+      .boolean()
+      .default(false)
+      .describe(
+        "its pods pull with imagePullSecrets: an account (one, shared by every node) even when the design pulls anonymously",
+      ),
+    pinned: z
+      .boolean()
+      .default(false)
+      .describe(
+        "its pods name it by digest, as the cluster's do (the digest its tag names in the fake registry when the pod is created); a design's pin: digest pins every image",
+      ),
     absent: z
       .boolean()
       .default(false)
@@ -29,6 +52,24 @@ const imageSchema = z
       ),
   })
   .strict();
+
+/** A fleet pod: one on every node (an image name), or replicas spread over the nodes. */
+const podSchema = z.union([
+  imageName,
+  z
+    .object({
+      image: imageName,
+      replicas: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_000_000)
+        .describe(
+          "pods of the image, spread over the nodes at the start as the scheduler spreads them (node i of n runs one more while i < replicas mod n); a replaced node's pods move to its replacement, nodes added later run none",
+        ),
+    })
+    .strict(),
+]);
 
 /** A pod count or a share of the replicas, as Kubernetes writes maxSurge and maxUnavailable. */
 const surgeSchema = z.union([
@@ -259,6 +300,24 @@ const networkSchema = z
     "time on the wire and at start: round trips, service times, bandwidth, start jitter (docs/simulator.md, Time on the wire)",
   );
 
+/** An origin registry other than Docker Hub: its host, as image references name it, and its policy and catalog. */
+const originSchema = z
+  .object({
+    host: z
+      .string()
+      .regex(
+        /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/,
+        "a registry host as references write it, e.g. ghcr.io or registry.example.com:5000",
+      )
+      .refine((h) => h !== "docker.io" && h !== "index.docker.io", {
+        message: "Docker Hub is `registry`, not an entry under registries",
+      }),
+    preset: presetNameSchema.describe("its policy preset, e.g. ghcr, quay, unlimited"),
+    policy: policySchema.optional(),
+    catalog: catalogFileSchema.optional(),
+  })
+  .strict();
+
 const designSchema = z
   .object({
     name: z
@@ -339,13 +398,27 @@ export const scenarioSchema = z
         catalog: catalogFileSchema.optional(),
       })
       .strict()
-      .default({ preset: "dockerhub-2020" }),
+      .default({ preset: "dockerhub-2020" })
+      .describe(
+        "Docker Hub (docker.io): where images without a registry, or on docker.io, come from",
+      ),
+    registries: z
+      .array(originSchema)
+      .default([])
+      .describe(
+        "registries other than Docker Hub that images are pulled from (ghcr.io, quay.io, ...), each with its own policy and catalog; `registry` is Docker Hub's",
+      ),
     images: z.array(imageSchema).min(1),
     fleet: z
       .object({
         nodes: count.default(0),
         runtime: runtimeSchema.default("containerd"),
-        pods: z.array(imageName).default([]).describe("images each node runs, one pod per image"),
+        pods: z
+          .array(podSchema)
+          .default([])
+          .describe(
+            "the pods each node runs: an image name is one pod on every node (new nodes too, as a DaemonSet); { image, replicas } is that many pods spread over the nodes at the start",
+          ),
         ciRunners: count.default(0),
         ciRuntime: runtimeSchema.default("dockerd"),
         desktops: count.default(0),
@@ -381,6 +454,8 @@ export type Scenario = z.output<typeof scenarioSchema>;
 export type Design = Scenario["designs"][number];
 export type WorkloadStep = Scenario["workload"][number];
 export type Expectation = Scenario["expectations"][number];
+export type Origin = Scenario["registries"][number];
+export type FleetPod = Scenario["fleet"]["pods"][number];
 
 /** The runtimes a design's mirror is configured on: `configuredFor`, else the nodes' runtime. */
 export function mirrorRuntimes(

@@ -1,7 +1,7 @@
 import type { Sim } from "../engine/sim.ts";
 import type { Design, Scenario, WorkloadStep } from "../scenario/schema.ts";
 import { spread } from "./pacing.ts";
-import type { Stage, StepModule, WorkloadContext } from "./stage.ts";
+import { podsOfSlot, type Stage, type StepModule, type WorkloadContext } from "./stage.ts";
 import { arrivals } from "./steps/arrivals.ts";
 import { ciFanOut } from "./steps/ci-fan-out.ts";
 import { nodeChurn } from "./steps/node-churn.ts";
@@ -44,15 +44,26 @@ export interface WorkloadInput<N> {
  */
 export function directWorkload<N>(input: WorkloadInput<N>): Promise<void>[] {
   const { scenario, design, sim, stage } = input;
+  // Each node's place in the fleet at the start (its pods: podsOfSlot); a replacement
+  // takes the place of the node it replaces, a node added later has none.
+  const slots = new Map<N, number>();
+  stage.nodes.forEach((n, i) => {
+    if (i < scenario.fleet.nodes) slots.set(n, i);
+  });
   const ctx: WorkloadContext<N> = {
     scenario,
     design,
     sim,
     stage,
     refOf: input.refOf,
-    async startPods(node) {
-      for (const image of scenario.fleet.pods)
+    async startPods(node, replacing) {
+      const slot = replacing === undefined ? undefined : slots.get(replacing);
+      if (slot !== undefined) slots.set(node, slot);
+      for (const image of podsOfSlot(scenario, slot))
         stage.startPod(node, image, await input.refOf(image, sim.now()));
+    },
+    podsOn(node, image) {
+      return podsOfSlot(scenario, slots.get(node)).filter((i) => i === image).length;
     },
   };
   return scenario.workload.map(async (step, index) => {

@@ -1,5 +1,10 @@
 import type { Catalog } from "../../fake-registry/catalog/catalog.ts";
-import { formatReference, type ImageRef, parseReference } from "../../vocabulary/oci/reference.ts";
+import {
+  formatReference,
+  type ImageRef,
+  parseReference,
+  withReference,
+} from "../../vocabulary/oci/reference.ts";
 import type { Sim } from "../engine/sim.ts";
 import { contentOf } from "../registry-setup.ts";
 import type { Design, Scenario, WorkloadStep } from "../scenario/schema.ts";
@@ -23,8 +28,8 @@ export interface Stage<N> {
   startPod(node: N, image: string, ref: ImageRef): void;
   /** The node is drained and deleted. */
   remove(node: N): void;
-  /** Pods of `image` restart with `ref`. */
-  restart(node: N, image: string, ref: ImageRef): void;
+  /** The node's `pods` pods of `image` restart with `ref`. */
+  restart(node: N, image: string, ref: ImageRef, pods: number): void;
   /** The node's image garbage collection removes unused images. */
   prune(node: N): void;
   /** A pre-pull of `ref` on the node; resolves when it is done. */
@@ -46,8 +51,13 @@ export interface WorkloadContext<N> {
    * `tag` for a rollout to a new tag), or pinned to the digest the tag names then.
    */
   refOf(image: string, atMs: number, tag?: string): Promise<ImageRef>;
-  /** Pods for a new node: every fleet pod, with its reference as of now. */
-  startPods(node: N): Promise<void>;
+  /**
+   * Pods for a new node, with their references as of now: the pods of the node it
+   * replaces (`replacing`), or, for a node added to the fleet, the per-node pods.
+   */
+  startPods(node: N, replacing?: N): Promise<void>;
+  /** The pods of `image` the node runs (0: none), as the fleet placed them (podsOfSlot). */
+  podsOn(node: N, image: string): number;
 }
 
 /** One workload step type: how it acts, given its validated options. */
@@ -61,6 +71,54 @@ export interface StepModule<T extends WorkloadStep["type"]> {
 }
 
 /**
+ * The catalog an image's registry serves (by `ref.registry`: Docker Hub's, or one of
+ * the scenario's `registries`); undefined when the registry is not embedded (a target).
+ */
+export type Catalogs = (ref: ImageRef) => Catalog | undefined;
+
+/** The image is named by digest: the design pins every image, or the image's pods pin it. */
+export function pinnedImage(scenario: Scenario, design: Design, image: string): boolean {
+  return design.pin === "digest" || scenario.images.find((i) => i.name === image)?.pinned === true;
+}
+
+/**
+ * The pull policy of a pod of `image`: the design's when it sets one, else the
+ * image's own `pullPolicy`, else kubelet's default for the reference ("default").
+ */
+export function podPullPolicy(
+  scenario: Scenario,
+  design: Design,
+  image: string,
+): Design["pullPolicy"] {
+  if (design.pullPolicy !== "default") return design.pullPolicy;
+  return scenario.images.find((i) => i.name === image)?.pullPolicy ?? "default";
+}
+
+/**
+ * The pods node slot `slot` runs (an image once per pod): every per-node pod, and its
+ * share of each replicated workload (pod k of `replicas` on slot k mod fleet.nodes).
+ * Slots are the fleet's nodes at the start; `undefined` is a node added later, which
+ * runs only the per-node pods.
+ */
+export function podsOfSlot(scenario: Scenario, slot: number | undefined): string[] {
+  const nodes = scenario.fleet.nodes;
+  const out: string[] = [];
+  for (const pod of scenario.fleet.pods) {
+    if (typeof pod === "string") out.push(pod);
+    else if (slot !== undefined && nodes > 0) {
+      const count = Math.floor(pod.replicas / nodes) + (slot < pod.replicas % nodes ? 1 : 0);
+      for (let i = 0; i < count; i++) out.push(pod.image);
+    }
+  }
+  return out;
+}
+
+/** Every image some fleet pod runs, once each, in the order the fleet lists them. */
+export function fleetImages(scenario: Scenario): string[] {
+  return [...new Set(scenario.fleet.pods.map((p) => (typeof p === "string" ? p : p.image)))];
+}
+
+/**
  * The reference a design writes for an image at a time: by tag, or, with
  * `pin: digest`, the digest the tag points to then (without a catalog, e.g.
  * against an external target, references stay as written).
@@ -68,14 +126,15 @@ export interface StepModule<T extends WorkloadStep["type"]> {
 export function referenceResolver(
   scenario: Scenario,
   design: Design,
-  catalog: Catalog | undefined,
+  catalogs: Catalogs,
 ): (image: string, atMs: number, tag?: string) => Promise<ImageRef> {
   return async (image, atMs, tag) => {
     const written = imageRef(scenario, image);
-    const ref: ImageRef = tag ? { repository: written.repository, tag } : written;
-    if (design.pin === "digest" && ref.tag && catalog) {
-      const content = await contentOf(catalog, ref, atMs);
-      if (content) return { repository: ref.repository, digest: content.digest };
+    const ref: ImageRef = tag ? withReference(written, { tag }) : written;
+    const store = catalogs(ref);
+    if (pinnedImage(scenario, design, image) && ref.tag && store) {
+      const content = await contentOf(store, ref, atMs);
+      if (content) return withReference(ref, { digest: content.digest });
     }
     return ref;
   };
@@ -98,7 +157,7 @@ export interface WarmEntry {
  */
 export function warmEntries(
   scenario: Scenario,
-  catalog: Catalog | undefined,
+  catalogs: Catalogs,
   refOf: (image: string, atMs: number) => Promise<ImageRef>,
 ): (image: string) => Promise<WarmEntry[]> {
   const memo = new Map<string, Promise<WarmEntry[]>>();
@@ -106,8 +165,9 @@ export function warmEntries(
     let entries = memo.get(image);
     if (!entries) {
       entries = (async () => {
-        if (!catalog) return [];
         const tagged = imageRef(scenario, image);
+        const catalog = catalogs(tagged);
+        if (!catalog) return [];
         const content = await contentOf(catalog, tagged, 0);
         if (!content) return [];
         const byTag = formatReference(tagged);

@@ -79,8 +79,14 @@ export function byDigest(ref: ImageReference): boolean {
   return ref.digest !== undefined;
 }
 
-/** An image reference as a runtime sees it: repository plus tag and/or digest (Docker Hub names normalised). */
+/**
+ * An image reference as a runtime sees it: repository plus tag and/or digest (Docker Hub
+ * names normalised), and the registry when it is not Docker Hub (the scenario's other
+ * origins: `registries`).
+ */
 export interface ImageRef {
+  /** The registry host when it is not Docker Hub (absent: docker.io). */
+  registry?: string;
   repository: string;
   tag?: string;
   digest?: string;
@@ -88,21 +94,24 @@ export interface ImageRef {
 
 /**
  * "nginx" -> library/nginx:latest, "myorg/api:1" -> myorg/api:1, "x@sha256:..." keeps
- * the digest: a Docker Hub reference as the simulator's catalog serves it (no registry).
+ * the digest, "ghcr.io/acme/api:1" -> acme/api:1 on registry ghcr.io: a reference as
+ * the simulator's catalogs serve it.
  */
 export function parseReference(text: string): ImageRef | { error: string } {
   const parsed = parseImageReference(text);
   if ("error" in parsed) return parsed;
-  if (parsed.registry !== DOCKER_HUB)
-    return {
-      error: `"${text}": only Docker Hub images are simulated (this one is on ${parsed.registry})`,
-    };
-  const { registry: _registry, ...ref } = parsed;
-  return ref;
+  const { registry, ...ref } = parsed;
+  return registry === DOCKER_HUB ? ref : { registry, ...ref };
 }
 
+/** The reference as text: "library/nginx:1.25", "ghcr.io/acme/api:1" (how content stores key images). */
 export function formatReference(ref: ImageRef): string {
-  return `${ref.repository}${ref.tag ? `:${ref.tag}` : ""}${ref.digest ? `@${ref.digest}` : ""}`;
+  return `${ref.registry ? `${ref.registry}/` : ""}${ref.repository}${ref.tag ? `:${ref.tag}` : ""}${ref.digest ? `@${ref.digest}` : ""}`;
+}
+
+/** The same image at another tag or digest: its registry and repository kept. */
+export function withReference(ref: ImageRef, at: { tag: string } | { digest: string }): ImageRef {
+  return { ...(ref.registry ? { registry: ref.registry } : {}), repository: ref.repository, ...at };
 }
 
 /** kubelet's default pull policy: Always for `latest` or no tag, IfNotPresent otherwise; digests IfNotPresent. */

@@ -9,7 +9,7 @@ export const nodeChurn: StepModule<"node-churn"> = {
     const alive = stage.nodes.filter((n) => stage.isAlive(n)).slice(0, step.nodes);
     await waves(ctx.sim, ctx.design.rollout, alive, step.over, async (old) => {
       stage.remove(old);
-      await ctx.startPods(stage.newNode(index));
+      await ctx.startPods(stage.newNode(index), old);
     });
   },
 };

@@ -1,7 +1,7 @@
 import { waves } from "../pacing.ts";
 import type { StepModule } from "../stage.ts";
 
-/** Every running node restarts its pods of `image`, in the design's rollout waves. */
+/** Every running node with pods of `image` restarts them, in the design's rollout waves. */
 export const rollingRestart: StepModule<"rolling-restart"> = {
   type: "rolling-restart",
   async run(step, _index, ctx) {
@@ -10,9 +10,9 @@ export const rollingRestart: StepModule<"rolling-restart"> = {
     await waves(
       ctx.sim,
       ctx.design.rollout,
-      stage.nodes.filter((n) => stage.isAlive(n)),
+      stage.nodes.filter((n) => stage.isAlive(n) && ctx.podsOn(n, step.image) > 0),
       step.over,
-      (n) => stage.restart(n, step.image, ref),
+      (n) => stage.restart(n, step.image, ref, ctx.podsOn(n, step.image)),
     );
   },
 };

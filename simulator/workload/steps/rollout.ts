@@ -21,15 +21,13 @@ export const rollout: StepModule<"rollout"> = {
   async run(step, _index, ctx) {
     const { stage } = ctx;
     const ref = await ctx.refOf(step.image, ctx.sim.now(), step.tag);
-    const nodes = ctx.scenario.fleet.pods.includes(step.image)
-      ? stage.nodes.filter((n) => stage.isAlive(n))
-      : [];
+    const nodes = stage.nodes.filter((n) => stage.isAlive(n) && ctx.podsOn(n, step.image) > 0);
     const daemon = step.kind === "DaemonSet";
     const surge = podsOf(step.maxSurge ?? (daemon ? 0 : "25%"), nodes.length, "up");
     const unavailable = podsOf(step.maxUnavailable ?? (daemon ? 1 : "25%"), nodes.length, "down");
     const batch = Math.max(1, surge + unavailable);
     await waves(ctx.sim, { maxSurge: batch, waveInterval: step.interval }, nodes, 0, (n) =>
-      stage.restart(n, step.image, ref),
+      stage.restart(n, step.image, ref, ctx.podsOn(n, step.image)),
     );
   },
 };
