@@ -87,3 +87,44 @@ describe("start latency, live and virtual", () => {
     expect(v?.podStartSeconds?.p50).toBeGreaterThan(0.5);
   });
 });
+
+describe("several origin registries, live", () => {
+  it("serves each registry on its own listener, and live agrees with virtual on which one refuses", async () => {
+    // Docker Hub allows 100, ghcr.io 5 (anonymous pulls per 6 h per IP): 12 nodes pull one
+    // image from each, so ghcr.io refuses from its 6th pull on and Docker Hub serves all 12.
+    const scenario = parseScenario(
+      `name: two-registries-live
+duration: 10m
+registry: { preset: dockerhub-2020 }
+registries:
+  - host: ghcr.io
+    preset: dockerhub-2020
+    policy: { limits: { pulls: { anonymous: { limit: 5, window: 6h } } } }
+    catalog: { images: [{ name: acme/api, tags: ["1.4"] }] }
+images:
+  - { name: web, ref: "nginx:1.25" }
+  - { name: api, ref: "ghcr.io/acme/api:1.4" }
+fleet: { nodes: 0, runtime: containerd, pods: [web, api] }
+workload:
+  - { type: scale-up, nodes: 12, over: 3m }
+designs:
+  - { name: one-nat }
+`,
+      "two-registries-live.yaml",
+    );
+    const live = await runScenario(scenario, { mode: "live", timeScale: 20 });
+    const virtual = await runScenario(scenario, { mode: "virtual" });
+    if (!keptUpOrSaidSo(live.report)) return;
+    expect(live.report.designs[0]?.verdict).toBe("breaks");
+    expect(live.report.designs[0]?.verdict).toBe(virtual.report.designs[0]?.verdict);
+    const refusedBy = new Set(
+      live.events.flatMap((e) => (e.type === "request" && e.status === 429 ? [e.host] : [])),
+    );
+    expect(refusedBy).toEqual(new Set(["registry:ghcr.io"]));
+    const ok = (image: string) =>
+      live.events.filter((e) => e.type === "pull" && e.image === image && e.outcome === "ok")
+        .length;
+    expect(ok("library/nginx:1.25")).toBe(12);
+    expect(ok("ghcr.io/acme/api:1.4")).toBe(5);
+  });
+});
