@@ -279,7 +279,10 @@ export interface Analysis {
     mode: "live" | "virtual";
     seed: number;
     interrupted: boolean;
+    /** Docker Hub's policy preset. */
     preset: string;
+    /** The scenario's other origin registries and their presets (absent: none). */
+    registries?: Array<{ host: string; preset: string }>;
   };
   faults: FaultWindow[];
   /** report.json's clock: whether a live run kept up with its scaled clock. */

@@ -2,6 +2,7 @@ import type { Design, Scenario } from "../simulator/scenario/schema.ts";
 import { parseDuration } from "../vocabulary/config/units.ts";
 import {
   isOriginHost,
+  originOf,
   type PullEvent,
   type RequestEvent,
   type SimEvent,
@@ -280,8 +281,9 @@ export class DesignAnalyzer {
    * position in the run's stream (1-based, the line of events.jsonl), for the
    * findings' references; without it, the position among this design's events.
    */
-  add(e: SimEvent, seq?: number): void {
-    if (e.design !== this.design.name) return;
+  add(event: SimEvent, seq?: number): void {
+    if (event.design !== this.design.name) return;
+    const e = perRegistry(event);
     this.seen++;
     const ref = () => eventRef(seq ?? this.seen, e);
     const { facts } = this;
@@ -720,6 +722,14 @@ export function analysisOf(
       seed: report.seed,
       interrupted: report.interrupted,
       preset,
+      ...(scenario.registries.length > 0
+        ? {
+            registries: scenario.registries.map((r) => ({
+              host: r.host,
+              preset: r.policy?.preset ?? r.preset,
+            })),
+          }
+        : {}),
     },
     faults: faultWindows(scenario),
     clock: report.clock,
@@ -732,6 +742,39 @@ export function analysisOf(
     chains: chainsOf(findings),
     marks: options.marks ?? [],
   };
+}
+
+/**
+ * The event with its identity named per registry when the registry is not Docker Hub
+ * ("127.1.0.2 at ghcr.io"): each origin keeps its own quotas, so the same address or
+ * account is a separate identity at each (headroom, exhaustion and findings stay apart).
+ */
+export function perRegistry(e: SimEvent): SimEvent {
+  if (e.type === "request") {
+    const origin = originOf(e.host);
+    if (!origin) return e;
+    const at = (id: string) => `${id} at ${origin}`;
+    return {
+      ...e,
+      identity: at(e.identity),
+      egressIp: at(e.egressIp),
+      ...(e.rateLimit
+        ? {
+            rateLimit: {
+              ...e.rateLimit,
+              ...(e.rateLimit.source ? { source: at(e.rateLimit.source) } : {}),
+            },
+          }
+        : {}),
+    };
+  }
+  if (e.type === "pull") {
+    const ref = parseReference(e.image);
+    return "error" in ref || !ref.registry
+      ? e
+      : { ...e, identity: `${e.identity} at ${ref.registry}` };
+  }
+  return e;
 }
 
 /** "docker-registry 2.8.2 (process)", "model distribution-2.8 (docker-registry is not installed)". */

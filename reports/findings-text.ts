@@ -30,3 +30,9 @@ export function findingText(f: Finding): {
 export function chainLines(analysis: Analysis): string[] {
   return analysis.chains.map((c) => `${c.design}: ${c.text}`);
 }
+
+/** "; ghcr.io ghcr, quay.io quay": the scenario's other registries and their presets, for a report's header ("" without any). */
+export function registriesText(scenario: Pick<Analysis["scenario"], "registries">): string {
+  const list = scenario.registries ?? [];
+  return list.length > 0 ? `; ${list.map((r) => `${r.host} ${r.preset}`).join(", ")}` : "";
+}

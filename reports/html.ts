@@ -10,7 +10,7 @@ import type {
   HeadroomSeries,
 } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
-import { chainLines, findingText } from "./findings-text.ts";
+import { chainLines, findingText, registriesText } from "./findings-text.ts";
 import { MARK_ACTION_TEXT, markRows } from "./marks.ts";
 import { type ExpectationResult, failed, p95StartOf } from "./summary.ts";
 import { formatDuration, resultText } from "./terminal.ts";
@@ -181,7 +181,7 @@ function header(a: Analysis): string {
   return `<header>
 <div class="kicker">pullstorm game day</div>
 <h1>${esc(s.name)}</h1>
-<p class="meta"><span>${esc(s.mode)} run</span><span>seed ${esc(s.seed)}</span><span>${esc(clock(s.durationSeconds))} simulated</span><span>preset <code>${esc(s.preset)}</code></span><span>${a.designs.length} design${a.designs.length === 1 ? "" : "s"}</span></p>
+<p class="meta"><span>${esc(s.mode)} run</span><span>seed ${esc(s.seed)}</span><span>${esc(clock(s.durationSeconds))} simulated</span><span>preset <code>${esc(s.preset)}</code>${esc(registriesText(s))}</span><span>${a.designs.length} design${a.designs.length === 1 ? "" : "s"}</span></p>
 ${s.interrupted ? `<p class="banner">This run was interrupted: the numbers cover only what was collected before it stopped.</p>` : ""}
 ${clockBanner(a)}
 <p class="banner nojs">JavaScript is off: the charts are not drawn, the tables below carry every number.</p>

@@ -1,6 +1,6 @@
 import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
-import { chainLines, findingText } from "./findings-text.ts";
+import { chainLines, findingText, registriesText } from "./findings-text.ts";
 import { MARK_ACTION_TEXT, markRows } from "./marks.ts";
 import { failed, p95StartOf } from "./summary.ts";
 import {
@@ -70,7 +70,7 @@ export function renderMarkdown(analysis: Analysis): string {
   md.push(`# Game day: ${scenario.name}`);
   blank();
   md.push(
-    `pullstorm, ${scenario.mode} run, seed ${scenario.seed}, ${formatDuration(scenario.durationSeconds)} simulated${scenario.preset ? `, registry preset \`${scenario.preset}\`` : ""}, ${plural(analysis.designs.length, "design")}.`,
+    `pullstorm, ${scenario.mode} run, seed ${scenario.seed}, ${formatDuration(scenario.durationSeconds)} simulated${scenario.preset ? `, registry preset \`${scenario.preset}\`` : ""}${registriesText(scenario)}, ${plural(analysis.designs.length, "design")}.`,
   );
   if (scenario.interrupted) {
     blank();

@@ -1,7 +1,7 @@
 import { createColors } from "picocolors";
 import type { Analysis, DesignAnalysis, FirstBreak } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
-import { chainLines, findingText } from "./findings-text.ts";
+import { chainLines, findingText, registriesText } from "./findings-text.ts";
 import { type ExpectationResult, failed, p95StartOf } from "./summary.ts";
 import { formatSeconds } from "./time.ts";
 
@@ -103,7 +103,7 @@ export function renderTerminalSummary(
   const { scenario } = analysis;
   const lines: string[] = [];
   lines.push(
-    `${c.bold(scenario.name)} ${c.dim(`(${scenario.mode}, seed ${scenario.seed}, ${formatDuration(scenario.durationSeconds)} simulated${scenario.preset ? `, ${scenario.preset}` : ""})`)}${scenario.interrupted ? `  ${c.yellow(c.bold("INTERRUPTED"))}` : ""}`,
+    `${c.bold(scenario.name)} ${c.dim(`(${scenario.mode}, seed ${scenario.seed}, ${formatDuration(scenario.durationSeconds)} simulated${scenario.preset ? `, ${scenario.preset}` : ""}${registriesText(scenario)})`)}${scenario.interrupted ? `  ${c.yellow(c.bold("INTERRUPTED"))}` : ""}`,
   );
 
   // Live runs: did the clock keep up? Loud when it did not.

@@ -60,9 +60,15 @@ describe("several origin registries", () => {
 
   it("a registry's own quota refuses its images only, and the report says which", async () => {
     // ghcr.io allows 5: its 6th pull is refused; Docker Hub's 12 pulls are all served.
-    const { report, events } = await runScenario(twoRegistries(100, 5, 12), { mode: "virtual" });
+    const { report, events, analysis } = await runScenario(twoRegistries(100, 5, 12), {
+      mode: "virtual",
+    });
     const design = report.designs[0];
     expect(design?.verdict).toBe("breaks");
+    // The address is a separate identity at each registry: the finding names ghcr.io's quota.
+    const quota = analysis.findings.find((f) => f.code === "quota-exhausted");
+    expect(quota?.cause).toMatch(/quota of 5 pulls per 6h ran out on .*127\.1\.0\.2 at ghcr\.io/);
+    expect(analysis.scenario.registries).toEqual([{ host: "ghcr.io", preset: "dockerhub-2020" }]);
     const refused = requests(events).filter((r) => r.status === 429);
     expect(refused.length).toBeGreaterThan(0);
     expect(new Set(refused.map((r) => r.host))).toEqual(new Set(["registry:ghcr.io"]));
@@ -219,9 +225,11 @@ describe("fleet pods as replicas, per-image policy, secrets and pins", () => {
 
   it("pinned: the image's pods name it by the digest its tag has; other images stay by tag", async () => {
     const { events } = await runScenario(replicated(", pinned: true"), { mode: "virtual" });
-    const api = starts(events).filter((s) => s.image.startsWith("ghcr.io/"));
+    const api = starts(events).filter((s) => s.image?.startsWith("ghcr.io/"));
     expect(api.length).toBe(6);
-    expect(api.every((s) => /^ghcr\.io\/acme\/api@sha256:[0-9a-f]{64}$/.test(s.image))).toBe(true);
+    expect(api.every((s) => /^ghcr\.io\/acme\/api@sha256:[0-9a-f]{64}$/.test(s.image ?? ""))).toBe(
+      true,
+    );
     expect(starts(events).some((s) => s.image === "library/nginx:1.25")).toBe(true);
   });
 
