@@ -19,6 +19,7 @@ const REAL = [
   "test/k6-export.test.ts", // the CLI
   "test/quota-store.test.ts", // redis-server
   "test/report-cli.test.ts", // the CLI
+  "test/scenario-import.test.ts", // the CLI, and the three commands through sh
   "test/report-html.test.ts", // headless Chromium
 ];
 

@@ -2,6 +2,7 @@ import type { Design, Scenario } from "../simulator/scenario/schema.ts";
 import { parseDuration } from "../vocabulary/config/units.ts";
 import {
   isOriginHost,
+  ORIGIN_HOST,
   originOf,
   type PullEvent,
   type RequestEvent,
@@ -442,7 +443,8 @@ export class DesignAnalyzer {
         );
       return;
     }
-    if (!isOriginHost(e.host)) return;
+    // The mirror fronts Docker Hub only: other registries' images are meant to go direct.
+    if (e.host !== ORIGIN_HOST) return;
     const r = this.configured[group] ? facts.fallback[group] : facts.bypass[group];
     r.requests++;
     r.identities.add(e.rateLimit?.source ?? e.identity);

@@ -125,7 +125,7 @@ export function readKubernetesObjects(text: string, source: string): Obj[] {
         const e = doc.errors[0];
         const line = e?.linePos?.[0]?.line;
         throw new KubernetesInputError(
-          `${source}${line ? `:${line}` : ""}: not valid YAML (document ${i + 1}): ${e?.message.split("\n")[0]}`,
+          `${source}${line ? `:${line}` : ""}: not valid YAML (document ${i + 1}): ${(e?.message.split("\n")[0] ?? "").replace(/:\s*$/, "")}`,
         );
       }
       docs.push(doc.toJS());
