@@ -248,3 +248,31 @@ designs: [{ name: d }]
     ).toThrow(/fleet\.pods\.0\.replicas: replicas are spread over fleet\.nodes, which is 0/);
   });
 });
+
+describe("what cannot play several registries says so", () => {
+  it("the k6 export refuses registries and pull secrets, naming them", async () => {
+    const { derivePlan } = await import("../simulator/k6/plan.ts");
+    const scenario = twoRegistries(100, 100, 2);
+    await expect(derivePlan(scenario, scenario.designs[0] as never)).rejects.toThrow(
+      /registries: the k6 export plays one registry \(Docker Hub's\); this scenario also pulls from ghcr\.io/,
+    );
+    const secret = replicated(", pullSecret: true");
+    secret.registries = [];
+    secret.images = secret.images.map((i) => (i.name === "api" ? { ...i, ref: "nginx:1.25" } : i));
+    await expect(derivePlan(secret, secret.designs[0] as never)).rejects.toThrow(
+      /"api" has pullSecret: true; the k6 export authenticates per design only/,
+    );
+  });
+
+  it("--target stands for Docker Hub alone: a scenario with registries is refused before any request", async () => {
+    await expect(
+      runScenario(twoRegistries(100, 100, 2), {
+        mode: "live",
+        timeScale: 10,
+        target: "http://127.0.0.1:9",
+      }),
+    ).rejects.toThrow(
+      /--target stands for Docker Hub's registry; this scenario also pulls from ghcr\.io/,
+    );
+  });
+});
