@@ -64,7 +64,7 @@ function scaled(count: number, factor: number): number {
 
 /**
  * The scenario at `factor` times its load: the fleet (nodes, CI runners,
- * desktops) and every count of every workload step (nodes churned or added,
+ * desktops, each replicated workload's replicas) and every count of every workload step (nodes churned or added,
  * jobs fanned out, desktops arriving) are multiplied together, each rounded to
  * the nearest whole and kept at least 1 (a 0 stays 0). The same rounding
  * everywhere keeps a step's count within the fleet's (an arrival's desktops
@@ -78,6 +78,9 @@ export function scaleLoad(scenario: Scenario, factor: number): Scenario {
   copy.fleet.nodes = scaled(copy.fleet.nodes, factor);
   copy.fleet.ciRunners = scaled(copy.fleet.ciRunners, factor);
   copy.fleet.desktops = scaled(copy.fleet.desktops, factor);
+  copy.fleet.pods = copy.fleet.pods.map((p) =>
+    typeof p === "string" ? p : { ...p, replicas: scaled(p.replicas, factor) },
+  );
   for (const step of copy.workload) {
     if ("nodes" in step) step.nodes = scaled(step.nodes, factor);
     if ("jobs" in step) step.jobs = scaled(step.jobs, factor);

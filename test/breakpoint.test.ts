@@ -95,6 +95,12 @@ describe("breakpoint over load", () => {
     expect(mini.fleet.nodes).toBe(13);
     expect(mini.workload[0]).toMatchObject({ type: "node-churn", nodes: 13 });
     expect(() => scaleLoad(ci, 0)).toThrow(/positive/);
+    // Replicated workloads grow with the fleet; per-node pods are per node already.
+    const fleet = {
+      ...mini,
+      fleet: { ...mini.fleet, pods: ["web", { image: "cache", replicas: 4 }] },
+    };
+    expect(scaleLoad(fleet, 2.5).fleet.pods).toEqual(["web", { image: "cache", replicas: 10 }]);
   });
 
   it("finds the breaking load factor with a known answer", async () => {
