@@ -7,6 +7,7 @@
  */
 import { PRESETS } from "../fake-registry/policy/presets.ts";
 import type { Design, Scenario } from "../simulator/scenario/schema.ts";
+import { parseReference } from "../vocabulary/oci/reference.ts";
 import type {
   DesignAnalysis,
   EventRef,
@@ -555,9 +556,16 @@ export function findingsFor(input: FindingInput): Finding[] {
   }
 
   // 8. Floating tags re-resolved at every start.
-  const floating = scenario.images.some(
-    (i) => !i.ref.includes("@") && (i.ref.endsWith(":latest") || !i.ref.includes(":")),
-  );
+  // An image by tag whose pods re-resolve it: :latest (or no tag), or its own pullPolicy Always.
+  const floating = scenario.images.some((i) => {
+    const ref = parseReference(i.ref);
+    return (
+      !("error" in ref) &&
+      !ref.digest &&
+      !i.pinned &&
+      (ref.tag === "latest" || i.pullPolicy === "Always")
+    );
+  });
   if (broke && design.pin === "tag" && (design.pullPolicy === "Always" || floating))
     add({
       code: "floating-tags",
