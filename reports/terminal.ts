@@ -1,4 +1,5 @@
 import { createColors } from "picocolors";
+import { wrap } from "../vocabulary/text.ts";
 import type { Analysis, DesignAnalysis, FirstBreak } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
 import { chainLines, findingText, registriesText } from "./findings-text.ts";
@@ -74,20 +75,6 @@ export function plural(n: number, word: string): string {
 
 /** Findings are wrapped to this many columns (fixed, so the output does not depend on the terminal). */
 const WIDTH = 100;
-
-/** Greedy word wrap; a word longer than the width gets a line of its own. */
-export function wrap(text: string, width: number): string[] {
-  const lines: string[] = [];
-  let line = "";
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = word;
-    } else line = line ? `${line} ${word}` : word;
-  }
-  if (line) lines.push(line);
-  return lines;
-}
 
 function pad(text: string, width: number, paint: (s: string) => string = (s) => s): string {
   return paint(text) + " ".repeat(Math.max(0, width - text.length));

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { findingText } from "../reports/findings-text.ts";
 import { renderJunit } from "../reports/junit.ts";
 import { renderMarkdown } from "../reports/markdown.ts";
-import { formatDuration, renderTerminalSummary, wrap } from "../reports/terminal.ts";
+import { formatDuration, renderTerminalSummary } from "../reports/terminal.ts";
+import { wrap } from "../vocabulary/text.ts";
 import { analysisSample } from "./fixtures/analysis-sample.ts";
 
 const OUT = "pullstorm-results/node-churn-2026-01-01T00-00-00Z";

@@ -17,6 +17,7 @@ import {
   type ImageReference,
   parseImageReference,
 } from "../../vocabulary/oci/reference.ts";
+import { wrap as wrapWords } from "../../vocabulary/text.ts";
 import {
   type ContainerUse,
   defaultPullPolicy,
@@ -96,19 +97,8 @@ function list(items: string[]): string {
   return `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
 }
 
-/** Words wrapped to lines of at most `width` characters (a longer word keeps its line). */
-function wrap(text: string, width = 92): string[] {
-  const lines: string[] = [];
-  let line = "";
-  for (const word of text.split(/\s+/).filter(Boolean)) {
-    if (line && line.length + 1 + word.length > width) {
-      lines.push(line);
-      line = word;
-    } else line = line ? `${line} ${word}` : word;
-  }
-  if (line) lines.push(line);
-  return lines;
-}
+/** Comment text wrapped to lines of at most `width` characters. */
+const wrap = (text: string, width = 92): string[] => wrapWords(text, width);
 
 /** Comment lines as the yaml package takes them: one space after each `#`, blank lines kept. */
 const commentText = (lines: string[]) => lines.map((l) => (l ? ` ${l}` : "")).join("\n");
