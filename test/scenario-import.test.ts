@@ -111,6 +111,8 @@ describe("scenario import: the scenario for what a cluster pulls", () => {
         const image = scenarioImage(s, use.text);
         const ref = parseImageReference(image.ref);
         if ("error" in ref) throw new Error(ref.error);
+        // Every pulled image says its pull policy.
+        if (use.pullPolicies.some((p) => p !== "Never")) expect(image.pullPolicy).toBeDefined();
         // No digest in the scenario's ref: the fake registry cannot serve the cluster's.
         expect(ref.digest).toBeUndefined();
         expect(catalogTags(s, ref.registry, ref.repository)).toContain(ref.tag);
@@ -192,6 +194,7 @@ describe("scenario import: the scenario for what a cluster pulls", () => {
     expect(web).toEqual({
       name: "web",
       ref: "ghcr.io/acme/web:sha256-4f4f4f4f4f4f",
+      pullPolicy: "IfNotPresent",
       pullSecret: true,
       pinned: true,
     });
@@ -199,14 +202,18 @@ describe("scenario import: the scenario for what a cluster pulls", () => {
     expect(yaml).toContain(`# The cluster pins it by digest:\n  # ${digest}.`);
   });
 
-  it("kubectl: pull secrets, pull policies written only where they differ from Kubernetes' default", () => {
+  it("kubectl: pull secrets, every image's pull policy written (the manifests', or Kubernetes' default)", () => {
     const { scenario: s } = imported(KUBECTL);
     const byName = Object.fromEntries(s.images.map((i) => [i.name, i]));
     for (const n of ["api", "envoy", "busybox", "web"]) expect(byName[n]?.pullSecret).toBe(true);
     for (const n of ["netshoot", "postgres", "kube-proxy"])
       expect(byName[n]?.pullSecret).toBeUndefined();
-    // acme/api:latest written Always: Kubernetes' default anyway, so not written.
-    expect(s.images.filter((i) => i.pullPolicy)).toEqual([]);
+    // Every image says how its pods pull: acme/api:latest Always (as written), postgres:16.4 IfNotPresent.
+    expect(
+      s.images.every((i) => i.pullPolicy === "Always" || i.pullPolicy === "IfNotPresent"),
+    ).toBe(true);
+    expect(byName.api?.pullPolicy).toBe("Always");
+    expect(byName.postgres?.pullPolicy).toBe("IfNotPresent");
     expect(byName.netshoot?.ref).toBe("nicolaka/netshoot:latest");
     expect(byName.busybox?.ref).toBe("busybox:1.36");
   });
@@ -251,6 +258,7 @@ describe("scenario import: the scenario for what a cluster pulls", () => {
     expect(s.images.find((i) => i.name === "shop-web")).toEqual({
       name: "shop-web",
       ref: "quay.io/acme/shop-web:1.4.2",
+      pullPolicy: "IfNotPresent",
       pullSecret: true,
       pinned: true,
     });

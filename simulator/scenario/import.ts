@@ -201,7 +201,7 @@ function planImages(inv: Inventory, notes: string[]): PlannedImage[] {
         ),
       );
 
-    // The pull policy: written only when it is not what Kubernetes would use for the scenario's ref.
+    // The pull policy, always written: the manifests' own, or Kubernetes' default where they say none.
     let pullPolicy: PlannedImage["pullPolicy"];
     const pulling = (containers.get(imageKey(ref)) ?? []).filter(
       (u) => u.container.pullPolicy !== "Never",
@@ -212,7 +212,13 @@ function planImages(inv: Inventory, notes: string[]): PlannedImage[] {
         ? "Always"
         : "IfNotPresent";
       const byDefault = defaultPullPolicy({ registry: ref.registry, repository: "", tag });
-      if (chosen !== byDefault) pullPolicy = chosen;
+      pullPolicy = chosen;
+      if (pulling.every((u) => !u.container.policyGiven))
+        comment.push(
+          ...wrap(
+            `pullPolicy ${chosen}: the manifests give none, so Kubernetes' default for ${ref.digest ? "a reference by digest" : `tag ${ref.tag ?? "latest"}`}.`,
+          ),
+        );
       if (policies.length > 1) {
         const said = pulling
           .map(
@@ -625,7 +631,7 @@ export function importScenario(inputs: ImportInput[], options: ImportOptions = {
         ),
       ),
       wrap(
-        "Every image the input runs. pullPolicy only where the input wrote one Kubernetes would not use by default. pullSecret where its pods have imagePullSecrets: the secrets' contents are not in the input, so set it false for an image whose registry none of them holds credentials for.",
+        "Every image the input runs, with its registry, tag and imagePullPolicy (as the manifests write it, or Kubernetes' default where they say none). pullSecret where its pods have imagePullSecrets: the secrets' contents are not in the input, so set it false for an image whose registry none of them holds credentials for.",
       ),
       true,
     ),
