@@ -1,6 +1,6 @@
 import { ScaledClock } from "../../fake-registry/core/clock.ts";
 import { serveRegistry } from "../../fake-registry/index.ts";
-import { parseReference } from "../../vocabulary/oci/reference.ts";
+import { type ImageRef, parseReference } from "../../vocabulary/oci/reference.ts";
 import { egressAddress } from "../actors/common.ts";
 import { AUTO_LOAD_SHARE, autoTimeScale, type ClockTolerance } from "../clock.ts";
 import { scenarioRegistry } from "../registry-setup.ts";
@@ -96,9 +96,12 @@ async function saturate(
   scenario: Scenario,
   seconds: number,
 ): Promise<number> {
-  const image = parseReference(scenario.images[0]?.ref ?? "library/alpine:latest");
-  const repository = "error" in image ? "library/alpine" : image.repository;
-  const tag = "error" in image ? "latest" : (image.tag ?? "latest");
+  // The scenario's first Docker Hub image (the registry measured here is Docker Hub's).
+  const image = scenario.images
+    .map((i) => parseReference(i.ref))
+    .find((r): r is ImageRef => !("error" in r) && !r.registry);
+  const repository = image?.repository ?? "library/alpine";
+  const tag = image?.tag ?? "latest";
   let answered = 0;
   const started = performance.now();
   const end = started + seconds * 1000;
