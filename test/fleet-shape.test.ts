@@ -2,7 +2,7 @@
 // replicas spread over nodes (issue 18): what an imported fleet needs the engines to do.
 import { describe, expect, it } from "vitest";
 import { runScenario } from "../harness/run.ts";
-import { parseScenario } from "../simulator/scenario/load.ts";
+import { checkScenario, parseScenario } from "../simulator/scenario/load.ts";
 import type { PullEvent, RequestEvent, SimEvent, StartEvent } from "../vocabulary/events.ts";
 
 /** Two registries: Docker Hub's and ghcr.io's, each with its own quota (`hub` and `ghcr` anonymous pulls per 6 h per IP). */
@@ -246,6 +246,21 @@ designs: [{ name: d }]
         "x.yaml",
       ),
     ).toThrow(/fleet\.pods\.0\.replicas: replicas are spread over fleet\.nodes, which is 0/);
+    const { warnings } = checkScenario(
+      `name: x
+duration: 10m
+images: [{ name: web, ref: "nginx:1.25" }, { name: api, ref: "redis:7" }]
+fleet: { nodes: 2, pods: [web] }
+workload: [{ type: rolling-restart, at: 1m, image: api }]
+designs: [{ name: d }]
+`,
+      "x.yaml",
+    );
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /x\.yaml:5:\d+: workload\.0\.image: no fleet pod runs "api" \(fleet\.pods\): the rolling-restart restarts nothing/,
+      ),
+    ]);
   });
 });
 
