@@ -5,6 +5,7 @@
  *   const mirror = await startMirror({ upstream: registry.url });
  *   const inBox = await startFakeRegistryContainer({ args: ["--preset", "dockerhub-2020"] });
  *   const { report } = await runScenario(loadScenario("scenarios/ci-fan-out.yaml"), { mode: "virtual" });
+ *   const { yaml } = importScenario([{ text: kubectlJson, source: "cluster.json" }]);
  *
  * Everything started here listens on loopback only and must be stopped
  * (`close()` / `stop()`), typically in afterAll.
@@ -58,6 +59,12 @@ export {
   MirrorStartError,
   type StartedMirror,
 } from "./simulator/mirror/backends.ts";
+export {
+  type ImportInput,
+  type ImportResult,
+  importScenario,
+} from "./simulator/scenario/import.ts";
+export { KubernetesInputError } from "./simulator/scenario/kubernetes.ts";
 export { loadScenario, parseScenario } from "./simulator/scenario/load.ts";
 export type { Scenario } from "./simulator/scenario/schema.ts";
 export { checkTarget } from "./simulator/target.ts";

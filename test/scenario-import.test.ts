@@ -366,6 +366,21 @@ describe("scenario import: the scenario for what a cluster pulls", () => {
   });
 });
 
+describe("importScenario from the package", () => {
+  it("reads back with parseScenario; bad input throws KubernetesInputError naming it", async () => {
+    const lib = await import("../index.ts");
+    const { yaml } = lib.importScenario([{ text: read(KUBECTL), source: KUBECTL }], {
+      name: "from-lib",
+    });
+    const scenario = lib.parseScenario(yaml, "from-lib.yaml");
+    expect(scenario.name).toBe("from-lib");
+    expect(scenario.registries.map((r) => r.host)).toContain("ghcr.io");
+    expect(() => lib.importScenario([{ text: "{", source: "cluster.json" }])).toThrow(
+      lib.KubernetesInputError,
+    );
+  });
+});
+
 describe("pullstorm scenario import (the CLI)", () => {
   it("reads stdin (-) and writes -o atomically, notes on stderr", async () => {
     await inTempDir("ps-import-cli-", async (tmp) => {
