@@ -5,6 +5,7 @@
  */
 
 import { DOCKER_HUB } from "../vocabulary/oci/reference.ts";
+import { andList as list } from "../vocabulary/text.ts";
 import { namespaceFor } from "./config/hosts-dir.ts";
 import type { DriverOutcome } from "./drivers.ts";
 import { type Endpoint, registryOfHost } from "./endpoints.ts";
@@ -217,12 +218,6 @@ const RUNTIME_NAME: Record<Runtime, string> = {
   dockerd: "dockerd",
   "cri-o": "CRI-O",
 };
-
-function list(items: string[]): string {
-  return items.length <= 1
-    ? (items[0] ?? "")
-    : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
-}
 
 function countText(t: Tally): string {
   const parts = [

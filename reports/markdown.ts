@@ -1,3 +1,4 @@
+import { plural } from "../vocabulary/text.ts";
 import type { Analysis, DesignAnalysis } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
 import { chainLines, findingText, registriesText } from "./findings-text.ts";
@@ -7,7 +8,6 @@ import {
   actualText,
   describeBreak,
   formatDuration,
-  plural,
   rankFindings,
   resultText,
   verdictText,

@@ -1,5 +1,5 @@
 import { createColors } from "picocolors";
-import { wrap } from "../vocabulary/text.ts";
+import { plural, wrap } from "../vocabulary/text.ts";
 import type { Analysis, DesignAnalysis, FirstBreak } from "./analysis-types.ts";
 import { clockText } from "./clock.ts";
 import { chainLines, findingText, registriesText } from "./findings-text.ts";
@@ -67,10 +67,6 @@ export interface TerminalOptions {
   files?: string[];
   /** Findings shown (default 5); the rest are counted. */
   maxFindings?: number;
-}
-
-export function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
 /** Findings are wrapped to this many columns (fixed, so the output does not depend on the terminal). */

@@ -11,3 +11,15 @@ export function wrap(text: string, width: number): string[] {
   if (line) lines.push(line);
   return lines;
 }
+
+/** "3 pods", "1 node": a count and its word, with an s unless it is one. */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+/** "a, b and c" (one item: itself; none: ""). */
+export function andList(items: string[]): string {
+  return items.length <= 1
+    ? (items[0] ?? "")
+    : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
+}

@@ -17,7 +17,7 @@ import {
   type ImageReference,
   parseImageReference,
 } from "../../vocabulary/oci/reference.ts";
-import { wrap as wrapWords } from "../../vocabulary/text.ts";
+import { andList as list, plural, wrap as wrapWords } from "../../vocabulary/text.ts";
 import {
   type ContainerUse,
   defaultPullPolicy,
@@ -88,14 +88,7 @@ interface PodEntry {
 
 const workloadKey = (w: Workload) => `${w.kind}/${w.namespace}/${w.name}`;
 const workloadLabel = (w: Workload) => `${w.kind} ${w.namespace}/${w.name}`;
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const imageKey = (ref: ImageReference) => formatImage(ref);
-
-/** "a, b and c". */
-function list(items: string[]): string {
-  if (items.length <= 1) return items.join("");
-  return `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
-}
 
 /** Comment text wrapped to lines of at most `width` characters. */
 const wrap = (text: string, width = 92): string[] => wrapWords(text, width);
