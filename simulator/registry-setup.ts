@@ -48,12 +48,6 @@ export function scenarioOrigins(scenario: Scenario): OriginSpec[] {
   return [{ host: "", ...scenario.registry }, ...scenario.registries];
 }
 
-/** The origin an image reference is pulled from (its `registries` entry, or Docker Hub's). */
-export function originOfRef(scenario: Scenario, ref: ImageRef): OriginSpec {
-  const origins = scenarioOrigins(scenario);
-  return origins.find((o) => o.host === (ref.registry ?? "")) ?? (origins[0] as OriginSpec);
-}
-
 /**
  * An origin's catalog: its `catalog` (Docker Hub's on top of the built-in images),
  * with the scenario's tag-move steps of its images turned into tag schedules.

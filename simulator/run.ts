@@ -135,7 +135,7 @@ export interface DesignProgress {
 }
 
 /** The account pods with imagePullSecrets pull as when the design itself pulls anonymously. */
-export const PULL_SECRET_ACCOUNT = "pull-secret";
+const PULL_SECRET_ACCOUNT = "pull-secret";
 
 /** `--time-scale auto` refuses a live run that would take longer than this (wall ms) unless told otherwise. */
 export const AUTO_MAX_WALL_MS = 3_600_000;
@@ -427,13 +427,12 @@ async function runDesign(
         if (core) await prewarmImages(core.catalog, scenario, spec);
       }
     // In process: every origin by its logical host (originHost).
-    const inProcessOrigins = (): Record<string, InProcessHandler> =>
-      Object.fromEntries(
-        [...origins].map(([host, core]) => [
-          originHost(host || undefined),
-          shaped(handlerOf(core), linkFor),
-        ]),
-      );
+    const inProcessOrigins: Record<string, InProcessHandler> = Object.fromEntries(
+      [...origins].map(([host, core]) => [
+        originHost(host || undefined),
+        shaped(handlerOf(core), linkFor),
+      ]),
+    );
     let transport: Transport;
     // Live clients give up after the same simulated 30 s as virtual ones: wall ms at the scale.
     const httpOptions = {
@@ -454,7 +453,7 @@ async function runDesign(
       }
       transport = new HttpTransport(hosts, httpOptions);
     } else {
-      transport = new InProcessTransport(inProcessOrigins(), sim);
+      transport = new InProcessTransport(inProcessOrigins, sim);
     }
 
     // Accounts: none, one shared, or one per actor (created in every origin registry as
@@ -558,7 +557,7 @@ async function runDesign(
         transport = new HttpTransport({ ...hosts, mirror: served.url }, httpOptions);
       } else {
         transport = new InProcessTransport(
-          { ...inProcessOrigins(), mirror: shaped(model, () => network.mirror) },
+          { ...inProcessOrigins, mirror: shaped(model, () => network.mirror) },
           sim,
         );
       }

@@ -13,6 +13,7 @@ import {
   YamlSource,
 } from "../../vocabulary/config/yaml-file.ts";
 import { parseReference } from "../../vocabulary/oci/reference.ts";
+import { fleetImages } from "../workload/stage.ts";
 import { type Scenario, scenarioSchema } from "./schema.ts";
 
 /** A problem (stops the run) or a warning (said, and the run goes on), at a field. */
@@ -119,10 +120,9 @@ function findings(s: Scenario): Finding[] {
     if (s.registries.findIndex((x) => x.host === r.host) !== i)
       at(["registries", i, "host"], `${r.host} is listed twice`);
   });
-  const run = new Set<string>();
+  const run = new Set(fleetImages(s));
   s.fleet.pods.forEach((p, i) => {
     const name = typeof p === "string" ? p : p.image;
-    run.add(name);
     const path: FieldPath =
       typeof p === "string" ? ["fleet", "pods", i] : ["fleet", "pods", i, "image"];
     if (!images.has(name))
@@ -174,22 +174,22 @@ function findings(s: Scenario): Finding[] {
     { under: ["registry", "policy"], ...s.registry },
     ...s.registries.map((r, i) => ({ under: ["registries", i, "policy"] as FieldPath, ...r })),
   ];
+  const policies: Policy[] = [];
   for (const origin of origins) {
     const built = buildPolicy((origin.policy ?? {}) as never, origin.preset);
-    if ("errors" in built) {
-      out.push(...built.errors.map((e) => splitField(e, origin.under)));
-      continue;
-    }
-    const policy: Policy = built;
-    // Every account's plan must be one the policy names: an unknown plan would be unlimited.
-    s.designs.forEach((d, i) => {
-      const accounts =
-        d.auth !== "anonymous" || secrets || (d.mirror?.enabled && d.mirror.upstreamAuth);
-      const problem = accounts ? planProblem(policy, d.plan) : undefined;
-      if (problem && !out.some((f) => f.path.join(".") === `designs.${i}.plan`))
-        at(["designs", i, "plan"], problem);
-    });
+    if ("errors" in built) out.push(...built.errors.map((e) => splitField(e, origin.under)));
+    else policies.push(built);
   }
+  // Every account's plan must be one each policy names (accounts are made at every
+  // registry): an unknown plan would be unlimited. The first policy that refuses it says so.
+  s.designs.forEach((d, i) => {
+    const accounts =
+      d.auth !== "anonymous" || secrets || (d.mirror?.enabled && d.mirror.upstreamAuth);
+    const problem = accounts
+      ? policies.map((p) => planProblem(p, d.plan)).find((x) => x !== undefined)
+      : undefined;
+    if (problem) at(["designs", i, "plan"], problem);
+  });
 
   s.faults.forEach((spec, i) => {
     const compiled = compileFault(spec);

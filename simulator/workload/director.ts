@@ -47,6 +47,17 @@ export function directWorkload<N>(input: WorkloadInput<N>): Promise<void>[] {
   // Each node's place in the fleet at the start (its pods: podsOfSlot); a replacement
   // takes the place of the node it replaces, a node added later has none.
   const slots = new Map<N, number>();
+  // The pods of a slot (podsOfSlot), worked out once per slot; key -1: a node added later.
+  const bySlot = new Map<number, string[]>();
+  const podsAt = (slot: number | undefined): string[] => {
+    const key = slot ?? -1;
+    let pods = bySlot.get(key);
+    if (!pods) {
+      pods = podsOfSlot(scenario, slot);
+      bySlot.set(key, pods);
+    }
+    return pods;
+  };
   stage.nodes.forEach((n, i) => {
     if (i < scenario.fleet.nodes) slots.set(n, i);
   });
@@ -59,11 +70,11 @@ export function directWorkload<N>(input: WorkloadInput<N>): Promise<void>[] {
     async startPods(node, replacing) {
       const slot = replacing === undefined ? undefined : slots.get(replacing);
       if (slot !== undefined) slots.set(node, slot);
-      for (const image of podsOfSlot(scenario, slot))
+      for (const image of podsAt(slot))
         stage.startPod(node, image, await input.refOf(image, sim.now()));
     },
     podsOn(node, image) {
-      return podsOfSlot(scenario, slots.get(node)).filter((i) => i === image).length;
+      return podsAt(slots.get(node)).filter((i) => i === image).length;
     },
   };
   return scenario.workload.map(async (step, index) => {
