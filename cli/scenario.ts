@@ -1,6 +1,6 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { writeAtomic } from "../reports/write.ts";
 import {
   DEFAULT_IMPORT_NAME,
   type ImportInput,
@@ -96,14 +96,11 @@ async function readInputs(files: string[]): Promise<ImportInput[]> {
   return inputs;
 }
 
-/** The whole text or nothing: a temporary file beside `file`, renamed over it. */
+/** The whole text or nothing (writeAtomic), a failure said as a usage error naming the file. */
 function writeAtomically(file: string, text: string): void {
-  const temporary = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   try {
-    writeFileSync(temporary, text);
-    renameSync(temporary, file);
+    writeAtomic(file, text);
   } catch (error) {
-    rmSync(temporary, { force: true });
     throw new UsageError(
       `${file}: cannot write (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
     );

@@ -4,6 +4,7 @@ import {
   readFileSync,
   readSync,
   renameSync,
+  rmSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
@@ -27,10 +28,16 @@ export const FILE_OF: Record<FileFormat, string> = {
   junit: "junit.xml",
 };
 
-/** Writes a file whole or not at all. */
+/** Writes a file whole or not at all: a temporary file beside it, renamed over it (removed on a failure). */
 export function writeAtomic(file: string, text: string): void {
-  writeFileSync(`${file}.tmp`, text);
-  renameSync(`${file}.tmp`, file);
+  const temporary = `${file}.tmp`;
+  try {
+    writeFileSync(temporary, text);
+    renameSync(temporary, file);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
 }
 
 /** report.json's text, byte for byte. */
