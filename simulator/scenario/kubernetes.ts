@@ -11,6 +11,7 @@
  */
 import { parseAllDocuments } from "yaml";
 import {
+  defaultPullPolicy,
   formatImage,
   type ImageReference,
   parseImageReference,
@@ -153,11 +154,8 @@ export function runtimeOf(version: string | undefined): { runtime: Runtime; vers
   return { runtime, version: m?.[2] ?? "" };
 }
 
-/** Kubernetes' default: Always for :latest or no tag (and no digest), else IfNotPresent. */
-export function defaultPullPolicy(ref: ImageReference): PullPolicy {
-  if (ref.digest) return "IfNotPresent";
-  return ref.tag === undefined || ref.tag === "latest" ? "Always" : "IfNotPresent";
-}
+/** Kubernetes' default pull policy for a reference: the simulator's one (kubelet's). */
+export { defaultPullPolicy };
 
 interface PodSpecSource {
   kind: string;
