@@ -10,7 +10,12 @@ import type { RunFold } from "../reports/fold.ts";
 import type { Report } from "../reports/summary.ts";
 import { renderTerminalSummary } from "../reports/terminal.ts";
 import { EventLog, writeRunReports } from "../reports/write.ts";
-import { type DesignProgress, type LiveDesignControl, LiveRunTooLong } from "../simulator/run.ts";
+import {
+  type DesignProgress,
+  type LiveDesignControl,
+  LiveRunTooLong,
+  targetProblem,
+} from "../simulator/run.ts";
 import { readScenario } from "../simulator/scenario/load.ts";
 import { checkTarget } from "../simulator/target.ts";
 import { formatDuration, parseDuration } from "../vocabulary/config/units.ts";
@@ -97,7 +102,7 @@ export function runCommand(program: Command): void {
     .option("--virtual", "simulated time, no sockets: large fleets in seconds")
     .option(
       "--target <url>",
-      "run against this registry instead of the embedded one (loopback unless --allow-remote)",
+      "run against this registry instead of the embedded Docker Hub one (loopback unless --allow-remote; not for a scenario with other registries)",
     )
     .option(
       "--time-scale <n|auto>",
@@ -191,6 +196,8 @@ export function runCommand(program: Command): void {
             ...(flags.maxRps ? { maxRps: flags.maxRps } : {}),
           });
           if (!check.ok) throw new UsageError(check.reason);
+          const refused = targetProblem(scenario);
+          if (refused) throw new UsageError(refused);
         }
         if (flags.jobs !== undefined && !flags.virtual)
           throw new UsageError(

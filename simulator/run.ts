@@ -134,6 +134,15 @@ export interface DesignProgress {
   done: boolean;
 }
 
+/**
+ * Why a scenario cannot run against a --target, or undefined: a target stands for
+ * Docker Hub's registry, and none for the scenario's other registries.
+ */
+export function targetProblem(scenario: Scenario): string | undefined {
+  if (scenario.registries.length === 0) return undefined;
+  return `--target stands for Docker Hub's registry; this scenario also pulls from ${scenario.registries.map((r) => r.host).join(", ")} (registries), which a target cannot stand for. Run it without --target, or point a copy without them at the target`;
+}
+
 /** The account pods with imagePullSecrets pull as when the design itself pulls anonymously. */
 const PULL_SECRET_ACCOUNT = "pull-secret";
 
@@ -170,10 +179,8 @@ export interface RunMeta {
  * reports fold the event stream (harness/run.ts).
  */
 export async function playScenario(scenario: Scenario, options: RunOptions): Promise<RunMeta> {
-  if (options.target && scenario.registries.length > 0)
-    throw new ConfigError([
-      `--target stands for Docker Hub's registry; this scenario also pulls from ${scenario.registries.map((r) => r.host).join(", ")} (registries), which a target cannot stand for. Run it without --target, or point a copy without them at the target`,
-    ]);
+  const targetRefused = options.target ? targetProblem(scenario) : undefined;
+  if (targetRefused) throw new ConfigError([targetRefused]);
   const seed = options.seed ?? scenario.seed;
   const designs = scenario.designs.filter(
     (d) => !options.designs || options.designs.includes(d.name),

@@ -417,6 +417,22 @@ describe("pullstorm scenario import (the CLI)", () => {
     expect(r.stderr).toContain("pullstorm: note: skipped 1 ConfigMap object: no pods to pull for");
   });
 
+  it("an imported scenario with other registries is refused by run --target before anything starts", async () => {
+    await inTempDir("ps-import-target-", async (tmp) => {
+      const fleet = join(tmp, "fleet.yaml");
+      expect(
+        (await pullstorm(["scenario", "import", join(dir, KUBECTL), "-o", fleet])).status,
+      ).toBe(0);
+      const out = join(tmp, "results");
+      const r = await pullstorm(["run", fleet, "--target", "http://127.0.0.1:9", "--out", out]);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain("pullstorm: --target stands for Docker Hub's registry");
+      expect(r.stdout).toBe("");
+      expect(r.stderr).not.toContain("live (");
+      expect(existsSync(out)).toBe(false);
+    });
+  });
+
   it("bad input names the file, exits 2 and leaves -o alone", async () => {
     await inTempDir("ps-import-bad-", async (tmp) => {
       const bad = fileIn(tmp, "cluster.json", '{"kind": "List", "items": [');
