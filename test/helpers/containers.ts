@@ -22,23 +22,56 @@ export function imageFrom(variable: string, fallback: string): string {
   return process.env[variable] ?? fallback;
 }
 
-/** The engine behind DOCKER_HOST says it is podman (its /version names "Podman Engine"). */
-export async function engineIsPodman(): Promise<boolean> {
+/**
+ * One request to the engine's Docker API at DOCKER_HOST (a unix socket): the status and
+ * body, or status 0 and the error's words when the engine cannot be reached or the
+ * answer takes longer than timeoutMs.
+ */
+export async function engineRequest(
+  method: "GET" | "POST",
+  path: string,
+  timeoutMs: number,
+): Promise<{ status: number; body: string }> {
   const host = process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock";
-  if (!host.startsWith("unix://")) return false;
-  const body = await new Promise<string>((resolve) => {
-    const req = request({ socketPath: host.slice("unix://".length), path: "/version" }, (res) => {
+  if (!host.startsWith("unix://"))
+    return { status: 0, body: `DOCKER_HOST ${host} is not a unix socket` };
+  return await new Promise((resolve) => {
+    const req = request({ socketPath: host.slice("unix://".length), method, path }, (res) => {
       let text = "";
       res.on("data", (d: Buffer) => {
         text += d.toString();
       });
-      res.on("end", () => resolve(text));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
     });
-    req.on("error", () => resolve(""));
-    req.setTimeout(5_000, () => req.destroy());
+    req.on("error", (e) => resolve({ status: 0, body: e.message }));
+    req.setTimeout(timeoutMs, () =>
+      req.destroy(new Error(`no answer to ${method} ${path} in ${timeoutMs} ms`)),
+    );
     req.end();
   });
+}
+
+/** The engine behind DOCKER_HOST says it is podman (its /version names "Podman Engine"). */
+export async function engineIsPodman(): Promise<boolean> {
+  const { body } = await engineRequest("GET", "/version", 5_000);
   return /Podman Engine/.test(body);
+}
+
+/**
+ * Waits for a container to exit (the API's /containers/ID/wait, as `docker wait` does)
+ * and returns its exit code; throws naming the container when the engine refuses or the
+ * container is still running after timeoutMs.
+ */
+export async function waitForContainer(id: string, timeoutMs: number): Promise<number> {
+  const { status, body } = await engineRequest(
+    "POST",
+    `/containers/${encodeURIComponent(id)}/wait`,
+    timeoutMs,
+  );
+  const code = status === 200 ? (JSON.parse(body) as { StatusCode?: unknown }).StatusCode : null;
+  if (typeof code !== "number")
+    throw new Error(`waiting for container ${id}: ${status || "no answer"} ${body.slice(0, 500)}`);
+  return code;
 }
 
 /**
