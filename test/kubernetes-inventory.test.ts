@@ -4,7 +4,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
-  defaultPullPolicy,
   type Inventory,
   inventoryOf,
   KubernetesInputError,
@@ -12,7 +11,7 @@ import {
   readKubernetesObjects,
   runtimeOf,
 } from "../simulator/scenario/kubernetes.ts";
-import { parseImageReference } from "../vocabulary/oci/reference.ts";
+import { defaultPullPolicy, parseImageReference } from "../vocabulary/oci/reference.ts";
 
 const dir = join(import.meta.dirname, "fixtures", "kubernetes");
 const read = (file: string) => readFileSync(join(dir, file), "utf8");

@@ -8,7 +8,6 @@ import { parse } from "yaml";
 import { BUILTIN_IMAGES } from "../fake-registry/catalog/builtin.ts";
 import { importScenario } from "../simulator/scenario/import.ts";
 import {
-  defaultPullPolicy,
   type Inventory,
   inventoryOf,
   KubernetesInputError,
@@ -16,7 +15,7 @@ import {
   readKubernetesObjects,
 } from "../simulator/scenario/kubernetes.ts";
 import { readScenario } from "../simulator/scenario/load.ts";
-import { parseImageReference } from "../vocabulary/oci/reference.ts";
+import { defaultPullPolicy, parseImageReference } from "../vocabulary/oci/reference.ts";
 import { fileIn, inTempDir } from "./helpers/files.ts";
 import { BIN, pullstorm, runCommand } from "./helpers/processes.ts";
 

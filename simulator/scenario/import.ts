@@ -13,6 +13,7 @@ import { BUILTIN_IMAGES } from "../../fake-registry/catalog/builtin.ts";
 import { PRESETS } from "../../fake-registry/policy/presets.ts";
 import {
   DOCKER_HUB,
+  defaultPullPolicy,
   formatImage,
   type ImageReference,
   parseImageReference,
@@ -20,7 +21,6 @@ import {
 import { andList as list, plural, wrap as wrapWords } from "../../vocabulary/text.ts";
 import {
   type ContainerUse,
-  defaultPullPolicy,
   type ImageUse,
   type Inventory,
   inventoryOf,

@@ -154,9 +154,6 @@ export function runtimeOf(version: string | undefined): { runtime: Runtime; vers
   return { runtime, version: m?.[2] ?? "" };
 }
 
-/** Kubernetes' default pull policy for a reference: the simulator's one (kubelet's). */
-export { defaultPullPolicy };
-
 interface PodSpecSource {
   kind: string;
   namespace: string;
