@@ -123,42 +123,59 @@ export async function startProcessMirror(
   const ownDir = options.storageDir === undefined;
   const dir = options.storageDir ?? mkdtempSync(join(tmpdir(), "pullstorm-mirror-"));
   mkdirSync(join(dir, "storage"), { recursive: true });
-  const port = options.port ?? (await freePort());
-  const host = `127.0.0.1:${port}`;
-  const config = join(dir, "config.yml");
-  writeFileSync(
-    config,
-    distributionConfig({
-      upstream: options.upstream,
-      rootDirectory: join(dir, "storage"),
-      addr: host,
-      ...(options.credentials ? { credentials: options.credentials } : {}),
-    }),
-  );
-  let proc: Managed;
-  try {
-    proc = startProcess(found.binary, ["serve", config]);
-  } catch (error) {
-    throw new MirrorStartError("process", `could not start ${found.binary}: ${String(error)}`);
+  // A free port can be taken by another program between freePort() and distribution's
+  // bind (two runs side by side): then distribution exits "address already in use" while
+  // the other program answers /v2/ on that port. Ours is ready only when its own output
+  // says it listens there; a lost port is tried again with another (unless one was given).
+  const attempts = options.port === undefined ? 3 : 1;
+  let started: { proc: Managed; host: string } | undefined;
+  for (let attempt = 1; !started; attempt++) {
+    const host = `127.0.0.1:${options.port ?? (await freePort())}`;
+    const config = join(dir, "config.yml");
+    writeFileSync(
+      config,
+      distributionConfig({
+        upstream: options.upstream,
+        rootDirectory: join(dir, "storage"),
+        addr: host,
+        ...(options.credentials ? { credentials: options.credentials } : {}),
+      }),
+    );
+    let proc: Managed;
+    try {
+      proc = startProcess(found.binary, ["serve", config]);
+    } catch (error) {
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+      throw new MirrorStartError("process", `could not start ${found.binary}: ${String(error)}`);
+    }
+    try {
+      // Done waiting when it answers as itself, or when it has exited.
+      await waitFor(
+        async () =>
+          proc.child.exitCode !== null ||
+          (proc.output().includes(`listening on ${host}`) && (await answersV2(`http://${host}`))),
+        options.startTimeoutMs ?? 20_000,
+        () => `${found.binary} did not answer on ${host}:\n${proc.output().slice(-2_000)}`,
+      );
+      if (proc.child.exitCode !== null)
+        throw new Error(
+          `${found.binary} exited (${proc.child.exitCode}) before answering on ${host}:\n${proc.output().slice(-2_000)}`,
+        );
+      started = { proc, host };
+    } catch (error) {
+      await proc.stop("SIGTERM");
+      const portLost = /address already in use/.test(proc.output());
+      if (portLost && attempt < attempts) continue;
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+      throw new MirrorStartError("process", (error as Error).message);
+    }
   }
+  const { proc, host } = started;
+  const url = `http://${host}`;
   const cleanup = async () => {
     await proc.stop("SIGTERM");
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
-  const url = `http://${host}`;
-  try {
-    await waitFor(
-      async () => {
-        if (proc.child.exitCode !== null) throw new Error("exited");
-        return answersV2(url);
-      },
-      options.startTimeoutMs ?? 20_000,
-      () => `${found.binary} did not answer on ${host}:\n${proc.output().slice(-2_000)}`,
-    );
-  } catch (error) {
-    await cleanup();
-    throw new MirrorStartError("process", (error as Error).message);
-  }
   return {
     url,
     host,

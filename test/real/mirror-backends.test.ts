@@ -221,3 +221,28 @@ describe("live runs with a real mirror", () => {
     ).rejects.toThrow(/design mirrored: mirror url 192\.0\.2\.10:5000 is not on this machine/);
   });
 });
+
+describe("starting docker-registry (process backend)", () => {
+  it("is ready only when its own process listens: a port another mirror holds is an error naming it, not the other mirror", async (ctx) => {
+    if (!tools.available) return ctx.skip(tools.reason);
+    const origin: RunningRegistry = await startRegistry({ accounts: [] });
+    const first = await startProcessMirror({ upstream: origin.url });
+    try {
+      const port = Number(first.host.split(":")[1]);
+      // The other mirror answers /v2/ on that port the whole time; the second one's own
+      // bind fails, and that is what start says (before, it was taken for ready).
+      await expect(startProcessMirror({ upstream: origin.url, port })).rejects.toMatchObject({
+        name: "MirrorStartError",
+        backend: "process",
+        message: expect.stringMatching(
+          /exited \(\d+\) before answering on 127\.0\.0\.1:\d+:[\s\S]*address already in use/,
+        ),
+      });
+      // and the first is untouched
+      expect((await fetch(`${first.url}/v2/`)).status).toBe(200);
+    } finally {
+      await first.stop();
+      await origin.close();
+    }
+  }, 60_000);
+});
