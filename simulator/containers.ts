@@ -9,7 +9,7 @@
  * engines where host networking is not the host's (Docker Desktop).
  */
 import type { StartedTestContainer } from "testcontainers";
-import { freePort, waitFor } from "./util/processes.ts";
+import { onFreePort, waitFor } from "./util/processes.ts";
 
 export type ContainerNetwork = "host" | "bridge";
 
@@ -68,6 +68,12 @@ export interface RegistryContainerOptions {
   environment?: (listen: { host: string; port: number }) => Record<string, string>;
   /** Host port under host networking (default: a free one). */
   port?: number;
+  /**
+   * Under host networking, what the program prints once it listens on `listen`: ready
+   * only with that line in its own output and /v2/ answering (another program may
+   * answer on a port this one lost).
+   */
+  listening?: (listen: { host: string; port: number }) => string;
   startTimeoutMs: number;
   /** What the error says the container is, e.g. "the fake registry". */
   what: string;
@@ -76,18 +82,29 @@ export interface RegistryContainerOptions {
 /**
  * Starts a registry-like container, waits until /v2/ answers from the host (bounded),
  * and returns its URL. On a start that fails, the container is stopped and the error
- * carries its last output.
+ * carries its last output. Under host networking a free port can be taken by another
+ * program between freePort() and the container's bind: the program then exits "address
+ * already in use" while the other answers /v2/ there. So the container is ready only
+ * when its own output says it listens (`listening`), an exit ends the wait at once, and
+ * a lost port is tried again with another (3 tries, unless a port was given).
  */
 export async function startRegistryContainer(
   options: RegistryContainerOptions,
 ): Promise<StartedRegistryContainer> {
   const problem = await containerRuntimeProblem();
   if (problem) throw new Error(`testcontainers cannot run ${options.image}: ${problem}`);
+  return options.network === "host"
+    ? onFreePort(options.port, (port) => startContainerOn(options, { host: "127.0.0.1", port }))
+    : startContainerOn(options, { host: "0.0.0.0", port: options.containerPort });
+}
+
+/** One try of startRegistryContainer: the container listening on `listen`. */
+async function startContainerOn(
+  options: RegistryContainerOptions,
+  listen: { host: string; port: number },
+): Promise<StartedRegistryContainer> {
   const { GenericContainer } = await loadTestcontainers();
   const host = options.network === "host";
-  const listen = host
-    ? { host: "127.0.0.1", port: options.port ?? (await freePort()) }
-    : { host: "0.0.0.0", port: options.containerPort };
   let container = new GenericContainer(options.image)
     .withEnvironment(options.environment?.(listen) ?? {})
     .withStartupTimeout(options.startTimeoutMs);
@@ -97,10 +114,15 @@ export async function startRegistryContainer(
     ? container.withNetworkMode("host")
     : container.withExposedPorts(options.containerPort);
   let logs = "";
+  // The log stream ends when the container exits.
+  let exited = false;
   const started = await container
     .withLogConsumer((stream) => {
       stream.on("data", (d: Buffer | string) => {
         logs = (logs + d.toString()).slice(-64_000);
+      });
+      stream.on("end", () => {
+        exited = true;
       });
     })
     .start();
@@ -114,13 +136,21 @@ export async function startRegistryContainer(
     stopped = true;
     await started.stop({ remove: true, timeout: 10_000 });
   };
+  const line = host ? options.listening?.(listen) : undefined;
   try {
+    // Done waiting when it answers as itself, or when it has exited.
     await waitFor(
-      () => answersV2(url).catch(() => false),
+      async () =>
+        exited ||
+        ((line === undefined || logs.includes(line)) && (await answersV2(url).catch(() => false))),
       options.startTimeoutMs,
       () =>
         `${options.what} (${options.image}) did not answer on ${address}:\n${logs.slice(-2_000)}`,
     );
+    if (exited)
+      throw new Error(
+        `${options.what} (${options.image}) exited before answering on ${address}:\n${logs.slice(-2_000)}`,
+      );
   } catch (error) {
     await stop().catch(() => {});
     throw error;
@@ -172,6 +202,8 @@ export function startFakeRegistryContainer(
       String(listen.port),
       ...(options.args ?? []),
     ],
+    // `pullstorm registry serve` says so once it listens
+    listening: (listen) => `pullstorm registry listening on http://${listen.host}:${listen.port}`,
     startTimeoutMs: options.startTimeoutMs ?? 60_000,
     what: "the fake registry",
   });

@@ -19,7 +19,7 @@ import {
   startRegistryContainer,
 } from "../containers.ts";
 import { isLoopbackHost } from "../target.ts";
-import { freePort, type Managed, runCommand, startProcess, waitFor } from "../util/processes.ts";
+import { type Managed, onFreePort, runCommand, startProcess, waitFor } from "../util/processes.ts";
 
 export interface StartedMirror {
   /** Base URL clients use, e.g. http://127.0.0.1:5001 */
@@ -123,52 +123,51 @@ export async function startProcessMirror(
   const ownDir = options.storageDir === undefined;
   const dir = options.storageDir ?? mkdtempSync(join(tmpdir(), "pullstorm-mirror-"));
   mkdirSync(join(dir, "storage"), { recursive: true });
-  // A free port can be taken by another program between freePort() and distribution's
-  // bind (two runs side by side): then distribution exits "address already in use" while
-  // the other program answers /v2/ on that port. Ours is ready only when its own output
-  // says it listens there; a lost port is tried again with another (unless one was given).
-  const attempts = options.port === undefined ? 3 : 1;
-  let started: { proc: Managed; host: string } | undefined;
-  for (let attempt = 1; !started; attempt++) {
-    const host = `127.0.0.1:${options.port ?? (await freePort())}`;
-    const config = join(dir, "config.yml");
-    writeFileSync(
-      config,
-      distributionConfig({
-        upstream: options.upstream,
-        rootDirectory: join(dir, "storage"),
-        addr: host,
-        ...(options.credentials ? { credentials: options.credentials } : {}),
-      }),
-    );
-    let proc: Managed;
-    try {
-      proc = startProcess(found.binary, ["serve", config]);
-    } catch (error) {
-      if (ownDir) rmSync(dir, { recursive: true, force: true });
-      throw new MirrorStartError("process", `could not start ${found.binary}: ${String(error)}`);
-    }
-    try {
-      // Done waiting when it answers as itself, or when it has exited.
-      await waitFor(
-        async () =>
-          proc.child.exitCode !== null ||
-          (proc.output().includes(`listening on ${host}`) && (await answersV2(`http://${host}`))),
-        options.startTimeoutMs ?? 20_000,
-        () => `${found.binary} did not answer on ${host}:\n${proc.output().slice(-2_000)}`,
+  // Ready only when its own output says it listens on the port (another program that
+  // took the port in the meantime answers /v2/ there too, while distribution exits
+  // "address already in use"); a lost port is tried again with another (onFreePort).
+  let started: { proc: Managed; host: string };
+  try {
+    started = await onFreePort(options.port, async (port) => {
+      const host = `127.0.0.1:${port}`;
+      const config = join(dir, "config.yml");
+      writeFileSync(
+        config,
+        distributionConfig({
+          upstream: options.upstream,
+          rootDirectory: join(dir, "storage"),
+          addr: host,
+          ...(options.credentials ? { credentials: options.credentials } : {}),
+        }),
       );
-      if (proc.child.exitCode !== null)
-        throw new Error(
-          `${found.binary} exited (${proc.child.exitCode}) before answering on ${host}:\n${proc.output().slice(-2_000)}`,
+      let proc: Managed;
+      try {
+        proc = startProcess(found.binary, ["serve", config]);
+      } catch (error) {
+        throw new Error(`could not start ${found.binary}: ${String(error)}`);
+      }
+      try {
+        // Done waiting when it answers as itself, or when it has exited.
+        await waitFor(
+          async () =>
+            proc.child.exitCode !== null ||
+            (proc.output().includes(`listening on ${host}`) && (await answersV2(`http://${host}`))),
+          options.startTimeoutMs ?? 20_000,
+          () => `${found.binary} did not answer on ${host}:\n${proc.output().slice(-2_000)}`,
         );
-      started = { proc, host };
-    } catch (error) {
-      await proc.stop("SIGTERM");
-      const portLost = /address already in use/.test(proc.output());
-      if (portLost && attempt < attempts) continue;
-      if (ownDir) rmSync(dir, { recursive: true, force: true });
-      throw new MirrorStartError("process", (error as Error).message);
-    }
+        if (proc.child.exitCode !== null)
+          throw new Error(
+            `${found.binary} exited (${proc.child.exitCode}) before answering on ${host}:\n${proc.output().slice(-2_000)}`,
+          );
+        return { proc, host };
+      } catch (error) {
+        await proc.stop("SIGTERM");
+        throw error;
+      }
+    });
+  } catch (error) {
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+    throw new MirrorStartError("process", (error as Error).message);
   }
   const { proc, host } = started;
   const url = `http://${host}`;
@@ -224,6 +223,8 @@ export async function startContainerMirror(
             }
           : {}),
       }),
+      // distribution's own line once it listens on REGISTRY_HTTP_ADDR
+      listening: (listen) => `listening on ${listen.host}:${listen.port}`,
       startTimeoutMs: options.startTimeoutMs ?? 60_000,
       what: "the mirror",
     });

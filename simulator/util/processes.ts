@@ -122,3 +122,25 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Starts a program on `port`, or on a free loopback port: a free port can be taken by
+ * another program between freePort() and the program's bind, and then `start` fails
+ * with an error saying "address already in use" (the program's own words, in its
+ * output, in the message); that is tried again with another free port (three tries).
+ * A port that was given is tried once.
+ */
+export async function onFreePort<T>(
+  port: number | undefined,
+  start: (port: number) => Promise<T>,
+): Promise<T> {
+  const attempts = port === undefined ? 3 : 1;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(port ?? (await freePort()));
+    } catch (error) {
+      const lost = /address already in use/.test((error as Error)?.message ?? "");
+      if (!lost || attempt >= attempts) throw error;
+    }
+  }
+}

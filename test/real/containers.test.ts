@@ -73,6 +73,13 @@ function manifestFrom(
   });
 }
 
+/** How many containers the engine knows, running or not (testcontainers' own client). */
+async function containerCount(): Promise<number> {
+  const { getContainerRuntimeClient } = await import("testcontainers");
+  const client = await getContainerRuntimeClient();
+  return (await client.container.list()).length;
+}
+
 /** Whether the engine still knows the container (testcontainers' own client). */
 async function containerExists(id: string): Promise<boolean> {
   const { getContainerRuntimeClient } = await import("testcontainers");
@@ -139,6 +146,26 @@ describe("the container mirror backend (testcontainers)", () => {
     expect((error as Error).message).toContain("localhost/pullstorm-no-such-image:0");
   }, 120_000);
 
+  it("on a port another registry holds: a MirrorStartError saying the container exited (address already in use), the other still serves, nothing left", async (ctx) => {
+    if (!engine.available) return ctx.skip(engine.reason);
+    // Under host networking the old wait took the other registry's /v2/ for the mirror's.
+    const held = Number(new URL(upstream.url).port);
+    const before = await containerCount();
+    const error = await startContainerMirror({
+      upstream: upstream.url,
+      image: MIRROR_IMAGE,
+      port: held,
+      startTimeoutMs: 60_000,
+    }).catch((e: unknown) => e);
+    // (a start taken for a success is stopped, so that a failing test leaves nothing)
+    if (!(error instanceof Error)) await (error as { stop(): Promise<void> }).stop();
+    expect(error).toBeInstanceOf(MirrorStartError);
+    expect((error as Error).message).toMatch(/exited before answering on 127\.0\.0\.1:\d+/);
+    expect((error as Error).message).toContain("address already in use");
+    expect([200, 401]).toContain((await fetch(`${upstream.url}/v2/`)).status);
+    expect(await containerCount()).toBe(before);
+  }, 120_000);
+
   it("with no engine at DOCKER_HOST, says so in testcontainers' words", async () => {
     // A child process: testcontainers keeps the engine it found for the process's life.
     const script = `
@@ -199,4 +226,25 @@ describe("startFakeRegistryContainer: pullstorm's image as the registry", () => 
     }
     expect(await containerExists(id)).toBe(false);
   }, 180_000);
+
+  it("on a port another program holds: an error saying it exited (address already in use), not the other program taken for it", async (ctx) => {
+    if (!engine.available) return ctx.skip(engine.reason);
+    const other = await startRegistry();
+    try {
+      const before = await containerCount();
+      const error = await startFakeRegistryContainer({
+        image: PULLSTORM_IMAGE,
+        port: Number(new URL(other.url).port),
+      }).catch((e: unknown) => e);
+      if (!(error instanceof Error)) await (error as { stop(): Promise<void> }).stop();
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toMatch(
+        /the fake registry \(.+\) exited before answering on 127\.0\.0\.1:\d+/,
+      );
+      expect((error as Error).message).toContain("address already in use");
+      expect(await containerCount()).toBe(before);
+    } finally {
+      await other.close();
+    }
+  }, 120_000);
 });
