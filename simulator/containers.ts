@@ -44,6 +44,36 @@ export async function answersV2(url: string): Promise<boolean> {
   return res.status === 200 || res.status === 401;
 }
 
+/**
+ * Waits (bounded) until a registry program this process started answers as itself:
+ * its own output has `line` (when given) and /v2/ answers at `url`. Another program that
+ * took the port answers /v2/ too, so the line is what tells them apart; an exit ends
+ * the wait at once. Throws naming `what`, with the program's last output.
+ */
+export async function waitForOwnRegistry(program: {
+  what: string;
+  url: string;
+  line?: string;
+  output: () => string;
+  /** How it ended ("exited (1)"), or undefined while it runs. */
+  exited: () => string | undefined;
+  timeoutMs: number;
+}): Promise<void> {
+  const address = new URL(program.url).host;
+  const last = () => program.output().slice(-2_000);
+  await waitFor(
+    async () =>
+      program.exited() !== undefined ||
+      ((program.line === undefined || program.output().includes(program.line)) &&
+        (await answersV2(program.url))),
+    program.timeoutMs,
+    () => `${program.what} did not answer on ${address}:\n${last()}`,
+  );
+  const ended = program.exited();
+  if (ended !== undefined)
+    throw new Error(`${program.what} ${ended} before answering on ${address}:\n${last()}`);
+}
+
 export interface StartedRegistryContainer {
   /** Base URL clients use, e.g. http://127.0.0.1:40123 */
   url: string;
@@ -138,19 +168,14 @@ async function startContainerOn(
   };
   const line = host ? options.listening?.(listen) : undefined;
   try {
-    // Done waiting when it answers as itself, or when it has exited.
-    await waitFor(
-      async () =>
-        exited ||
-        ((line === undefined || logs.includes(line)) && (await answersV2(url).catch(() => false))),
-      options.startTimeoutMs,
-      () =>
-        `${options.what} (${options.image}) did not answer on ${address}:\n${logs.slice(-2_000)}`,
-    );
-    if (exited)
-      throw new Error(
-        `${options.what} (${options.image}) exited before answering on ${address}:\n${logs.slice(-2_000)}`,
-      );
+    await waitForOwnRegistry({
+      what: `${options.what} (${options.image})`,
+      url,
+      ...(line !== undefined ? { line } : {}),
+      output: () => logs,
+      exited: () => (exited ? "exited" : undefined),
+      timeoutMs: options.startTimeoutMs,
+    });
   } catch (error) {
     await stop().catch(() => {});
     throw error;

@@ -17,9 +17,10 @@ import {
   type ContainerNetwork,
   type StartedRegistryContainer,
   startRegistryContainer,
+  waitForOwnRegistry,
 } from "../containers.ts";
 import { isLoopbackHost } from "../target.ts";
-import { type Managed, onFreePort, runCommand, startProcess, waitFor } from "../util/processes.ts";
+import { type Managed, onFreePort, runCommand, startProcess } from "../util/processes.ts";
 
 export interface StartedMirror {
   /** Base URL clients use, e.g. http://127.0.0.1:5001 */
@@ -147,18 +148,15 @@ export async function startProcessMirror(
         throw new Error(`could not start ${found.binary}: ${String(error)}`);
       }
       try {
-        // Done waiting when it answers as itself, or when it has exited.
-        await waitFor(
-          async () =>
-            proc.child.exitCode !== null ||
-            (proc.output().includes(`listening on ${host}`) && (await answersV2(`http://${host}`))),
-          options.startTimeoutMs ?? 20_000,
-          () => `${found.binary} did not answer on ${host}:\n${proc.output().slice(-2_000)}`,
-        );
-        if (proc.child.exitCode !== null)
-          throw new Error(
-            `${found.binary} exited (${proc.child.exitCode}) before answering on ${host}:\n${proc.output().slice(-2_000)}`,
-          );
+        await waitForOwnRegistry({
+          what: found.binary,
+          url: `http://${host}`,
+          line: `listening on ${host}`,
+          output: () => proc.output(),
+          exited: () =>
+            proc.child.exitCode !== null ? `exited (${proc.child.exitCode})` : undefined,
+          timeoutMs: options.startTimeoutMs ?? 20_000,
+        });
         return { proc, host };
       } catch (error) {
         await proc.stop("SIGTERM");
